@@ -1,0 +1,80 @@
+"""The app factory: `create_app(settings)` wires routes, middleware and the lifespan.
+
+The lifespan opens the database engine, Redis, queues and the object store, refuses to
+start on an unmigrated database, and hands everything to handlers as `Services`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import web
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from service.db.engine import async_sessions, make_async_engine
+from service.db.migrate import check_current
+from service.errors import exception_handlers
+from service.metrics import Metrics
+from service.middleware import BodyLimit, RequestContext
+from service.queue import Queues, redis_client
+from service.ratelimit import RateLimiter
+from service.routes import api_auth, api_communities, objects, pages, system
+from service.settings import Settings
+from service.storage import open_store
+from service.web import Services
+
+WEB = Path(web.__file__).parent
+UPLOAD_PATHS = ("/api/uploads",)  # resumable uploads police their own sizes
+
+
+def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics()
+    templates = Jinja2Templates(directory=WEB / "templates")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+        engine = make_async_engine(settings.async_database_url)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(check_current)
+        except BaseException:
+            await engine.dispose()
+            raise
+        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=10)
+        services = Services(
+            settings=settings, engine=engine, db=async_sessions(engine), redis=redis,
+            queues=Queues(redis_client(settings.redis_url)), store=open_store(settings),
+            metrics=metrics, limiter=RateLimiter(redis), templates=templates,
+        )
+        try:
+            yield {"services": services}
+        finally:
+            await redis.aclose()
+            services.queues.redis.close()
+            await engine.dispose()
+
+    app = Starlette(
+        routes=[
+            *system.routes,
+            *api_auth.routes,
+            *api_communities.routes,
+            *objects.routes,
+            *pages.routes,
+            Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
+        ],
+        middleware=[
+            Middleware(RequestContext, metrics=metrics),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=UPLOAD_PATHS),
+        ],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.templates = templates  # error pages render before a handler has services
+    return app

@@ -1,0 +1,274 @@
+"""The `kumpul` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from service import logs
+from service.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    """Run one domain operation in its own transaction, for the admin commands."""
+    from service.db.engine import async_sessions, make_async_engine
+    from service.db.migrate import check_current
+
+    async def run() -> T:
+        engine = make_async_engine(settings.async_database_url)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(check_current)
+            async with async_sessions(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from service.db.migrate import head_revision, upgrade
+
+    upgrade(settings.sync_database_url)
+    print(f"database at schema version {head_revision()}")
+    return 0
+
+
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+    from service.db.migrate import check_url
+
+    check_url(settings.sync_database_url)  # a clear message now, not a traceback later
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.worker import run_worker
+
+    run_worker(settings, args.queues or None, burst=args.burst)
+    return 0
+
+
+def _redis_reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 1):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_redis(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(
+            f"Redis is not reachable at {settings.redis_url} and redis-server is not installed.\n"
+            "Install it (Debian/Ubuntu: apt-get install redis-server), or set KUMPUL_REDIS_URL.")
+    port = _free_port()
+    folder = settings.data_dir / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder.resolve()),
+         "--appendonly", "yes", "--save", "", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        if _redis_reachable(url):
+            return proc, url
+        time.sleep(0.05)
+    proc.terminate()
+    raise SystemExit("redis-server did not start; see its log in " + str(folder))
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything on one machine: migrate, Redis, workers, the app; prints the way in."""
+    from service.domain import accounts
+
+    cmd_migrate(settings, args)
+    children: list[subprocess.Popen[bytes]] = []
+    env = dict(os.environ)
+    if not _redis_reachable(settings.redis_url):
+        redis_proc, url = _start_redis(settings)
+        children.append(redis_proc)
+        settings = settings.replace(redis_url=url)
+        env["KUMPUL_REDIS_URL"] = url
+        print(f"started redis-server for Kumpul at {url}")
+    env["KUMPUL_DATA_DIR"] = str(settings.data_dir)
+    try:
+        for _ in range(settings.embedded_workers):
+            children.append(subprocess.Popen([sys.executable, "-m", "service.cli", "worker"],
+                                             env=env))
+        setup = _with_session(settings, accounts.issue_setup_token)
+        print(f"\nKumpul is starting at {settings.public_url}")
+        if setup:
+            print(f"First owner: open {settings.public_url}/setup/{setup} (one use, 24 h)\n")
+        else:
+            print("Log in with your owner account.\n")
+        sys.stdout.flush()
+        return cmd_web(settings, args)
+    finally:
+        for child in reversed(children):
+            child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (10+ characters): ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("The passwords differ.")
+    return first
+
+
+def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> int:
+    from service.domain import accounts
+
+    password = _password(args)
+
+    async def work(session: object) -> str:
+        user = await accounts.create_user(session, email=args.email,  # type: ignore[arg-type]
+                                          display_name=args.name, password=password,
+                                          is_admin=True)
+        return user.email
+
+    print(f"site admin {_with_session(settings, work)} created; log in at {settings.public_url}/login")
+    return 0
+
+
+def cmd_create_community(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from service.db.models import User
+    from service.domain import communities
+
+    async def work(session: object) -> str:
+        owner = await session.scalar(  # type: ignore[attr-defined]
+            select(User).where(User.email == args.owner.strip().lower()))
+        if owner is None:
+            raise SystemExit(f"no user with email {args.owner!r}")
+        community = await communities.create_community(
+            session, name=args.name, slug=args.slug, owner=owner)  # type: ignore[arg-type]
+        return str(community.slug)
+
+    slug = _with_session(settings, work)
+    print(f"community {slug!r} created: {settings.public_url}/c/{slug}")
+    return 0
+
+
+def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from service.db.models import Community, Membership, User
+    from service.domain import communities
+    from service.domain.roles import Role
+
+    async def work(session: object) -> str:
+        row = (await session.execute(  # type: ignore[attr-defined]
+            select(Community, Membership, User)
+            .join(Membership, Membership.community_id == Community.id)
+            .join(User, User.id == Membership.user_id)
+            .where(Community.slug == args.community, Membership.role == Role.owner)
+            .limit(1))).first()
+        if row is None:
+            raise SystemExit(f"no community {args.community!r}")
+        token, _ = await communities.create_invite(
+            session, communities.Access(*row), role=args.role,  # type: ignore[arg-type]
+            max_uses=args.uses, days=args.days, note=args.note)
+        return token
+
+    print(f"{settings.public_url}/invite/{_with_session(settings, work)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kumpul", description="Kumpul service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="all-in-one: migrate, Redis, workers and the app")
+    web = sub.add_parser("web", help="the web app only")
+    for p in (serve, web):
+        p.add_argument("--forwarded-allow-ips", default="127.0.0.1",
+                       help="proxies whose X-Forwarded-* headers are trusted")
+    worker = sub.add_parser("worker", help="an RQ worker")
+    worker.add_argument("queues", nargs="*", help="queues to serve (default: all)")
+    worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    owner = sub.add_parser("create-owner", help="create a site admin")
+    owner.add_argument("--email", required=True)
+    owner.add_argument("--name", required=True)
+    owner.add_argument("--password-stdin", action="store_true")
+    community = sub.add_parser("create-community", help="create a community")
+    community.add_argument("--name", required=True)
+    community.add_argument("--slug")
+    community.add_argument("--owner", required=True, help="the owner's email")
+    invite = sub.add_parser("invite", help="print a new invite link")
+    invite.add_argument("--community", required=True, help="the community's short name")
+    invite.add_argument("--role", default="member")
+    invite.add_argument("--uses", type=int, default=1)
+    invite.add_argument("--days", type=int, default=14)
+    invite.add_argument("--note", default="")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": cmd_serve, "web": cmd_web, "worker": cmd_worker, "migrate": cmd_migrate,
+    "create-owner": cmd_create_owner, "create-community": cmd_create_community,
+    "invite": cmd_invite,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"kumpul: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    from service.db.migrate import NotMigrated
+    from service.errors import ApiError
+
+    try:
+        return COMMANDS[args.command](settings, args)
+    except NotMigrated as exc:
+        print(f"kumpul: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"kumpul: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

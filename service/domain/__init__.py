@@ -1,0 +1,1 @@
+"""The domain: rules and state changes, independent of HTTP. Handlers and jobs call it."""

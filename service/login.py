@@ -1,0 +1,43 @@
+"""The login flow shared by the API and the pages: rate limit, verify, open a session."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from service.db.models import User
+from service.domain import accounts
+from service.errors import Unauthorized
+from service.web import SESSION_COOKIE, Services
+
+
+async def log_in(svc: Services, session: AsyncSession, email: object, password: object,
+                 ip: str) -> tuple[User, accounts.SessionGrant]:
+    settings = svc.settings
+    email_key = "login:email:" + str(email or "").strip().lower()[:254]
+    ip_key = "login:ip:" + ip
+    message = "Too many failed logins."
+    await svc.limiter.check(ip_key, settings.login_attempts * 5, message=message)
+    await svc.limiter.check(email_key, settings.login_attempts, message=message)
+    user = await accounts.authenticate(session, str(email or ""), str(password or ""))
+    if user is None:
+        await svc.limiter.hit(ip_key, settings.login_window_seconds)
+        await svc.limiter.hit(email_key, settings.login_window_seconds)
+        svc.metrics.logins.labels("failed").inc()
+        raise Unauthorized("That email and password don't match an account.",
+                           code="invalid_credentials",
+                           hint="Check both and try again.")
+    await svc.limiter.reset(email_key)
+    svc.metrics.logins.labels("ok").inc()
+    return user, await accounts.start_session(session, user, settings.session_hours)
+
+
+def set_session_cookie(response: Response, svc: Services, token: str) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=svc.settings.session_hours * 3600,
+                        httponly=True, samesite="lax", secure=svc.settings.secure_cookies,
+                        path="/")
+
+
+def clear_session_cookie(response: Response, svc: Services) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=svc.settings.secure_cookies)

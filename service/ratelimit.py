@@ -1,0 +1,34 @@
+"""Fixed-window counters in Redis, for login attempts and other abuse-prone actions."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from service.errors import TooManyRequests
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis, prefix: str = "kumpul:rl:") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def check(self, key: str, limit: int, *, message: str) -> None:
+        """Raise 429 (with Retry-After) if `key` already used up its window."""
+        full = self.prefix + key
+        count = await self.redis.get(full)
+        if count is not None and int(count) >= limit:
+            ttl = max(int(await self.redis.ttl(full)), 1)
+            raise TooManyRequests(message, code="too_many_attempts",
+                                  hint=f"Wait {ttl} seconds and try again.",
+                                  headers={"Retry-After": str(ttl)})
+
+    async def hit(self, key: str, window: int) -> int:
+        full = self.prefix + key
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            pipe.expire(full, window, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def reset(self, key: str) -> None:
+        await self.redis.delete(self.prefix + key)

@@ -1,0 +1,98 @@
+"""The fixed part of the OpenAPI document; each endpoint's docstring adds its operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service import __version__
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    return out
+
+
+_str = {"type": "string"}
+_int = {"type": "integer"}
+_time = {"type": "string", "format": "date-time"}
+_nullable_str = {"type": ["string", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({"error": _obj({"code": _str, "message": _str, "hint": _str},
+                                 ["code", "message"])}, ["error"]),
+    "Role": {"type": "string", "enum": ["member", "host", "moderator", "owner"]},
+    "User": _obj({"id": _int, "email": _str, "display_name": _str, "is_admin": {"type": "boolean"}},
+                 ["id", "email", "display_name", "is_admin"]),
+    "Login": _obj({"email": _str, "password": _str}, ["email", "password"]),
+    "Signup": _obj({"email": _str, "display_name": _str, "password": _str}),
+    "Community": _obj({"slug": _str, "name": _str, "created_at": _time,
+                       "role": {"$ref": "#/components/schemas/Role"}}, ["slug", "name"]),
+    "NewCommunity": _obj({"name": _str, "slug": _str}, ["name"]),
+    "Release": _obj({"version": _int, "body": _str, "sha256": _str, "created_at": _time},
+                    ["version", "body", "sha256"]),
+    "Me": _obj({"user": {"$ref": "#/components/schemas/User"}, "csrf_token": _nullable_str,
+                "communities": {"type": "array",
+                                "items": {"$ref": "#/components/schemas/Community"}}}, ["user"]),
+    "Joined": _obj({"user": {"$ref": "#/components/schemas/User"},
+                    "community": {"$ref": "#/components/schemas/Community"},
+                    "csrf_token": _nullable_str}, ["user", "community"]),
+    "InvitePreview": _obj({"community": {"$ref": "#/components/schemas/Community"},
+                           "role": {"$ref": "#/components/schemas/Role"}}),
+    "Member": _obj({"user_id": _int, "display_name": _str, "email": _str,
+                    "role": {"$ref": "#/components/schemas/Role"}, "joined_at": _time},
+                   ["user_id", "display_name", "role"]),
+    "Invite": _obj({"id": _int, "role": {"$ref": "#/components/schemas/Role"},
+                    "max_uses": _int, "uses": _int, "note": _str, "expires_at": _time,
+                    "url": _str}, ["id", "role", "max_uses", "uses", "expires_at"]),
+    "NewInvite": _obj({"role": {"$ref": "#/components/schemas/Role"},
+                       "max_uses": {"type": "integer", "minimum": 1, "maximum": 1000},
+                       "days": {"type": "integer", "minimum": 1, "maximum": 365},
+                       "note": {"type": "string", "maxLength": 120}}),
+    "Token": _obj({"id": _int, "name": _str, "prefix": _str, "created_at": _time,
+                   "last_used_at": {"type": ["string", "null"], "format": "date-time"}},
+                  ["id", "name", "prefix"]),
+    "NewToken": {"allOf": [{"$ref": "#/components/schemas/Token"},
+                           _obj({"token": _str}, ["token"])]},
+    "Job": _obj({"id": _str, "status": _str, "result": {}, "error": _nullable_str,
+                 "meta": {"type": "object"}}, ["id", "status"]),
+    "AuditEvent": _obj({"id": _int, "action": _str, "actor_id": {"type": ["integer", "null"]},
+                        "subject_type": _str, "subject_id": _str, "data": {"type": "object"},
+                        "created_at": _time}, ["id", "action"]),
+}
+
+
+def _list(name: str, item: str) -> dict[str, Any]:
+    return _obj({name: {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}},
+                [name])
+
+
+SCHEMAS.update({
+    "Communities": _list("communities", "Community"),
+    "Members": _list("members", "Member"),
+    "Invites": _list("invites", "Invite"),
+    "Tokens": _list("tokens", "Token"),
+    "AuditEvents": _list("events", "AuditEvent"),
+    "CommunityDetail": {"allOf": [{"$ref": "#/components/schemas/Community"},
+                                  _obj({"release": {"$ref": "#/components/schemas/Release"}})]},
+})
+
+BASE: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Kumpul API", "version": __version__,
+             "description": "Every error has the shape of the Error schema."},
+    "components": {
+        "schemas": SCHEMAS,
+        "responses": {"Error": {"description": "An error",
+                                "content": {"application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Error"}}}}},
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "A personal API token (kmp_...)"},
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "kumpul_session",
+                       "description": "Browser session; state changes also need X-CSRF-Token"},
+        },
+    },
+    "security": [{"bearer": []}, {"cookie": []}],
+}

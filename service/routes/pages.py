@@ -1,0 +1,318 @@
+"""Server-rendered pages. Forms post here; the domain does the work, as for the API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from service.domain import accounts, communities
+from service.domain.roles import Permission, Role, allows
+from service.errors import ApiError, Forbidden, Unauthorized
+from service.login import clear_session_cookie, log_in, set_session_cookie
+from service.web import (
+    SESSION_COOKIE,
+    Principal,
+    client_ip,
+    int_param,
+    principal,
+    require_user,
+    services,
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def safe_next(raw: object) -> str:
+    """Only same-site paths: no open redirects."""
+    value = str(raw or "/")
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def render(request: Request, template: str, context: dict[str, Any], *,
+           who: Principal | None = None, status: int = 200) -> Response:
+    context = {"me": who.user if who else None, "csrf_token": who.csrf_token if who else None,
+               **context}
+    return services(request).templates.TemplateResponse(request, template, context,
+                                                        status_code=status)
+
+
+def page(handler: Handler) -> Handler:
+    """Pages send people to the login form instead of answering 401."""
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Unauthorized:
+            if request.method == "GET":
+                response = to_login(request)
+                clear_session_cookie(response, services(request))
+                return response
+            raise
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+async def read_form(request: Request) -> FormData:
+    return await request.form(max_files=0, max_fields=50)
+
+
+# --- signing in -------------------------------------------------------------------------
+
+@page
+async def home(request: Request) -> Response:
+    svc = services(request)
+    async with svc.db() as session:
+        who = await principal(request, session)
+        if who is None:
+            return to_login(request)
+        mine = await communities.communities_of(session, who.user)
+    if len(mine) == 1 and not who.user.is_admin:
+        return RedirectResponse(f"/c/{mine[0][0].slug}", status_code=303)
+    return render(request, "home.html", {"communities": mine}, who=who)
+
+
+async def login_form(request: Request) -> Response:
+    return render(request, "login.html", {"next": safe_next(request.query_params.get("next"))})
+
+
+async def login_submit(request: Request) -> Response:
+    svc = services(request)
+    form = await read_form(request)
+    target = safe_next(form.get("next"))
+    try:
+        async with svc.db.begin() as session:
+            _, grant = await log_in(svc, session, form.get("email"), form.get("password"),
+                                    client_ip(request))
+    except ApiError as exc:
+        return render(request, "login.html", {"next": target, "email": form.get("email"),
+                                              "error": exc.body()["error"]}, status=exc.status)
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, svc, grant.token)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    svc = services(request)
+    form = await read_form(request)
+    async with svc.db.begin() as session:
+        await require_user(request, session, form)
+        await accounts.end_session(session, request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(response, svc)
+    return response
+
+
+async def invite(request: Request) -> Response:
+    svc = services(request)
+    token = request.path_params["token"]
+    form: FormData | None = await read_form(request) if request.method == "POST" else None
+    async with svc.db() as session:
+        who = await principal(request, session) if request.cookies.get(SESSION_COOKIE) else None
+        found, community = await communities.find_invite(session, token)
+    context: dict[str, Any] = {"community": community, "role": found.role, "token": token,
+                               "form": form or {}}
+    if form is None:
+        return render(request, "invite.html", context, who=who)
+    try:
+        async with svc.db.begin() as session:
+            grant = None
+            if who is not None:
+                user = (await require_user(request, session, form)).user
+            else:
+                user = await accounts.create_user(
+                    session, email=str(form.get("email", "")),
+                    display_name=str(form.get("display_name", "")),
+                    password=str(form.get("password", "")))
+                grant = await accounts.start_session(session, user, svc.settings.session_hours)
+            await communities.accept_invite(session, token, user)
+    except ApiError as exc:
+        return render(request, "invite.html", {**context, "error": exc.body()["error"]},
+                      who=who, status=exc.status)
+    response = RedirectResponse(f"/c/{community.slug}", status_code=303)
+    if grant:
+        set_session_cookie(response, svc, grant.token)
+    return response
+
+
+async def setup(request: Request) -> Response:
+    """The first owner's one-time page: account plus first community."""
+    svc = services(request)
+    token = request.path_params["token"]
+    if request.method == "GET":
+        async with svc.db() as session:
+            await accounts.find_setup_token(session, token)
+        return render(request, "setup.html", {"form": {}})
+    form = await read_form(request)
+    try:
+        async with svc.db.begin() as session:
+            await accounts.claim_setup_token(session, token)
+            user = await accounts.create_user(
+                session, email=str(form.get("email", "")),
+                display_name=str(form.get("display_name", "")),
+                password=str(form.get("password", "")), is_admin=True)
+            community = await communities.create_community(
+                session, name=form.get("community"), slug=None, owner=user)
+            grant = await accounts.start_session(session, user, svc.settings.session_hours)
+    except ApiError as exc:
+        if exc.status in (404, 410):
+            raise
+        return render(request, "setup.html", {"form": form, "error": exc.body()["error"]},
+                      status=exc.status)
+    response = RedirectResponse(f"/c/{community.slug}/admin", status_code=303)
+    set_session_cookie(response, svc, grant.token)
+    return response
+
+
+# --- communities ------------------------------------------------------------------------
+
+@page
+async def create_community(request: Request) -> Response:
+    svc = services(request)
+    form = await read_form(request)
+    async with svc.db.begin() as session:
+        who = await require_user(request, session, form)
+        if not who.user.is_admin:
+            raise Forbidden("Only site admins create communities.", code="admin_only")
+        community = await communities.create_community(
+            session, name=form.get("name"), slug=form.get("slug") or None, owner=who.user)
+    return RedirectResponse(f"/c/{community.slug}/admin", status_code=303)
+
+
+@page
+async def community_home(request: Request) -> Response:
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.view)
+        members = await communities.members(session, access.community)
+        release = await communities.current_release(session, access.community)
+    return render(request, "community.html", {
+        "community": access.community, "role": access.role, "members": members,
+        "release": release, "can_manage": allows(access.role, Permission.manage_members),
+    }, who=who)
+
+
+async def _admin_page(request: Request, who: Principal, *, status: int = 200,
+                      **extra: Any) -> Response:
+    svc = services(request)
+    async with svc.db() as session:
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.manage_members)
+        members = await communities.members(session, access.community)
+        invites = await communities.open_invites(session, access.community)
+        release = await communities.current_release(session, access.community)
+    return render(request, "admin.html", {
+        "community": access.community, "members": members, "invites": invites,
+        "release": release, "roles": list(Role), "invite_days": svc.settings.invite_days,
+        **extra}, who=who, status=status)
+
+
+@page
+async def admin(request: Request) -> Response:
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+    return await _admin_page(request, who)
+
+
+AdminAction = Callable[[AsyncSession, communities.Access, FormData, Request], Awaitable[str | None]]
+
+
+def admin_action(action: AdminAction) -> Handler:
+    """POST handler: check the owner, run the action in one transaction, show the page."""
+    @page
+    async def handler(request: Request) -> Response:
+        svc = services(request)
+        form = await read_form(request)
+        async with svc.db() as session:
+            who = await require_user(request, session, form)
+        try:
+            async with svc.db.begin() as session:
+                access = await communities.require(
+                    session, who.user, request.path_params["slug"], Permission.manage_members)
+                new_invite_url = await action(session, access, form, request)
+        except ApiError as exc:
+            if exc.status == 404 and exc.code == "community_not_found":
+                raise
+            return await _admin_page(request, who, status=exc.status, error=exc.body()["error"])
+        if new_invite_url:
+            return await _admin_page(request, who, new_invite_url=new_invite_url)
+        return RedirectResponse(f"/c/{request.path_params['slug']}/admin", status_code=303)
+
+    handler.__name__ = action.__name__
+    return handler
+
+
+async def _invite(session: AsyncSession, access: communities.Access, form: FormData,
+                  request: Request) -> str | None:
+    token, _ = await communities.create_invite(
+        session, access, role=form.get("role", "member"), max_uses=form.get("max_uses", 1),
+        days=form.get("days", services(request).settings.invite_days), note=form.get("note", ""))
+    return f"{services(request).settings.public_url}/invite/{token}"
+
+
+async def _revoke(session: AsyncSession, access: communities.Access, form: FormData,
+                  request: Request) -> str | None:
+    await communities.revoke_invite(session, access,
+                                    int_param(request.path_params["invite_id"], "invite_id"))
+    return None
+
+
+async def _role(session: AsyncSession, access: communities.Access, form: FormData,
+                request: Request) -> str | None:
+    await communities.change_role(session, access,
+                                  int_param(request.path_params["user_id"], "user_id"),
+                                  form.get("role"))
+    return None
+
+
+async def _remove(session: AsyncSession, access: communities.Access, form: FormData,
+                  request: Request) -> str | None:
+    await communities.remove_member(session, access,
+                                    int_param(request.path_params["user_id"], "user_id"))
+    return None
+
+
+async def _release(session: AsyncSession, access: communities.Access, form: FormData,
+                   request: Request) -> str | None:
+    await communities.publish_release(session, access.community, form.get("body"), access.user)
+    return None
+
+
+routes = [
+    Route("/", home, methods=["GET"], include_in_schema=False),
+    Route("/login", login_form, methods=["GET"], include_in_schema=False),
+    Route("/login", login_submit, methods=["POST"], include_in_schema=False),
+    Route("/logout", logout, methods=["POST"], include_in_schema=False),
+    Route("/invite/{token}", invite, methods=["GET", "POST"], include_in_schema=False),
+    Route("/setup/{token}", setup, methods=["GET", "POST"], include_in_schema=False),
+    Route("/communities", create_community, methods=["POST"], include_in_schema=False),
+    Route("/c/{slug}", community_home, methods=["GET"], include_in_schema=False),
+    Route("/c/{slug}/admin", admin, methods=["GET"], include_in_schema=False),
+    Route("/c/{slug}/admin/invites", admin_action(_invite), methods=["POST"],
+          include_in_schema=False),
+    Route("/c/{slug}/admin/invites/{invite_id}/revoke", admin_action(_revoke), methods=["POST"],
+          include_in_schema=False),
+    Route("/c/{slug}/admin/members/{user_id}/role", admin_action(_role), methods=["POST"],
+          include_in_schema=False),
+    Route("/c/{slug}/admin/members/{user_id}/remove", admin_action(_remove), methods=["POST"],
+          include_in_schema=False),
+    Route("/c/{slug}/admin/release", admin_action(_release), methods=["POST"],
+          include_in_schema=False),
+]

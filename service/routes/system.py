@@ -1,0 +1,140 @@
+"""Operations: liveness, readiness, Prometheus metrics, the OpenAPI document, job status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from service.errors import Forbidden, NotFound
+from service.queue import QUEUE_NAMES
+from service.routes.openapi_base import BASE
+from service.web import json_body, require_user, services
+
+READY_TIMEOUT = 3.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _timed(name: str, check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(READY_TIMEOUT):
+            await check()
+        result: dict[str, Any] = {"ok": True}
+    except TimeoutError:
+        result = {"ok": False, "error": f"no answer within {READY_TIMEOUT:g} s"}
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return {name: result}
+
+
+async def readyz(request: Request) -> Response:
+    svc = services(request)
+
+    async def database() -> None:
+        async with svc.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def redis() -> None:
+        await svc.redis.ping()
+
+    async def storage() -> None:
+        await anyio.to_thread.run_sync(svc.store.check)
+
+    checks: dict[str, Any] = {}
+    for name, check in (("database", database), ("redis", redis), ("storage", storage)):
+        checks.update(await _timed(name, check))
+    ready = all(c["ok"] for c in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    try:
+        for name in QUEUE_NAMES:
+            svc.metrics.queue_depth.labels(name).set(await svc.redis.llen(f"rq:queue:{name}"))
+    except Exception:  # noqa: BLE001, S110 - metrics still render without Redis
+        pass
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+schemas = SchemaGenerator(BASE)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(schemas.get_schema(routes=request.app.routes))
+
+
+async def _admin(request: Request) -> None:
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        if not who.user.is_admin:
+            raise Forbidden("Only site admins see jobs.", code="admin_only")
+
+
+async def ping_job(request: Request) -> Response:
+    """
+    summary: Enqueue a proof-of-life job for the workers (site admins).
+    tags: [jobs]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, properties: {note: {type: string, maxLength: 200}}}
+    responses:
+      202: {description: Enqueued, content: {application/json: {schema: {$ref: '#/components/schemas/Job'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+    """
+    await _admin(request)
+    body = await json_body(request) if request.headers.get("content-type") else {}
+    note = str(body.get("note", "ping"))[:200]
+    queues = services(request).queues
+    job_id = await anyio.to_thread.run_sync(
+        lambda: queues.enqueue("default", "workers.jobs.ping", note, timeout=60, retries=0))
+    return JSONResponse({"id": job_id, "status": "queued"}, status_code=202)
+
+
+async def job_status(request: Request) -> Response:
+    """
+    summary: A job's status, result, error and progress (site admins).
+    tags: [jobs]
+    parameters:
+      - {name: job_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: The job, content: {application/json: {schema: {$ref: '#/components/schemas/Job'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    await _admin(request)
+    job_id = request.path_params["job_id"]
+    queues = services(request).queues
+    view = await anyio.to_thread.run_sync(queues.job, job_id)
+    if view is None:
+        raise NotFound(f"No job {job_id!r}.", code="job_not_found")
+    return JSONResponse({"id": view.id, "status": view.status, "result": view.result,
+                         "error": view.error, "meta": view.meta})
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
+    Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
+    Route("/metrics", metrics, methods=["GET"], include_in_schema=False),
+    Route("/api/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    Route("/api/admin/jobs/ping", ping_job, methods=["POST"]),
+    Route("/api/admin/jobs/{job_id}", job_status, methods=["GET"]),
+]

@@ -1,0 +1,257 @@
+"""Configuration: the one place that reads the environment (and `.env`).
+
+Every setting is declared once in `SPECS` with its variable name, type, default and a
+sentence for the README. `load_settings()` casts and validates them all and fails with
+a message naming the bad variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+
+class SettingsError(ValueError):
+    """A setting has a value Kumpul cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    env: str
+    attr: str
+    cast: Callable[[str], Any]
+    default: str
+    doc: str
+    secret: bool = False
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def cast(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number between {low} and {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number between {low} and {high}")
+        return value
+
+    return cast
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def cast(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return value
+
+    return cast
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def cast(raw: str) -> str:
+        value = raw.strip()
+        scheme = urlsplit(value).scheme
+        if scheme not in schemes:
+            raise ValueError("expected a URL starting with " + " or ".join(f"{s}://" for s in schemes))
+        return value
+
+    return cast
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _bucket(raw: str) -> str:
+    value = raw.strip()
+    ok = 3 <= len(value) <= 63 and all(c.islower() or c.isdigit() or c in "-." for c in value)
+    if not ok:
+        raise ValueError("expected 3-63 lowercase letters, digits, dots or hyphens")
+    return value
+
+
+def _endpoint(raw: str) -> str:
+    value = raw.strip()
+    if "://" in value or "/" in value:
+        raise ValueError("expected host:port without a scheme or path (set KUMPUL_S3_SECURE for TLS)")
+    return value
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("KUMPUL_DATA_DIR", "data_dir", _text, "./data",
+         "Folder for the embedded defaults: SQLite file, object store, generated secret."),
+    Spec("KUMPUL_DATABASE_URL", "database_url", _url("sqlite", "postgresql", "postgres"), "",
+         "SQLAlchemy URL. Empty means SQLite at `{data_dir}/kumpul.db`; "
+         "`postgresql://user@host/db` uses PostgreSQL."),
+    Spec("KUMPUL_REDIS_URL", "redis_url", _url("redis", "rediss", "unix"),
+         "redis://127.0.0.1:6379/0", "Redis for queues, rate limits and live state."),
+    Spec("KUMPUL_STORAGE", "storage", _choice("local", "s3"), "local",
+         "Object store adapter: `local` (a folder) or `s3` (MinIO or any S3 server)."),
+    Spec("KUMPUL_STORAGE_DIR", "storage_dir", _text, "",
+         "Folder of the local object store. Empty means `{data_dir}/objects`."),
+    Spec("KUMPUL_S3_ENDPOINT", "s3_endpoint", _endpoint, "127.0.0.1:9000",
+         "S3/MinIO endpoint as host:port."),
+    Spec("KUMPUL_S3_ACCESS_KEY", "s3_access_key", _text, "", "S3 access key.", secret=True),
+    Spec("KUMPUL_S3_SECRET_KEY", "s3_secret_key", _text, "", "S3 secret key.", secret=True),
+    Spec("KUMPUL_S3_BUCKET", "s3_bucket", _bucket, "kumpul", "Private bucket holding all media."),
+    Spec("KUMPUL_S3_REGION", "s3_region", _text, "us-east-1", "S3 region name."),
+    Spec("KUMPUL_S3_SECURE", "s3_secure", _bool, "false", "Talk to S3 over TLS."),
+    Spec("KUMPUL_SECRET_KEY", "secret_key", _text, "",
+         "Signs URLs and tokens. Empty means a random key kept in `{data_dir}/secret_key`.",
+         secret=True),
+    Spec("KUMPUL_HOST", "host", _text, "127.0.0.1", "Address the web app listens on."),
+    Spec("KUMPUL_PORT", "port", _int_range(1, 65535), "8000", "Port the web app listens on."),
+    Spec("KUMPUL_PUBLIC_URL", "public_url", _url("http", "https"), "http://127.0.0.1:8000",
+         "Address people use to reach Kumpul; used in links and to decide Secure cookies."),
+    Spec("KUMPUL_SESSION_HOURS", "session_hours", _int_range(1, 24 * 90), "336",
+         "How long a login lasts."),
+    Spec("KUMPUL_LOGIN_ATTEMPTS", "login_attempts", _int_range(1, 1000), "10",
+         "Failed logins allowed per address and per email in the window below."),
+    Spec("KUMPUL_LOGIN_WINDOW_SECONDS", "login_window_seconds", _int_range(10, 86400), "900",
+         "Window of the login rate limit."),
+    Spec("KUMPUL_MAX_BODY_BYTES", "max_body_bytes", _int_range(1024, 64 * 1024 * 1024), "1048576",
+         "Largest JSON or form body accepted (uploads have their own limits)."),
+    Spec("KUMPUL_SIGNED_URL_SECONDS", "signed_url_seconds", _int_range(10, 7 * 86400), "900",
+         "Lifetime of signed media URLs."),
+    Spec("KUMPUL_INVITE_DAYS", "invite_days", _int_range(1, 365), "14",
+         "Default lifetime of a new invite link."),
+    Spec("KUMPUL_LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "info",
+         "Log level of the JSON logs."),
+    Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
+         "Workers `kumpul serve` starts beside the app."),
+)
+
+KNOWN_VARIABLES = frozenset(spec.env for spec in SPECS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    storage: str
+    storage_dir: Path
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    s3_bucket: str
+    s3_region: str
+    s3_secure: bool
+    secret_key: str
+    host: str
+    port: int
+    public_url: str
+    session_hours: int
+    login_attempts: int
+    login_window_seconds: int
+    max_body_bytes: int
+    signed_url_seconds: int
+    invite_days: int
+    log_level: str
+    embedded_workers: int
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def async_database_url(self) -> str:
+        return driver_url(self.database_url, sync=False)
+
+    @property
+    def sync_database_url(self) -> str:
+        return driver_url(self.database_url, sync=True)
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values.update(changes)
+        return Settings(**values)
+
+
+def driver_url(url: str, *, sync: bool) -> str:
+    """The SQLAlchemy URL with the driver Kumpul uses for it (async app or sync worker)."""
+    scheme, sep, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    if base == "sqlite":
+        return f"sqlite+{'pysqlite' if sync else 'aiosqlite'}{sep}{rest}"
+    if base in {"postgresql", "postgres"}:
+        return f"postgresql+psycopg{sep}{rest}"
+    raise SettingsError(f"KUMPUL_DATABASE_URL: unsupported database {scheme!r}")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read, cast and validate every setting. Process environment beats `.env`."""
+    source: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        raw = source.get(spec.env) or spec.default  # set but empty means the default
+        try:
+            values[spec.attr] = spec.cast(raw) if raw else ""
+        except ValueError as exc:
+            shown = "(hidden)" if spec.secret else repr(raw)
+            raise SettingsError(f"{spec.env}={shown}: {exc}") from None
+
+    data_dir = Path(values["data_dir"]).expanduser()
+    values["data_dir"] = data_dir
+    if not values["database_url"]:
+        values["database_url"] = f"sqlite:///{(data_dir / 'kumpul.db').as_posix()}"
+    values["storage_dir"] = Path(values["storage_dir"] or data_dir / "objects").expanduser()
+    if values["storage"] == "s3" and not (values["s3_access_key"] and values["s3_secret_key"]):
+        raise SettingsError(
+            "KUMPUL_S3_ACCESS_KEY and KUMPUL_S3_SECRET_KEY are required when KUMPUL_STORAGE=s3"
+        )
+    if not values["secret_key"]:
+        values["secret_key"] = _embedded_secret(data_dir)
+    elif len(values["secret_key"]) < 32:
+        raise SettingsError("KUMPUL_SECRET_KEY=(hidden): expected at least 32 characters")
+    values["public_url"] = values["public_url"].rstrip("/")
+    unknown = {k: v for k, v in source.items() if k.startswith("KUMPUL_") and k not in KNOWN_VARIABLES}
+    if unknown:
+        raise SettingsError(
+            f"{sorted(unknown)[0]}: unknown setting (known: see the configuration table in README.md)"
+        )
+    return Settings(**values)
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """A random secret kept beside the embedded data, created once with owner-only access."""
+    path = data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    tmp = data_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    try:
+        os.link(tmp, path)  # atomic: a whole file or none
+    except FileExistsError:  # another process of this install made it first
+        secret = path.read_text().strip()
+    finally:
+        tmp.unlink()
+    return secret

@@ -1,0 +1,119 @@
+"""What every handler needs: the app's services, parsed input, and who is asking."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Environment
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from service.db.models import User, WebSession
+from service.domain import accounts
+from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
+from service.metrics import Metrics
+from service.queue import Queues
+from service.ratelimit import RateLimiter
+from service.settings import Settings
+from service.storage import ObjectStore
+
+SESSION_COOKIE = "kumpul_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class Services:
+    """Everything the lifespan opened, handed to handlers through `request.state`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    redis: Redis
+    queues: Queues
+    store: ObjectStore
+    metrics: Metrics
+    limiter: RateLimiter
+    templates: Jinja2Templates
+
+    @property
+    def jinja(self) -> Environment:
+        return self.templates.env
+
+
+def services(request: Request) -> Services:
+    found = request.state.services
+    assert isinstance(found, Services)
+    return found
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or a specific 400/415."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise UnsupportedMediaType("Send the body as JSON.", code="json_required",
+                                   hint="Set Content-Type: application/json.")
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON ({exc}).", code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.", code="malformed_json")
+    return data
+
+
+def int_param(raw: str, name: str) -> int:
+    if not raw.isdigit() or len(raw) > 12:
+        raise BadRequest(f"{name} must be a positive whole number.", code="invalid_parameter")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    via: str                      # "cookie" or "token"
+    web_session: WebSession | None = None
+
+    @property
+    def csrf_token(self) -> str | None:
+        return self.web_session.csrf_token if self.web_session else None
+
+
+async def principal(request: Request, session: AsyncSession) -> Principal | None:
+    """Who is asking: a Bearer token wins over the session cookie."""
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
+        return Principal(await accounts.token_user(session, token.strip()), "token")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    user, row = await accounts.session_user(session, cookie)
+    return Principal(user, "cookie", row)
+
+
+async def require_user(request: Request, session: AsyncSession,
+                       form: Mapping[str, Any] | None = None) -> Principal:
+    """The signed-in user, with CSRF checked on cookie-authenticated state changes."""
+    who = await principal(request, session)
+    if who is None:
+        raise Unauthorized("You are not logged in.", hint="Log in and try again.")
+    if who.via == "cookie" and request.method not in SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token") or (form or {}).get("csrf_token")
+        if not isinstance(sent, str) or not hmac.compare_digest(sent, who.csrf_token or ""):
+            raise Forbidden("The form or request is missing its security token.",
+                            code="csrf_failed",
+                            hint="Reload the page and try again.")
+    return who
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

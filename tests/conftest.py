@@ -1,0 +1,221 @@
+"""Fixtures: real databases (SQLite and PostgreSQL), real Redis, a real S3 server, the app.
+
+Databases are migrated once per session; each test gets a clean copy (SQLite) or clean
+tables (PostgreSQL). Redis tests use their own database index, flushed per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.testclient import TestClient
+
+from service.app import create_app
+from service.db import migrate
+from service.db.engine import async_sessions, make_async_engine
+from service.db.models import Base, Community, User
+from service.domain import accounts
+from service.settings import Settings, load_settings
+from tests.actors import Actor
+
+T = TypeVar("T")
+PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_TEST_URL = os.environ.get("KUMPUL_TEST_REDIS", "redis://127.0.0.1:6379/13")
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
+
+
+# --- databases --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    migrate.upgrade(f"sqlite+pysqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    name = f"kumpul_test_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    migrate.upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
+    yield url
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "kumpul.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_url")
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    Redis.from_url(REDIS_TEST_URL).flushdb()
+    return REDIS_TEST_URL
+
+
+# --- settings and app -------------------------------------------------------------------
+
+def make_settings(tmp_path: Path, **env: str) -> Settings:
+    base = {
+        "KUMPUL_DATA_DIR": str(tmp_path / "data"),
+        "KUMPUL_REDIS_URL": REDIS_TEST_URL,
+        "KUMPUL_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "KUMPUL_PUBLIC_URL": "http://testserver",
+        "KUMPUL_LOG_LEVEL": "warning",
+    }
+    base.update(env)
+    return load_settings(base, env_file=None)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    return make_settings(tmp_path, KUMPUL_DATABASE_URL=database_url, KUMPUL_REDIS_URL=redis_url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run domain code against the test database in its own transaction."""
+    async def run() -> T:
+        engine = make_async_engine(settings.async_database_url)
+        try:
+            async with async_sessions(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+class World:
+    """Builds people and communities the way users do: through the API where possible."""
+
+    def __init__(self, client: TestClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._n = 0
+
+    def admin(self, name: str = "Ana Admin") -> Actor:
+        email = f"admin{self._next()}@example.com"
+
+        async def work(session: AsyncSession) -> User:
+            return await accounts.create_user(session, email=email, display_name=name,
+                                              password=PASSWORD, is_admin=True)
+
+        run_db(self.settings, work)
+        return Actor.login(self.client, email, PASSWORD)
+
+    def community(self, owner: Actor, name: str = "Trail Runners") -> str:
+        response = owner.post("/api/communities", json={"name": f"{name} {self._next()}"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["slug"])
+
+    def join(self, owner: Actor, slug: str, role: str = "member",
+             name: str = "Mia Member") -> Actor:
+        response = owner.post(f"/api/communities/{slug}/invites", json={"role": role})
+        assert response.status_code == 201, response.text
+        token = response.json()["url"].rsplit("/", 1)[1]
+        email = f"{role}{self._next()}@example.com"
+        actor = Actor(self.client)
+        joined = actor.post(f"/api/invites/{token}/accept",
+                            json={"email": email, "display_name": name, "password": PASSWORD})
+        assert joined.status_code == 201, joined.text
+        actor.csrf = joined.json()["csrf_token"]
+        actor.user_id = joined.json()["user"]["id"]
+        actor.email = email
+        return actor
+
+    def _next(self) -> int:
+        self._n += 1
+        return self._n
+
+
+@pytest.fixture
+def world(client: TestClient, settings: Settings) -> World:
+    return World(client, settings)
+
+
+def community_id(settings: Settings, slug: str) -> int:
+    async def work(session: AsyncSession) -> int:
+        found = await session.scalar(select(Community.id).where(Community.slug == slug))
+        assert found is not None
+        return int(found)
+
+    return run_db(settings, work)
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, Any]]:
+    """moto's standalone S3 server over real HTTP on 127.0.0.1."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                             "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield {"endpoint": f"127.0.0.1:{port}", "access_key": "kumpul-test",
+               "secret_key": "kumpul-test-secret"}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process (worker, CLI, server) these settings."""
+    from service.settings import SPECS
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")}
+    for spec in SPECS:
+        value = getattr(settings, spec.attr)
+        env[spec.env] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env

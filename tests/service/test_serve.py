@@ -1,0 +1,91 @@
+"""`kumpul serve` on a fresh folder: Redis, worker, app, and a first-owner link that works."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import PASSWORD, free_port, wait_for_port
+
+SETUP = re.compile(r"First owner: open (\S+/setup/\S+)")
+
+
+def children_of(pid: int) -> set[int]:
+    """Process ids below `pid`, read from /proc."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str], Path]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")}
+    env.update({"KUMPUL_PORT": str(port), "KUMPUL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                # nothing listens here, so serve must start a redis-server of its own
+                "KUMPUL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    out = tmp_path / "serve.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=tmp_path,
+                                env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_port(port, 60)
+        match = SETUP.search(out.read_text())
+        assert match, out.read_text()
+        yield f"http://127.0.0.1:{port}", match.group(1), proc, out
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+
+
+def test_serve_from_a_fresh_folder(served: tuple[str, str, subprocess.Popen[str], Path],
+                                   tmp_path: Path) -> None:
+    """The printed one-time link makes the first owner and leads to a working admin page."""
+    base, setup_link, proc, out = served
+    assert "started redis-server" in out.read_text()
+    kids = children_of(proc.pid)
+    assert len(kids) == 2  # redis-server and one worker
+    ready = httpx.get(f"{base}/readyz").json()
+    assert ready["status"] == "ready", ready
+
+    with httpx.Client(base_url=base, follow_redirects=True) as browser:
+        assert "Welcome to Kumpul" in browser.get(setup_link).text
+        page = browser.post(setup_link, data={
+            "display_name": "Olu Owner", "email": "olu@example.com", "password": PASSWORD,
+            "community": "Morning Coffee"})
+        assert page.status_code == 200 and page.url.path == "/c/morning-coffee/admin"
+        assert "Invite people" in page.text and "Olu Owner" in page.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf
+        made = browser.post("/c/morning-coffee/admin/invites", data={
+            "csrf_token": csrf.group(1), "role": "member", "max_uses": "3", "days": "7"})
+        assert made.status_code == 200 and "/invite/" in made.text
+    with httpx.Client(base_url=base) as other:
+        again = other.get(setup_link, headers={"accept": "text/html"})
+        assert again.status_code == 410 and "already used" in again.text
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    time.sleep(0.5)
+    assert not any(Path(f"/proc/{pid}").exists() and
+                   "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+                   for pid in kids)
+    assert (tmp_path / "data" / "kumpul.db").is_file()
+    assert (tmp_path / "data" / "redis").is_dir()

@@ -1,0 +1,1 @@
+"""RQ entry points. Each job is thin: load -> media operation -> store -> advance state."""
