@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -62,11 +61,12 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.worker import run_worker
+WORKER = [sys.executable, "-m", "workers"]  # a process boundary: service never imports workers
 
-    run_worker(settings, args.queues or None, burst=args.burst)
-    return 0
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    argv = [*WORKER, *args.queues, *(["--burst"] if args.burst else [])]
+    os.execv(sys.executable, argv)  # noqa: S606 - fixed argv, no shell
 
 
 def _redis_reachable(url: str) -> bool:
@@ -122,8 +122,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     env["KUMPUL_DATA_DIR"] = str(settings.data_dir)
     try:
         for _ in range(settings.embedded_workers):
-            children.append(subprocess.Popen([sys.executable, "-m", "service.cli", "worker"],
-                                             env=env))
+            children.append(subprocess.Popen(WORKER, env=env))
         setup = _with_session(settings, accounts.issue_setup_token)
         print(f"\nKumpul is starting at {settings.public_url}")
         if setup:
@@ -162,7 +161,8 @@ def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> int:
                                           is_admin=True)
         return user.email
 
-    print(f"site admin {_with_session(settings, work)} created; log in at {settings.public_url}/login")
+    email = _with_session(settings, work)
+    print(f"site admin {email} created; log in at {settings.public_url}/login")
     return 0
 
 

@@ -126,7 +126,7 @@ def error_response(request: Request, status: int, body: dict[str, Any],
         templates = getattr(request.app.state, "templates", None)
         if templates is not None:
             return templates.TemplateResponse(  # type: ignore[no-any-return]
-                request, "error.html", {"error": body["error"]}, status_code=status,
+                request, "error.html", {"failure": body["error"]}, status_code=status,
                 headers=headers,
             )
     return JSONResponse(body, status_code=status, headers=headers)

@@ -69,7 +69,8 @@ def _url(*schemes: str) -> Callable[[str], str]:
         value = raw.strip()
         scheme = urlsplit(value).scheme
         if scheme not in schemes:
-            raise ValueError("expected a URL starting with " + " or ".join(f"{s}://" for s in schemes))
+            starts = " or ".join(f"{s}://" for s in schemes)
+            raise ValueError(f"expected a URL starting with {starts}")
         return value
 
     return cast
@@ -90,7 +91,8 @@ def _bucket(raw: str) -> str:
 def _endpoint(raw: str) -> str:
     value = raw.strip()
     if "://" in value or "/" in value:
-        raise ValueError("expected host:port without a scheme or path (set KUMPUL_S3_SECURE for TLS)")
+        raise ValueError("expected host:port without a scheme or path "
+                         "(set KUMPUL_S3_SECURE for TLS)")
     return value
 
 
@@ -229,11 +231,10 @@ def load_settings(
     elif len(values["secret_key"]) < 32:
         raise SettingsError("KUMPUL_SECRET_KEY=(hidden): expected at least 32 characters")
     values["public_url"] = values["public_url"].rstrip("/")
-    unknown = {k: v for k, v in source.items() if k.startswith("KUMPUL_") and k not in KNOWN_VARIABLES}
+    unknown = sorted(k for k in source if k.startswith("KUMPUL_") and k not in KNOWN_VARIABLES)
     if unknown:
         raise SettingsError(
-            f"{sorted(unknown)[0]}: unknown setting (known: see the configuration table in README.md)"
-        )
+            f"{unknown[0]}: unknown setting (see the configuration table in README.md)")
     return Settings(**values)
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -132,7 +133,9 @@ def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> 
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    # A thread of its own: Playwright's sync API keeps a loop running in the main thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 class World:

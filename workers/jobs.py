@@ -15,6 +15,6 @@ def ping(note: str) -> dict[str, Any]:
     job = get_current_job()
     if job is not None:
         job.meta["progress"] = 1.0
-        job.save_meta()
+        job.save_meta()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
     return {"note": note, "pid": os.getpid(), "host": socket.gethostname(),
             "python": platform.python_version()}

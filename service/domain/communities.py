@@ -119,7 +119,8 @@ async def _owner_count(session: AsyncSession, community: Community) -> int:
         Membership.community_id == community.id, Membership.role == Role.owner)) or 0)
 
 
-async def change_role(session: AsyncSession, access: Access, user_id: int, role: object) -> Membership:
+async def change_role(session: AsyncSession, access: Access, user_id: int,
+                      role: object) -> Membership:
     try:
         new_role = Role(str(role))
     except ValueError:
@@ -151,7 +152,8 @@ async def remove_member(session: AsyncSession, access: Access, user_id: int) -> 
 # --- invites ----------------------------------------------------------------------------
 
 async def create_invite(session: AsyncSession, access: Access, *, role: object = "member",
-                        max_uses: object = 1, days: object = 14, note: object = "") -> tuple[str, Invite]:
+                        max_uses: object = 1, days: object = 14,
+                        note: object = "") -> tuple[str, Invite]:
     try:
         invite_role = Role(str(role))
         uses, lifetime = int(str(max_uses)), int(str(days))
@@ -212,7 +214,8 @@ async def find_invite(session: AsyncSession, token: str) -> tuple[Invite, Commun
     return invite, community
 
 
-async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[Community, Membership]:
+async def accept_invite(session: AsyncSession, token: str,
+                        user: User) -> tuple[Community, Membership]:
     """Join through an invite: one use is spent atomically, in the caller's transaction."""
     invite, community = await find_invite(session, token)
     existing = await session.scalar(select(Membership).where(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from service.settings import Settings
 from service.storage.base import InvalidKey, InvalidRange, ObjectInfo, ObjectNotFound, ObjectStore
 
-__all__ = ["InvalidKey", "InvalidRange", "ObjectInfo", "ObjectNotFound", "ObjectStore", "open_store"]
+__all__ = ["InvalidKey", "InvalidRange", "ObjectInfo", "ObjectNotFound", "ObjectStore",
+           "open_store"]
 
 
 def open_store(settings: Settings) -> ObjectStore:

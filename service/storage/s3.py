@@ -96,7 +96,7 @@ class S3Store(ObjectStore):
     def check(self) -> None:
         try:
             found = self.client.bucket_exists(self.bucket)
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             raise StorageError(f"S3 unreachable: {exc}") from exc
         if not found:
             raise StorageError(f"bucket {self.bucket!r} does not exist")

@@ -24,7 +24,8 @@ def test_login_sets_a_safe_cookie(world: World, client: TestClient) -> None:
     assert "Secure" not in cookie  # plain http public URL in tests
 
     async def stored(session: AsyncSession) -> str:
-        return str(await session.scalar(select(User.password_hash).where(User.email == owner.email)))
+        found = await session.scalar(select(User.password_hash).where(User.email == owner.email))
+        return str(found)
 
     assert run_db(world.settings, stored).startswith("$argon2id$")
 
@@ -44,7 +45,8 @@ def test_secure_cookie_behind_https(tmp_path: object, settings: Settings) -> Non
 def test_wrong_password_and_unknown_email_look_alike(world: World, client: TestClient) -> None:
     owner = world.admin()
     wrong = client.post("/api/auth/login", json={"email": owner.email, "password": "nope" * 4})
-    unknown = client.post("/api/auth/login", json={"email": "who@example.com", "password": "x" * 12})
+    unknown = client.post("/api/auth/login",
+                          json={"email": "who@example.com", "password": "x" * 12})
     assert assert_error(wrong, 401, "invalid_credentials") == \
         assert_error(unknown, 401, "invalid_credentials")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.roles import GRANTS, Permission, Role, allows
 from tests.actors import Actor
@@ -149,8 +150,11 @@ def test_audit_log_is_append_only(world: World) -> None:
     cid = community_id(world.settings, slug)
     for statement in ("UPDATE audit_events SET action = 'x' WHERE community_id = :c",
                       "DELETE FROM audit_events WHERE community_id = :c"):
+        async def tamper(session: AsyncSession, sql: str = statement) -> None:
+            await session.execute(text(sql), {"c": cid})
+
         with pytest.raises(DBAPIError, match="append-only"):
-            run_db(world.settings, lambda s, q=statement: s.execute(text(q), {"c": cid}))
+            run_db(world.settings, tamper)
     assert owner.get(f"/api/communities/{slug}/audit").json()["events"]
 
 

@@ -1,0 +1,81 @@
+"""A real server process and Debian's Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from service.domain import accounts
+from service.settings import Settings
+from tests.conftest import free_port, make_settings, run_db, settings_env, wait_for_port
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+         "is_mobile": True, "has_touch": True}
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--allow-loopback-in-peer-connection", "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+
+    def setup_link(self) -> str:
+        token = run_db(self.settings, accounts.issue_setup_token)
+        assert token
+        return f"{self.url}/setup/{token}"
+
+
+@pytest.fixture
+def server(tmp_path: Path, redis_url: str) -> Iterator[Server]:
+    port = free_port()
+    settings = make_settings(tmp_path, KUMPUL_PORT=str(port),
+                             KUMPUL_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    env = settings_env(settings)
+    subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=env, check=True,
+                   capture_output=True)
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "web"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, 30)
+        yield Server(f"http://127.0.0.1:{port}", settings)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap --dev installs Debian's chromium")
+    with sync_playwright() as playwright:
+        found = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=CHROMIUM_ARGS)
+        yield found
+        found.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def fits_the_screen(page: Page) -> bool:
+    """No sideways scrolling on a phone."""
+    return bool(page.evaluate(
+        "document.documentElement.scrollWidth <= window.innerWidth + 1"))

@@ -1,0 +1,65 @@
+"""compose.yaml stays a working deployment: services, health, volumes, known settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from service.settings import KNOWN_VARIABLES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return data
+
+
+def test_services_and_health() -> None:
+    services = compose()["services"]
+    assert {"app", "worker", "redis", "minio", "minio-init", "postgres"} <= set(services)
+    for name in ("app", "worker", "redis", "minio", "postgres"):
+        assert "test" in services[name]["healthcheck"], name
+    assert "ports" not in services["worker"] and "container_name" not in services["worker"], \
+        "workers must stay scalable with --scale worker=N"
+    assert services["app"]["depends_on"]["minio-init"]["condition"] == \
+        "service_completed_successfully"
+    assert "mc mb --ignore-existing local/kumpul" in " ".join(services["minio-init"]["entrypoint"])
+
+
+def test_redis_persists_with_aof() -> None:
+    redis = compose()["services"]["redis"]
+    assert "--appendonly" in redis["command"] and "yes" in redis["command"]
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+
+
+def test_named_volumes() -> None:
+    data = compose()
+    for name in ("redis", "postgres", "minio"):
+        mounts = data["services"][name]["volumes"]
+        volume = mounts[0].split(":")[0]
+        assert volume in data["volumes"], name
+
+
+def test_every_kumpul_variable_is_a_known_setting() -> None:
+    """No setting in compose.yaml or the image that settings.py would not understand."""
+    data = compose()
+    seen: set[str] = set()
+    for service in data["services"].values():
+        env = service.get("environment") or {}
+        seen |= {k for k in env if k.startswith("KUMPUL_")}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    seen |= set(re.findall(r"\b(KUMPUL_[A-Z0-9_]+)=", dockerfile))
+    seen |= set(re.findall(r"^(KUMPUL_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert seen and seen <= KNOWN_VARIABLES, sorted(seen - KNOWN_VARIABLES)
+    assert data["services"]["app"]["environment"]["KUMPUL_STORAGE"] == "s3"
+
+
+def test_required_secrets_are_in_the_example_env() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    needed = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
+    example = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert needed and needed <= example

@@ -1,0 +1,29 @@
+"""`python -m workers [queue ...] [--burst]`: what `kumpul worker` runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from service import logs
+from service.settings import SettingsError, load_settings
+from workers.worker import run_worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kumpul worker", description="an RQ worker")
+    parser.add_argument("queues", nargs="*", help="queues to serve (default: all)")
+    parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"kumpul: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    run_worker(settings, args.queues or None, burst=args.burst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
