@@ -20,14 +20,17 @@ from starlette.templating import Jinja2Templates
 import web
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
-from service.errors import exception_handlers
+from service.error_handlers import exception_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import Queues, redis_client
 from service.ratelimit import RateLimiter
-from service.routes import api_auth, api_communities, objects, pages, system
+from service.routes import api_auth, api_communities, api_stories, objects, pages, system
 from service.settings import Settings
 from service.storage import open_store
+from service.uploads import routes as tus_routes
+from service.uploads.locks import Heartbeat
+from service.uploads.sink import open_sink
 from service.web import Services
 
 WEB = Path(web.__file__).parent
@@ -48,14 +51,18 @@ def create_app(settings: Settings) -> Starlette:
             await engine.dispose()
             raise
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=10)
+        store = open_store(settings)
         services = Services(
             settings=settings, engine=engine, db=async_sessions(engine), redis=redis,
-            queues=Queues(redis_client(settings.redis_url)), store=open_store(settings),
+            queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
+            upload_sink=open_sink(store, settings.spool_dir), heartbeat=Heartbeat(redis),
         )
+        await services.heartbeat.start()
         try:
             yield {"services": services}
         finally:
+            await services.heartbeat.stop()
             await redis.aclose()
             services.queues.redis.close()
             await engine.dispose()
@@ -65,6 +72,8 @@ def create_app(settings: Settings) -> Starlette:
             *system.routes,
             *api_auth.routes,
             *api_communities.routes,
+            *api_stories.routes,
+            *tus_routes.routes,
             *objects.routes,
             *pages.routes,
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),

@@ -61,12 +61,18 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-WORKER = [sys.executable, "-m", "workers"]  # a process boundary: service never imports workers
+# Process boundaries: service never imports workers.
+WORKER = [sys.executable, "-m", "workers"]
+SCHEDULER = [sys.executable, "-m", "workers.cron"]
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     argv = [*WORKER, *args.queues, *(["--burst"] if args.burst else [])]
     os.execv(sys.executable, argv)  # noqa: S606 - fixed argv, no shell
+
+
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    os.execv(sys.executable, SCHEDULER)  # noqa: S606 - fixed argv, no shell
 
 
 def _redis_reachable(url: str) -> bool:
@@ -123,6 +129,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         for _ in range(settings.embedded_workers):
             children.append(subprocess.Popen(WORKER, env=env))
+        children.append(subprocess.Popen(SCHEDULER, env=env))
         setup = _with_session(settings, accounts.issue_setup_token)
         print(f"\nKumpul is starting at {settings.public_url}")
         if setup:
@@ -222,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="an RQ worker")
     worker.add_argument("queues", nargs="*", help="queues to serve (default: all)")
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    sub.add_parser("scheduler", help="enqueue periodic upkeep jobs (expired uploads)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     owner = sub.add_parser("create-owner", help="create a site admin")
     owner.add_argument("--email", required=True)
@@ -241,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
-    "serve": cmd_serve, "web": cmd_web, "worker": cmd_worker, "migrate": cmd_migrate,
+    "serve": cmd_serve, "web": cmd_web, "worker": cmd_worker, "scheduler": cmd_scheduler,
+    "migrate": cmd_migrate,
     "create-owner": cmd_create_owner, "create-community": cmd_create_community,
     "invite": cmd_invite,
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,6 +76,17 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return cast
 
 
+def _csv(*allowed: str) -> Callable[[str], tuple[str, ...]]:
+    def cast(raw: str) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(p.strip().lower() for p in raw.split(",") if p.strip()))
+        unknown = [item for item in items if item not in allowed]
+        if not items or unknown:
+            raise ValueError("expected a comma-separated list of " + ", ".join(allowed))
+        return items
+
+    return cast
+
+
 def _text(raw: str) -> str:
     return raw.strip()
 
@@ -136,6 +147,25 @@ SPECS: tuple[Spec, ...] = (
          "Default lifetime of a new invite link."),
     Spec("KUMPUL_LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "info",
          "Log level of the JSON logs."),
+    Spec("KUMPUL_UPLOAD_MAX_BYTES", "upload_max_bytes", _int_range(1024, 64 * 1024**3), "500000000",
+         "Largest story upload in bytes (500 MB)."),
+    Spec("KUMPUL_UPLOAD_MAX_SECONDS", "upload_max_seconds", _int_range(1, 3600), "180",
+         "Longest story in seconds; a prompt may set less."),
+    Spec("KUMPUL_UPLOAD_CONTAINERS", "upload_containers", _csv("mp4", "mov", "webm", "mkv"),
+         "mp4,mov,webm,mkv", "Accepted containers."),
+    Spec("KUMPUL_UPLOAD_VIDEO_CODECS", "upload_video_codecs",
+         _csv("h264", "hevc", "vp8", "vp9", "av1"), "h264,hevc,vp8,vp9,av1",
+         "Accepted video codecs."),
+    Spec("KUMPUL_UPLOAD_AUDIO_CODECS", "upload_audio_codecs", _csv("aac", "opus", "mp3"),
+         "aac,opus,mp3", "Accepted audio codecs."),
+    Spec("KUMPUL_UPLOAD_EXPIRY_HOURS", "upload_expiry_hours", _int_range(1, 24 * 30), "24",
+         "An unfinished upload is removed this long after its last byte arrived."),
+    Spec("KUMPUL_SPOOL_DIR", "spool_dir", _text, "",
+         "Disk spool for S3 multipart parts. Empty means `{data_dir}/spool`."),
+    Spec("KUMPUL_MEDIA_TIMEOUT_SECONDS", "media_timeout_seconds", _int_range(5, 7200), "120",
+         "Wall-clock limit of one ffprobe/ffmpeg run on member media."),
+    Spec("KUMPUL_MAX_PIXELS", "max_pixels", _int_range(64 * 64, 8192 * 8192), "16777216",
+         "Largest frame (width x height) accepted from members."),
     Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
          "Workers `kumpul serve` starts beside the app."),
 )
@@ -168,7 +198,15 @@ class Settings:
     invite_days: int
     log_level: str
     embedded_workers: int
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    upload_max_bytes: int
+    upload_max_seconds: int
+    upload_containers: tuple[str, ...]
+    upload_video_codecs: tuple[str, ...]
+    upload_audio_codecs: tuple[str, ...]
+    upload_expiry_hours: int
+    spool_dir: Path
+    media_timeout_seconds: int
+    max_pixels: int
 
     @property
     def secure_cookies(self) -> bool:
@@ -222,6 +260,7 @@ def load_settings(
     if not values["database_url"]:
         values["database_url"] = f"sqlite:///{(data_dir / 'kumpul.db').as_posix()}"
     values["storage_dir"] = Path(values["storage_dir"] or data_dir / "objects").expanduser()
+    values["spool_dir"] = Path(values["spool_dir"] or data_dir / "spool").expanduser()
     if values["storage"] == "s3" and not (values["s3_access_key"] and values["s3_secret_key"]):
         raise SettingsError(
             "KUMPUL_S3_ACCESS_KEY and KUMPUL_S3_SECRET_KEY are required when KUMPUL_STORAGE=s3"

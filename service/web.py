@@ -22,6 +22,8 @@ from service.queue import Queues
 from service.ratelimit import RateLimiter
 from service.settings import Settings
 from service.storage import ObjectStore
+from service.uploads.locks import Heartbeat
+from service.uploads.sink import Sink
 
 SESSION_COOKIE = "kumpul_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -40,6 +42,8 @@ class Services:
     metrics: Metrics
     limiter: RateLimiter
     templates: Jinja2Templates
+    upload_sink: Sink
+    heartbeat: Heartbeat
 
     @property
     def jinja(self) -> Environment:

@@ -220,5 +220,50 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")}
     for spec in SPECS:
         value = getattr(settings, spec.attr)
-        env[spec.env] = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):
+            env[spec.env] = str(value).lower()
+        elif isinstance(value, tuple):
+            env[spec.env] = ",".join(value)
+        else:
+            env[spec.env] = str(value)
     return env
+
+
+class ServerProcess:
+    """`kumpul web` as a real process on a free port; can be killed and started again."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.port = free_port()
+        self.settings = settings.replace(port=self.port,
+                                         public_url=f"http://127.0.0.1:{self.port}")
+        self.url = self.settings.public_url
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        with self.log.open("a") as sink:
+            self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "web"],
+                                         env=settings_env(self.settings), stdout=sink,
+                                         stderr=subprocess.STDOUT)
+        wait_for_port(self.port, 30)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, as in a crash."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def server_process(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(settings, tmp_path / "server.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -21,7 +21,7 @@ def compose() -> dict[str, Any]:
 def test_services_and_health() -> None:
     services = compose()["services"]
     assert {"app", "worker", "redis", "minio", "minio-init", "postgres"} <= set(services)
-    for name in ("app", "worker", "redis", "minio", "postgres"):
+    for name in ("app", "worker", "scheduler", "redis", "minio", "postgres"):
         assert "test" in services[name]["healthcheck"], name
     assert "ports" not in services["worker"] and "container_name" not in services["worker"], \
         "workers must stay scalable with --scale worker=N"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.error import S3Error
 
 from service.storage.base import (
@@ -92,6 +93,29 @@ class S3Store(ObjectStore):
     def signed_url(self, key: str, seconds: int) -> str:
         return self.client.presigned_get_object(self.bucket, check_key(key),
                                                 expires=timedelta(seconds=seconds))
+
+    # --- multipart, for resumable uploads (the SDK keeps these calls underscored) ---------
+
+    def multipart_create(self, key: str, content_type: str = "application/octet-stream") -> str:
+        return self.client._create_multipart_upload(
+            self.bucket, check_key(key), {"Content-Type": content_type})
+
+    def multipart_put(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        return self.client._upload_part(
+            self.bucket, check_key(key), data, None, upload_id, number)
+
+    def multipart_complete(self, key: str, upload_id: str,
+                           parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        self.client._complete_multipart_upload(
+            self.bucket, check_key(key), upload_id, [Part(n, etag) for n, etag in parts])
+        return self.stat(key)
+
+    def multipart_abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.client._abort_multipart_upload(self.bucket, check_key(key), upload_id)
+        except S3Error as exc:
+            if exc.code != "NoSuchUpload":
+                raise
 
     def check(self) -> None:
         try:

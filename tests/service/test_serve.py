@@ -61,7 +61,7 @@ def test_serve_from_a_fresh_folder(served: tuple[str, str, subprocess.Popen[str]
     base, setup_link, proc, out = served
     assert "started redis-server" in out.read_text()
     kids = children_of(proc.pid)
-    assert len(kids) == 2  # redis-server and one worker
+    assert len(kids) == 3  # redis-server, one worker, the scheduler
     ready = httpx.get(f"{base}/readyz").json()
     assert ready["status"] == "ready", ready
 

@@ -1,0 +1,123 @@
+"""What a story may be: size, type, length, codecs, frame size. Member-readable refusals."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from media.probe import MediaInfo
+from service.settings import Settings
+
+CONTAINER_FAMILIES = {"mp4": "mov", "mov": "mov", "webm": "matroska", "mkv": "matroska"}
+TYPE_HINT = "Send an MP4, MOV or WebM video."
+_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class StoryLimits:
+    max_bytes: int
+    max_seconds: int
+    containers: tuple[str, ...]
+    video_codecs: tuple[str, ...]
+    audio_codecs: tuple[str, ...]
+    max_pixels: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings, prompt_seconds: int | None = None) -> StoryLimits:
+        seconds = settings.upload_max_seconds
+        if prompt_seconds:
+            seconds = min(seconds, prompt_seconds)
+        return cls(settings.upload_max_bytes, seconds, settings.upload_containers,
+                   settings.upload_video_codecs, settings.upload_audio_codecs,
+                   settings.max_pixels)
+
+    @property
+    def families(self) -> set[str]:
+        return {CONTAINER_FAMILIES[c] for c in self.containers}
+
+
+def human_duration(seconds: float) -> str:
+    whole = round(seconds)
+    minutes, rest = divmod(whole, 60)
+    if minutes and rest:
+        return f"{minutes} min {rest} s"
+    return f"{minutes} min" if minutes else f"{rest} s"
+
+
+def human_size(size: int) -> str:
+    for unit, scale in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
+        if size >= scale:
+            return f"{size / scale:.0f} {unit}"
+    return f"{size} bytes"
+
+
+def clean_filename(raw: str) -> str:
+    """A display name only: the last path segment, printable, at most 120 characters."""
+    name = re.split(r"[\\/]", raw)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip().lstrip(".")
+    return name[-120:] or "video"
+
+
+def sniff(head: bytes) -> str | None:
+    """The container family from a file's first bytes, or None if it is not one we take."""
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    if len(head) >= 8 and head[4:8] in _BMFF_BOXES:
+        return "mov"
+    return None
+
+
+def refuse_size(size: int, limits: StoryLimits) -> Refusal | None:
+    if size <= 0:
+        return Refusal("empty_file", "This file is empty.", "Pick the video file again.")
+    if size > limits.max_bytes:
+        return Refusal("file_too_large",
+                       f"This file is {human_size(size)}; stories can be at most "
+                       f"{human_size(limits.max_bytes)}.",
+                       "Trim the video or record it at a lower quality, then try again.")
+    return None
+
+
+def refuse_type(head: bytes, limits: StoryLimits) -> Refusal | None:
+    family = sniff(head)
+    if family is None or family not in limits.families:
+        return Refusal("unsupported_type", "This file type isn't supported.", TYPE_HINT)
+    return None
+
+
+def refuse_media(info: MediaInfo, limits: StoryLimits) -> Refusal | None:
+    """Checks on the probed facts, in the order a member can act on them."""
+    family = "matroska" if "matroska" in info.container else "mov"
+    if family not in limits.families:
+        return Refusal("unsupported_type", "This file type isn't supported.", TYPE_HINT)
+    if info.video is None or info.video.width <= 0 or info.video.height <= 0:
+        return Refusal("no_video", "We couldn't find a video track in this file.",
+                       "Record or export it again as a video.")
+    if info.video.codec not in limits.video_codecs:
+        return Refusal("unsupported_codec",
+                       f"This video uses the {info.video.codec} codec, which we can't take.",
+                       "Export it as H.264 (MP4) and try again.")
+    if info.audio is not None and info.audio.codec not in limits.audio_codecs:
+        return Refusal("unsupported_codec",
+                       f"This video's sound uses {info.audio.codec}, which we can't take.",
+                       "Export it with AAC sound (MP4) and try again.")
+    if info.video.width * info.video.height > limits.max_pixels:
+        return Refusal("frame_too_large",
+                       f"This video is {info.video.width}x{info.video.height} pixels, larger "
+                       "than we accept.", "Export it at 4K or less and try again.")
+    if info.duration <= 0:
+        return Refusal("no_duration", "We couldn't tell how long this video is.",
+                       "Record or export it again.")
+    if info.duration > limits.max_seconds + 0.5:
+        return Refusal("clip_too_long",
+                       f"This video is {human_duration(info.duration)} long; stories can be at "
+                       f"most {human_duration(limits.max_seconds)}.",
+                       "Trim it and try again.")
+    return None

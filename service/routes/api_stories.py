@@ -1,0 +1,211 @@
+"""API: story prompts, a member's own clips, their live status (SSE), withdrawal."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from service import jobs
+from service.db.models import Prompt, Upload
+from service.domain import clips, communities, prompts
+from service.domain.roles import Permission
+from service.events import clip_channel, clip_event, encode
+from service.uploads.locks import upload_lock
+from service.web import Services, int_param, json_body, require_user, services
+
+KEEPALIVE_SECONDS = 15.0
+
+
+def prompt_view(p: Prompt) -> dict[str, object]:
+    return {"id": p.id, "question": p.question, "description": p.description,
+            "max_seconds": p.max_seconds, "created_at": p.created_at.isoformat()}
+
+
+async def prompts_list(request: Request) -> Response:
+    """
+    summary: Open story prompts of a community.
+    tags: [stories]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Prompts, content: {application/json: {schema: {$ref: '#/components/schemas/Prompts'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.view)
+        rows = await prompts.open_prompts(session, access.community)
+    return JSONResponse({"prompts": [prompt_view(p) for p in rows]})
+
+
+async def prompts_create(request: Request) -> Response:
+    """
+    summary: Ask the community a question to answer with stories (hosts, moderators, owners).
+    tags: [stories]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/NewPrompt'}
+    responses:
+      201: {description: Created, content: {application/json: {schema: {$ref: '#/components/schemas/Prompt'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      422: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db.begin() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.manage_prompts)
+        body = await json_body(request)
+        prompt = await prompts.create(session, access, question=body.get("question"),
+                                      description=body.get("description", ""),
+                                      max_seconds=body.get("max_seconds"))
+    return JSONResponse(prompt_view(prompt), status_code=201)
+
+
+async def prompts_close(request: Request) -> Response:
+    """
+    summary: Close a prompt; its stories stay.
+    tags: [stories]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: prompt_id, in: path, required: true, schema: {type: integer}}
+    responses:
+      204: {description: Closed}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db.begin() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.manage_prompts)
+        await prompts.close(session, access,
+                            int_param(request.path_params["prompt_id"], "prompt_id"))
+    return Response(status_code=204)
+
+
+async def my_clips(request: Request) -> Response:
+    """
+    summary: Your stories in this community, newest first, with their state and any reason.
+    tags: [stories]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Clips, content: {application/json: {schema: {$ref: '#/components/schemas/Clips'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.view)
+        rows = await clips.clips_of_member(session, access)
+    return JSONResponse({"clips": [clip_event(c) for c in rows]})
+
+
+async def my_clip_events(request: Request) -> Response:
+    """Server-sent events: the current state of each of your clips, then every change."""
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.view)
+        rows = await clips.clips_of_member(session, access)
+    channel = clip_channel(access.community.id, who.user.id)
+
+    async def stream() -> AsyncIterator[str]:
+        pubsub = svc.redis.pubsub()
+        await pubsub.subscribe(channel)
+        try:
+            for clip in reversed(rows):
+                yield f"data: {encode(clip_event(clip))}\n\n"
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                   timeout=KEEPALIVE_SECONDS)
+                if message is None:
+                    yield ": keep-alive\n\n"
+                elif message["type"] == "message":
+                    data = message["data"]
+                    yield f"data: {data.decode() if isinstance(data, bytes) else data}\n\n"
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pubsub.unsubscribe(channel)
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def withdraw(request: Request) -> Response:
+    """
+    summary: Withdraw your consent for a story; it leaves every use and its media is deleted.
+    tags: [stories]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: clip_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Withdrawn, content: {application/json: {schema: {$ref: '#/components/schemas/Clip'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      409: {$ref: '#/components/responses/Error'}
+      423: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    clip_id = request.path_params["clip_id"]
+    async with _upload_guard(svc, clip_id), svc.db.begin() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.view)
+        clip = await clips.member_clip(session, access, clip_id)
+        upload = await session.scalar(select(Upload).where(
+            Upload.clip_id == clip.id, Upload.completed_at.is_(None)))
+        if upload is not None:  # stop an unfinished upload: its bytes go too
+            await anyio.to_thread.run_sync(svc.upload_sink.abort, upload)
+            await session.delete(upload)
+        await clips.withdraw(session, access, clip)
+        event = clip_event(clip)
+    await anyio.to_thread.run_sync(jobs.purge_clip, svc.queues, clip.id)
+    await svc.redis.publish(clip_channel(clip.community_id, clip.member_id), encode(event))
+    return JSONResponse(event)
+
+
+@contextlib.asynccontextmanager
+async def _upload_guard(svc: Services, clip_id: str) -> AsyncIterator[None]:
+    """Hold an unfinished upload's lock, so no PATCH writes while consent is withdrawn."""
+    async with svc.db() as session:
+        upload_id = await session.scalar(select(Upload.id).where(
+            Upload.clip_id == clip_id, Upload.completed_at.is_(None)))
+    if upload_id is None:
+        yield
+        return
+    async with upload_lock(svc.redis, upload_id, svc.heartbeat.instance):
+        yield
+
+
+routes = [
+    Route("/api/communities/{slug}/prompts", prompts_list, methods=["GET"]),
+    Route("/api/communities/{slug}/prompts", prompts_create, methods=["POST"]),
+    Route("/api/communities/{slug}/prompts/{prompt_id}/close", prompts_close, methods=["POST"]),
+    Route("/api/communities/{slug}/clips/mine", my_clips, methods=["GET"]),
+    Route("/api/communities/{slug}/clips/events", my_clip_events, methods=["GET"],
+          include_in_schema=False),
+    Route("/api/communities/{slug}/clips/{clip_id}/withdraw", withdraw, methods=["POST"]),
+]

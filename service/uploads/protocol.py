@@ -1,0 +1,107 @@
+"""tus 1.0 headers: parsing and checking, with the protocol's own status codes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Protocol
+
+from starlette.requests import Request
+
+from service.errors import ApiError, BadRequest, UnsupportedMediaType
+
+VERSION = "1.0.0"
+EXTENSIONS = "creation,termination,expiration,checksum"
+CHECKSUMS = ("sha1", "sha256", "md5")
+OFFSET_TYPE = "application/offset+octet-stream"
+_META_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class PreconditionFailed(ApiError):
+    status = 412
+    code = "tus_version"
+
+
+class Locked(ApiError):
+    status = 423
+    code = "upload_locked"
+
+
+class ChecksumMismatch(ApiError):
+    status = 460
+    code = "checksum_mismatch"
+
+
+def base_headers() -> dict[str, str]:
+    return {"Tus-Resumable": VERSION, "Cache-Control": "no-store"}
+
+
+def expires_header(moment: datetime) -> str:
+    return format_datetime(moment, usegmt=True)
+
+
+def check_version(request: Request) -> None:
+    sent = request.headers.get("tus-resumable")
+    if sent != VERSION:
+        raise PreconditionFailed(
+            f"This server speaks tus {VERSION}; the request said {sent or 'nothing'}.",
+            hint="Use a tus 1.0 client such as tus-js-client, Uppy or tuspy.",
+            headers={"Tus-Version": VERSION})
+
+
+def number_header(request: Request, name: str) -> int:
+    raw = request.headers.get(name)
+    if raw is None or not raw.isdigit() or len(raw) > 18:
+        raise BadRequest(f"{name} must be a non-negative whole number.",
+                         code=f"bad_{name.lower().replace('-', '_')}")
+    return int(raw)
+
+
+def metadata(request: Request) -> dict[str, str]:
+    """Upload-Metadata: comma-separated `key base64value` pairs."""
+    raw = request.headers.get("upload-metadata", "")
+    out: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        key, _, value = pair.partition(" ")
+        if not _META_KEY.match(key) or key in out:
+            raise BadRequest(f"Upload-Metadata has a bad or repeated key {key[:64]!r}.",
+                             code="bad_metadata")
+        try:
+            out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadRequest(f"Upload-Metadata value of {key!r} is not base64 UTF-8 text.",
+                             code="bad_metadata") from None
+    return out
+
+
+def check_patch_type(request: Request) -> None:
+    if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_TYPE:
+        raise UnsupportedMediaType(f"PATCH bodies must be {OFFSET_TYPE}.",
+                                   code="bad_content_type",
+                                   headers={"Tus-Resumable": VERSION})
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+def checksum(request: Request) -> tuple[Hasher, bytes] | None:
+    """The hasher and expected digest from Upload-Checksum, if the client sent one."""
+    raw = request.headers.get("upload-checksum")
+    if not raw:
+        return None
+    algorithm, _, value = raw.strip().partition(" ")
+    if algorithm not in CHECKSUMS:
+        raise BadRequest(f"Checksum algorithm {algorithm!r} is not supported.",
+                         code="bad_checksum_algorithm",
+                         hint="Use one of " + ", ".join(CHECKSUMS) + ".")
+    try:
+        expected = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise BadRequest("Upload-Checksum is not base64.", code="bad_checksum") from None
+    return hashlib.new(algorithm), expected

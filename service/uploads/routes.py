@@ -1,0 +1,271 @@
+"""The tus 1.0 endpoint: OPTIONS, POST (creation), HEAD, PATCH, DELETE (termination).
+
+Bytes stream from the request into the upload's sink in 1 MiB slices, off the event
+loop, with no database transaction held open while they flow. One Redis lock per
+upload keeps two PATCHes from writing at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import anyio.to_thread
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service import jobs
+from service.db.models import Clip, Upload
+from service.domain import communities, uploads
+from service.domain.roles import Permission
+from service.domain.story_rules import StoryLimits, refuse_type
+from service.errors import ApiError, BadRequest, Conflict, PayloadTooLarge
+from service.events import clip_channel, clip_event, encode
+from service.uploads import protocol as tus
+from service.uploads.locks import UploadLock, upload_lock
+from service.uploads.sink import Sink
+from service.web import Services, require_user, services
+
+SLICE = 1024 * 1024
+SNIFF = 16
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def tus_errors(handler: Handler) -> Handler:
+    """Every answer of the endpoint, errors included, carries Tus-Resumable."""
+    async def wrapped(request: Request) -> Response:
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            exc.headers.setdefault("Tus-Resumable", tus.VERSION)
+            raise
+        response.headers.setdefault("Tus-Resumable", tus.VERSION)
+        return response
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+def sink_of(svc: Services) -> Sink:
+    return svc.upload_sink
+
+
+async def options(request: Request) -> Response:
+    svc = services(request)
+    return Response(status_code=204, headers={
+        "Tus-Resumable": tus.VERSION, "Tus-Version": tus.VERSION,
+        "Tus-Extension": tus.EXTENSIONS, "Tus-Max-Size": str(svc.settings.upload_max_bytes),
+        "Tus-Checksum-Algorithm": ",".join(tus.CHECKSUMS)})
+
+
+@tus_errors
+async def create(request: Request) -> Response:
+    """
+    summary: Start a resumable upload of a story (tus 1.0 creation).
+    description: >
+      Headers Tus-Resumable 1.0.0 and Upload-Length; Upload-Metadata carries community,
+      release (the accepted release version), and optionally prompt, title, filename, filetype.
+    tags: [uploads]
+    responses:
+      201: {description: Created; the Location header names the upload}
+      400: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      409: {$ref: '#/components/responses/Error'}
+      412: {$ref: '#/components/responses/Error'}
+      413: {$ref: '#/components/responses/Error'}
+      422: {$ref: '#/components/responses/Error'}
+    """
+    tus.check_version(request)
+    if "upload-defer-length" in request.headers:
+        raise BadRequest("Uploads need their length up front.", code="length_required",
+                         hint="Send Upload-Length.")
+    length = tus.number_header(request, "Upload-Length")
+    meta = tus.metadata(request)
+    svc = services(request)
+    async with svc.db.begin() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, meta.get("community", ""),
+                                           Permission.share_story)
+        upload = await uploads.create(session, access, sink_of(svc), svc.settings,
+                                      length=length, meta=meta)
+    return Response(status_code=201, headers={
+        **tus.base_headers(), "Location": f"/api/uploads/{upload.id}",
+        "Upload-Expires": tus.expires_header(upload.expires_at)})
+
+
+async def _load(request: Request, svc: Services) -> tuple[Upload, Clip]:
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        return await uploads.find(session, who.user.id, request.path_params["upload_id"])
+
+
+@tus_errors
+async def head(request: Request) -> Response:
+    tus.check_version(request)
+    svc = services(request)
+    upload, _ = await _load(request, svc)
+    offset = upload.length if upload.completed_at else await anyio.to_thread.run_sync(
+        sink_of(svc).offset, upload)
+    headers = {**tus.base_headers(), "Upload-Offset": str(offset),
+               "Upload-Length": str(upload.length)}
+    if upload.completed_at is None:
+        headers["Upload-Expires"] = tus.expires_header(upload.expires_at)
+    return Response(status_code=200, headers=headers)
+
+
+@tus_errors
+async def patch(request: Request) -> Response:
+    """
+    summary: Send the next bytes of an upload (tus 1.0 core).
+    tags: [uploads]
+    parameters:
+      - {name: upload_id, in: path, required: true, schema: {type: string}}
+    responses:
+      204: {description: Stored; Upload-Offset says how much}
+      404: {$ref: '#/components/responses/Error'}
+      409: {$ref: '#/components/responses/Error'}
+      410: {$ref: '#/components/responses/Error'}
+      413: {$ref: '#/components/responses/Error'}
+      415: {$ref: '#/components/responses/Error'}
+      423: {$ref: '#/components/responses/Error'}
+    """
+    tus.check_version(request)
+    tus.check_patch_type(request)
+    start = tus.number_header(request, "Upload-Offset")
+    digest = tus.checksum(request)
+    svc = services(request)
+    upload, clip = await _load(request, svc)
+    async with upload_lock(svc.redis, upload.id, svc.heartbeat.instance) as lock:
+        return await _receive(request, svc, upload, clip, start, digest, lock)
+
+
+async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, start: int,
+                   digest: tuple[tus.Hasher, bytes] | None, lock: UploadLock) -> Response:
+    sink = sink_of(svc)
+    current = await anyio.to_thread.run_sync(sink.offset, upload)
+    if upload.completed_at is not None:
+        current = upload.length
+    if start != current:
+        raise Conflict(f"This upload is at byte {current}, not {start}.",
+                       code="offset_mismatch", hint="Resume from Upload-Offset.",
+                       headers={"Upload-Offset": str(current)})
+    remaining = upload.length - current
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > remaining:
+        raise PayloadTooLarge(f"Only {remaining} more bytes fit in this upload.",
+                              code="upload_overflow", hint="Send no more than Upload-Length.")
+    limits = StoryLimits.from_settings(svc.settings)
+    head = b"" if current >= SNIFF or current == 0 else await anyio.to_thread.run_sync(
+        sink.head, upload, current)
+    sniffed = current >= SNIFF
+    write = await anyio.to_thread.run_sync(sink.begin, upload)
+    hasher = digest[0] if digest else None
+    received, oversent, buffer = 0, False, bytearray()
+    try:
+        try:
+            async for chunk in request.stream():
+                room = remaining - received - len(buffer)
+                if len(chunk) > room:
+                    chunk, oversent = chunk[:room], True
+                buffer += chunk
+                if hasher is not None:
+                    hasher.update(chunk)
+                if not sniffed and len(head) + len(buffer) >= min(SNIFF, upload.length):
+                    sniffed = True
+                    refusal = refuse_type(head + bytes(buffer[:SNIFF]), limits)
+                    if refusal:
+                        await anyio.to_thread.run_sync(write.rollback)
+                        await _discard(svc, upload, clip, "upload.refused")
+                        raise uploads.refusal_error(refusal)
+                if len(buffer) >= SLICE:
+                    await anyio.to_thread.run_sync(write.append, bytes(buffer))
+                    received += len(buffer)
+                    buffer.clear()
+                    await lock.extend()
+                if oversent:
+                    break
+        except ClientDisconnect:
+            pass  # keep what arrived: the client resumes from the stored offset
+        if buffer:
+            await anyio.to_thread.run_sync(write.append, bytes(buffer))
+            received += len(buffer)
+        if digest is not None and digest[0].digest() != digest[1]:
+            await anyio.to_thread.run_sync(write.rollback)
+            raise tus.ChecksumMismatch("The bytes don't match Upload-Checksum; none were kept.",
+                                       hint="Send the same bytes again.")
+        await anyio.to_thread.run_sync(write.commit)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await anyio.to_thread.run_sync(write.rollback)
+        raise
+    offset = current + received
+    finished = await _save(svc, upload, offset)
+    if oversent:
+        raise PayloadTooLarge("More bytes arrived than Upload-Length; the extra were dropped.",
+                              code="upload_overflow", headers={"Upload-Offset": str(offset)})
+    headers = {**tus.base_headers(), "Upload-Offset": str(offset)}
+    if not finished:
+        headers["Upload-Expires"] = tus.expires_header(upload.expires_at)
+    return Response(status_code=204, headers=headers)
+
+
+async def _save(svc: Services, detached: Upload, offset: int) -> bool:
+    """Record the new offset; at the last byte, complete the clip and queue its probe."""
+    async with svc.db.begin() as session:
+        upload = await session.merge(detached)
+        clip = await session.get(Clip, upload.clip_id)
+        assert clip is not None
+        uploads.touched(upload, svc.settings, offset)
+        finished = offset == upload.length and upload.completed_at is None
+        if finished:
+            await uploads.complete(session, sink_of(svc), upload, clip)
+        event = clip_event(clip, offset=offset, length=upload.length)
+    detached.expires_at = upload.expires_at
+    if finished:
+        await anyio.to_thread.run_sync(jobs.probe_clip, svc.queues, clip.id)
+    await svc.redis.publish(clip_channel(clip.community_id, clip.member_id), encode(event))
+    return finished
+
+
+async def _discard(svc: Services, upload: Upload, clip: Clip, action: str) -> None:
+    async with svc.db.begin() as session:
+        fresh_upload = await session.merge(upload)
+        fresh_clip = await session.merge(clip)
+        await uploads.discard(session, sink_of(svc), fresh_upload, fresh_clip, action)
+
+
+@tus_errors
+async def terminate(request: Request) -> Response:
+    """
+    summary: Abandon an unfinished upload; nothing of it is kept (tus termination).
+    tags: [uploads]
+    parameters:
+      - {name: upload_id, in: path, required: true, schema: {type: string}}
+    responses:
+      204: {description: Removed}
+      404: {$ref: '#/components/responses/Error'}
+      409: {$ref: '#/components/responses/Error'}
+      423: {$ref: '#/components/responses/Error'}
+    """
+    tus.check_version(request)
+    svc = services(request)
+    upload, clip = await _load(request, svc)
+    if upload.completed_at is not None:
+        raise Conflict("This story is already uploaded.", code="upload_complete",
+                       hint="Withdraw the story instead.")
+    async with upload_lock(svc.redis, upload.id, svc.heartbeat.instance):
+        await _discard(svc, upload, clip, "upload.terminated")
+    return Response(status_code=204, headers=tus.base_headers())
+
+
+routes = [
+    Route("/api/uploads", options, methods=["OPTIONS"], include_in_schema=False),
+    Route("/api/uploads", create, methods=["POST"]),
+    Route("/api/uploads/{upload_id}", head, methods=["HEAD"], include_in_schema=False),
+    Route("/api/uploads/{upload_id}", patch, methods=["PATCH"]),
+    Route("/api/uploads/{upload_id}", terminate, methods=["DELETE"]),
+    Route("/api/uploads/{upload_id}", options, methods=["OPTIONS"], include_in_schema=False),
+]

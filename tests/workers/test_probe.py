@@ -1,0 +1,124 @@
+"""After the last byte: the probe job checks the story rules and records facts or a reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.models import Clip
+from service.settings import Settings
+from tests import media_files
+from tests.actors import Actor
+from tests.conftest import World, run_db, settings_env
+from tests.uploads.conftest import upload_all
+from workers import jobs
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("probe-media")
+    story = media_files.story_mp4(folder / "story.mp4")
+    truncated = folder / "truncated.mp4"
+    truncated.write_bytes(story.read_bytes()[: story.stat().st_size // 2])
+    return {
+        "story": story,
+        "long": media_files.story_mp4(folder / "long.mp4", seconds=6),
+        "webm": media_files.webm_without_duration(folder / "recorded.webm"),
+        "audio_only": media_files.audio_only_mp4(folder / "voice.mp4"),
+        "truncated": truncated,
+    }
+
+
+@pytest.fixture
+def member(world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Actor, str]:
+    for key, value in settings_env(settings).items():  # jobs read settings like a worker does
+        monkeypatch.setenv(key, value)
+    owner = world.admin()
+    slug = world.community(owner)
+    return world.join(owner, slug), slug
+
+
+def clip_row(settings: Settings) -> Clip:
+    async def work(session: AsyncSession) -> Clip:
+        clip = await session.scalar(select(Clip))
+        assert isinstance(clip, Clip)
+        return clip
+
+    return run_db(settings, work)
+
+
+def test_probe_runs_in_a_worker_and_records_facts(member: tuple[Actor, str],
+                                                   files: dict[str, Path],
+                                                   settings: Settings) -> None:
+    """The job queued at the last byte runs in `kumpul worker` and records the facts."""
+    actor, slug = member
+    upload_all(actor, slug, files["story"].read_bytes())
+    done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "ingest", "--burst"],
+                          env=settings_env(settings), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    clip = clip_row(settings)
+    assert clip.state == "uploaded" and clip.reason is None
+    assert clip.facts["video"]["codec"] == "h264"
+    assert clip.facts["video"]["display_size"] == [320, 240]
+    assert abs(clip.facts["duration"] - 2.0) < 0.1
+    import hashlib
+    assert clip.sha256 == hashlib.sha256(files["story"].read_bytes()).hexdigest()
+
+
+def test_browser_webm_is_measured(member: tuple[Actor, str], files: dict[str, Path],
+                                  settings: Settings) -> None:
+    actor, slug = member
+    upload_all(actor, slug, files["webm"].read_bytes(), filename="recorded.webm")
+    assert jobs.probe_clip(clip_row(settings).id) == "uploaded"
+    facts = clip_row(settings).facts
+    assert facts["duration_measured"] and abs(facts["duration"] - 2.0) < 0.15
+    assert facts["video"]["codec"] == "vp8" and facts["audio"]["codec"] == "opus"
+
+
+@pytest.mark.parametrize(("name", "reason", "hint"), [
+    ("audio_only", "We couldn't find a video track in this file.", "as a video"),
+    ("truncated", "We couldn't read this file as a video.", "MP4, MOV or WebM"),
+])
+def test_unusable_files_become_invalid(member: tuple[Actor, str], files: dict[str, Path],
+                                       settings: Settings, name: str, reason: str,
+                                       hint: str) -> None:
+    actor, slug = member
+    upload_all(actor, slug, files[name].read_bytes())
+    assert jobs.probe_clip(clip_row(settings).id) == "invalid"
+    clip = clip_row(settings)
+    assert clip.reason == reason and hint in (clip.hint or "")
+    mine = actor.get(f"/api/communities/{slug}/clips/mine").json()["clips"][0]
+    assert mine["state"] == "invalid" and mine["reason"] == reason
+
+
+def test_too_long_for_the_prompt(world: World, member: tuple[Actor, str],
+                                 files: dict[str, Path], settings: Settings) -> None:
+    """A prompt's own length limit is applied, and the reason says both lengths."""
+    owner = world.admin("Prompt Owner")
+    host_slug = world.community(owner, "Hosted")
+    host = world.join(owner, host_slug, "host")
+    made = host.post(f"/api/communities/{host_slug}/prompts",
+                     json={"question": "Your best ride in 5 seconds?", "max_seconds": 5})
+    assert made.status_code == 201, made.text
+    rider = world.join(owner, host_slug, "member", "Rider")
+    upload_all(rider, host_slug, files["long"].read_bytes(), prompt=made.json()["id"])
+    assert jobs.probe_clip(clip_row(settings).id) == "invalid"
+    clip = clip_row(settings)
+    assert clip.reason == "This video is 6 s long; stories can be at most 5 s."
+    assert clip.hint == "Trim it and try again."
+
+
+def test_probe_is_idempotent(member: tuple[Actor, str], files: dict[str, Path],
+                             settings: Settings) -> None:
+    actor, slug = member
+    upload_all(actor, slug, files["story"].read_bytes())
+    clip_id = clip_row(settings).id
+    assert jobs.probe_clip(clip_id) == "uploaded"
+    assert jobs.probe_clip(clip_id) == "skipped"
+    assert jobs.probe_clip("no-such-clip") == "skipped"

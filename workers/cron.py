@@ -1,0 +1,36 @@
+"""`python -m workers.cron`: RQ's cron scheduler enqueues the periodic upkeep jobs."""
+
+from __future__ import annotations
+
+import sys
+
+from rq.cron import CronScheduler
+
+from service import logs
+from service.queue import redis_client
+from service.settings import SettingsError, load_settings
+from workers import jobs
+
+SCHEDULE = (
+    # (job, queue, every N seconds)
+    (jobs.expire_uploads, "default", 600),
+)
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"kumpul: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    scheduler = CronScheduler(connection=redis_client(settings.redis_url),
+                              logging_level=settings.log_level.upper())
+    for func, queue, seconds in SCHEDULE:
+        scheduler.register(func, queue, interval=seconds, job_timeout=300)
+    scheduler.start()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
