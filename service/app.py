@@ -25,7 +25,15 @@ from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import Queues, redis_client
 from service.ratelimit import RateLimiter
-from service.routes import api_auth, api_communities, api_stories, objects, pages, system
+from service.routes import (
+    api_auth,
+    api_communities,
+    api_stories,
+    objects,
+    pages,
+    pages_stories,
+    system,
+)
 from service.settings import Settings
 from service.storage import open_store
 from service.uploads import routes as tus_routes
@@ -76,6 +84,7 @@ def create_app(settings: Settings) -> Starlette:
             *tus_routes.routes,
             *objects.routes,
             *pages.routes,
+            *pages_stories.routes,
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
         ],
         middleware=[

@@ -60,6 +60,18 @@ SCHEMAS: dict[str, Any] = {
     "AuditEvent": _obj({"id": _int, "action": _str, "actor_id": {"type": ["integer", "null"]},
                         "subject_type": _str, "subject_id": _str, "data": {"type": "object"},
                         "created_at": _time}, ["id", "action"]),
+    "Prompt": _obj({"id": _int, "question": _str, "description": _str,
+                    "max_seconds": {"type": ["integer", "null"]}, "created_at": _time},
+                   ["id", "question"]),
+    "NewPrompt": _obj({"question": {"type": "string", "minLength": 3, "maxLength": 200},
+                       "description": _str,
+                       "max_seconds": {"type": ["integer", "null"], "minimum": 5,
+                                       "maximum": 3600}}, ["question"]),
+    "Clip": _obj({"id": _str, "state": {"type": "string", "enum": [
+        "uploading", "uploaded", "processing", "ready_for_review", "approved", "rejected",
+        "invalid", "failed", "withdrawn"]}, "reason": _nullable_str, "hint": _nullable_str,
+        "title": _str, "filename": _str, "size": _int, "updated_at": _time},
+        ["id", "state"]),
 }
 
 
@@ -74,6 +86,8 @@ SCHEMAS.update({
     "Invites": _list("invites", "Invite"),
     "Tokens": _list("tokens", "Token"),
     "AuditEvents": _list("events", "AuditEvent"),
+    "Prompts": _list("prompts", "Prompt"),
+    "Clips": _list("clips", "Clip"),
     "CommunityDetail": {"allOf": [{"$ref": "#/components/schemas/Community"},
                                   _obj({"release": {"$ref": "#/components/schemas/Release"}})]},
 })

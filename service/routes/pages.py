@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service.domain import accounts, communities
+from service.domain import accounts, communities, prompts
 from service.domain.roles import Permission, Role, allows
 from service.errors import ApiError, Forbidden, Unauthorized
 from service.login import clear_session_cookie, log_in, set_session_cookie
@@ -193,19 +193,30 @@ async def create_community(request: Request) -> Response:
     return RedirectResponse(f"/c/{community.slug}/admin", status_code=303)
 
 
+async def community_page(request: Request, who: Principal, *, status: int = 200,
+                         **extra: Any) -> Response:
+    svc = services(request)
+    async with svc.db() as session:
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.view)
+        members = await communities.members(session, access.community)
+        release = await communities.current_release(session, access.community)
+        open_prompts = await prompts.open_prompts(session, access.community)
+    return render(request, "community.html", {
+        "community": access.community, "role": access.role, "members": members,
+        "release": release, "prompts": open_prompts,
+        "can_manage": allows(access.role, Permission.manage_members),
+        "can_prompt": allows(access.role, Permission.manage_prompts),
+        "can_share": allows(access.role, Permission.share_story), **extra,
+    }, who=who, status=status)
+
+
 @page
 async def community_home(request: Request) -> Response:
     svc = services(request)
     async with svc.db() as session:
         who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view)
-        members = await communities.members(session, access.community)
-        release = await communities.current_release(session, access.community)
-    return render(request, "community.html", {
-        "community": access.community, "role": access.role, "members": members,
-        "release": release, "can_manage": allows(access.role, Permission.manage_members),
-    }, who=who)
+    return await community_page(request, who)
 
 
 async def _admin_page(request: Request, who: Principal, *, status: int = 200,

@@ -6,15 +6,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from service.domain import accounts
-from service.settings import Settings
-from tests.conftest import free_port, make_settings, run_db, settings_env, wait_for_port
+from tests.conftest import ServerProcess, make_settings, run_db, settings_env
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -28,35 +26,22 @@ CHROMIUM_ARGS = [
 ]
 
 
-@dataclass
-class Server:
-    url: str
-    settings: Settings
-
-    def setup_link(self) -> str:
-        token = run_db(self.settings, accounts.issue_setup_token)
-        assert token
-        return f"{self.url}/setup/{token}"
+def setup_link(server: ServerProcess) -> str:
+    token = run_db(server.settings, accounts.issue_setup_token)
+    assert token
+    return f"{server.url}/setup/{token}"
 
 
 @pytest.fixture
-def server(tmp_path: Path, redis_url: str) -> Iterator[Server]:
-    port = free_port()
-    settings = make_settings(tmp_path, KUMPUL_PORT=str(port),
-                             KUMPUL_PUBLIC_URL=f"http://127.0.0.1:{port}")
-    env = settings_env(settings)
-    subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=env, check=True,
-                   capture_output=True)
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "web"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+def server(tmp_path: Path, redis_url: str) -> Iterator[ServerProcess]:
+    settings = make_settings(tmp_path)
+    subprocess.run([sys.executable, "-m", "service.cli", "migrate"], check=True,
+                   env=settings_env(settings), capture_output=True)
+    process = ServerProcess(settings, tmp_path / "server.log").start()
     try:
-        wait_for_port(port, 30)
-        yield Server(f"http://127.0.0.1:{port}", settings)
+        yield process
     finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
+        process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,15 @@ import re
 
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import PHONE, Server, fits_the_screen, shot
+from tests.conftest import PASSWORD, ServerProcess
+from tests.e2e.conftest import PHONE, fits_the_screen, setup_link, shot
 
 
-def test_first_owner_invites_a_member(server: Server, browser: Browser) -> None:
+def test_first_owner_invites_a_member(server: ServerProcess, browser: Browser) -> None:
     """Setup link -> owner and community -> invite -> a member signs up -> roles -> logout/login."""
     owner = browser.new_context(**PHONE)  # type: ignore[arg-type]
     page = owner.new_page()
-    page.goto(server.setup_link())
+    page.goto(setup_link(server))
     expect(page.get_by_role("heading", name="Welcome to Kumpul")).to_be_visible()
     assert fits_the_screen(page)
     shot(page, "01-setup")
@@ -82,7 +82,7 @@ def test_first_owner_invites_a_member(server: Server, browser: Browser) -> None:
     expect(mpage).to_have_url(f"{server.url}/c/morning-coffee")
 
 
-def test_pages_need_a_login(server: Server, browser: Browser) -> None:
+def test_pages_need_a_login(server: ServerProcess, browser: Browser) -> None:
     page = browser.new_context(**PHONE).new_page()  # type: ignore[arg-type]
     page.goto(f"{server.url}/c/anything/admin")
     expect(page).to_have_url(re.compile(r"/login\?next=/c/anything/admin$"))

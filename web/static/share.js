@@ -1,0 +1,283 @@
+// Share a story: record with the camera or pick a file, accept the release, upload with tus.
+// Uploads resume after a network drop (tus retries) or a reload (stored fingerprint; an
+// unsent recording is kept in IndexedDB until it has been sent).
+
+const root = document.getElementById("share");
+const cfg = root.dataset;
+const $ = (id) => document.getElementById(id);
+const maxSeconds = Number(cfg.maxSeconds);
+const maxBytes = Number(cfg.maxBytes);
+const pendingKey = `recording:${cfg.community}`;
+
+let tab = "record";
+let stream = null;
+let recorder = null;
+let recorded = null; // File made from the recording
+let chosen = null; // File picked by the member
+let upload = null;
+
+// --- small helpers -----------------------------------------------------------------------
+
+function show(el, on = true) { el.hidden = !on; }
+function say(text) { $("status").textContent = text; }
+function problem(message, hint) {
+  const box = $("problem");
+  box.textContent = "";
+  if (message) {
+    const strong = document.createElement("strong");
+    strong.textContent = message;
+    box.append(strong);
+    if (hint) box.append(document.createElement("br"), hint);
+  }
+  show(box, Boolean(message));
+}
+function current() { return tab === "record" ? recorded : chosen; }
+function refresh() {
+  $("send").disabled = !($("consent").checked && current() && !upload);
+}
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+function serverError(err) {
+  try {
+    const body = JSON.parse(err.originalResponse.getBody());
+    return [body.error.message, body.error.hint];
+  } catch {
+    return [null, null];
+  }
+}
+
+// --- IndexedDB: keep an unsent recording across reloads -------------------------------
+
+function db() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open("kumpul", 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("pending");
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+async function keep(key, value) {
+  const d = await db();
+  return new Promise((resolve) => {
+    const t = d.transaction("pending", "readwrite");
+    if (value === null) t.objectStore("pending").delete(key);
+    else t.objectStore("pending").put(value, key);
+    t.oncomplete = resolve;
+    t.onerror = resolve;
+  });
+}
+async function kept(key) {
+  const d = await db();
+  return new Promise((resolve) => {
+    const request = d.transaction("pending").objectStore("pending").get(key);
+    request.onsuccess = () => resolve(request.result || null);
+    request.onerror = () => resolve(null);
+  });
+}
+
+// --- tabs ----------------------------------------------------------------------------------
+
+for (const button of document.querySelectorAll("[data-tab]")) {
+  button.addEventListener("click", () => {
+    tab = button.dataset.tab;
+    for (const other of document.querySelectorAll("[data-tab]")) {
+      other.setAttribute("aria-selected", String(other === button));
+    }
+    for (const panel of document.querySelectorAll("[data-panel]")) {
+      show(panel, panel.dataset.panel === tab);
+    }
+    refresh();
+  });
+}
+
+// --- recording -----------------------------------------------------------------------------
+
+function recordingType() {
+  const types = ["video/webm;codecs=vp9,opus", "video/webm;codecs=vp8,opus", "video/webm",
+    "video/mp4;codecs=avc1,mp4a", "video/mp4"];
+  return types.find((t) => window.MediaRecorder && MediaRecorder.isTypeSupported(t)) || "";
+}
+
+function live() {
+  const video = $("preview");
+  video.removeAttribute("src");
+  video.controls = false;
+  video.muted = true;
+  video.srcObject = stream;
+}
+
+$("camera").addEventListener("click", async () => {
+  problem(null);
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } },
+      audio: true,
+    });
+  } catch (err) {
+    problem("We couldn't use your camera.",
+      "Allow camera and microphone for this site, or choose a file instead.");
+    return;
+  }
+  live();
+  show($("camera"), false);
+  show($("start"));
+});
+
+async function countdown() {
+  const box = $("countdown");
+  show(box);
+  for (const n of [3, 2, 1]) {
+    box.textContent = String(n);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  show(box, false);
+}
+
+$("start").addEventListener("click", async () => {
+  show($("start"), false);
+  show($("retake"), false);
+  await countdown();
+  const type = recordingType();
+  const chunks = [];
+  recorder = new MediaRecorder(stream, type ? { mimeType: type } : undefined);
+  recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+  recorder.onstop = async () => {
+    const mime = (recorder.mimeType || type || "video/webm").split(";")[0];
+    const ext = mime === "video/mp4" ? "mp4" : "webm";
+    recorded = new File(chunks, `story-${Date.now()}.${ext}`, { type: mime, lastModified: Date.now() });
+    await keep(pendingKey, recorded);
+    const video = $("preview");
+    video.srcObject = null;
+    video.src = URL.createObjectURL(recorded);
+    video.muted = false;
+    video.controls = true;
+    show($("stop"), false);
+    show($("timer"), false);
+    show($("retake"));
+    say(`Recorded ${clock(elapsed)}. Watch it back, then send it.`);
+    refresh();
+  };
+  let elapsed = 0;
+  const timer = $("timer");
+  timer.textContent = `0:00 / ${clock(maxSeconds)}`;
+  show(timer);
+  const tick = setInterval(() => {
+    elapsed += 1;
+    timer.textContent = `${clock(elapsed)} / ${clock(maxSeconds)}`;
+    if (elapsed >= maxSeconds) $("stop").click();
+  }, 1000);
+  recorder.addEventListener("stop", () => clearInterval(tick));
+  recorder.start(1000);
+  show($("stop"));
+});
+
+$("stop").addEventListener("click", () => {
+  if (recorder && recorder.state !== "inactive") recorder.stop();
+});
+
+$("retake").addEventListener("click", async () => {
+  recorded = null;
+  await keep(pendingKey, null);
+  live();
+  show($("retake"), false);
+  show($("start"));
+  say("");
+  refresh();
+});
+
+// --- a file from the phone -----------------------------------------------------------------
+
+$("file").addEventListener("change", () => {
+  problem(null);
+  chosen = $("file").files[0] || null;
+  if (chosen && chosen.size > maxBytes) {
+    problem(`This file is ${Math.round(chosen.size / 1e6)} MB; stories can be at most ${Math.round(maxBytes / 1e6)} MB.`,
+      "Trim the video or record it at a lower quality, then try again.");
+    chosen = null;
+  }
+  refresh();
+});
+
+$("consent").addEventListener("change", refresh);
+
+// --- sending -------------------------------------------------------------------------------
+
+function progress(sent, total) {
+  const pct = total ? Math.floor((sent / total) * 100) : 0;
+  $("bar").value = pct;
+  $("progress-text").textContent = `${pct}%`;
+}
+
+async function send() {
+  const file = current();
+  if (!file) return;
+  problem(null);
+  show($("progress"));
+  $("send").disabled = true;
+  const metadata = {
+    community: cfg.community, release: cfg.release, filename: file.name,
+    filetype: file.type, title: $("title").value.trim(),
+    source: file === recorded ? "recording" : "upload",
+  };
+  if (cfg.prompt) metadata.prompt = cfg.prompt;
+  upload = new tus.Upload(file, {
+    endpoint: "/api/uploads",
+    chunkSize: 8 * 1024 * 1024,
+    retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000],
+    metadata,
+    headers: { "X-CSRF-Token": cfg.csrf },
+    removeFingerprintOnSuccess: true,
+    onProgress: progress,
+    onSuccess: async () => {
+      progress(1, 1);
+      if (file === recorded) await keep(pendingKey, null);
+      say("Sent! We're checking your video now.");
+      const link = document.createElement("a");
+      link.href = `/c/${cfg.community}/stories`;
+      link.textContent = "Follow it in My stories";
+      $("status").append(" ", link);
+      upload = null;
+    },
+    onError: (err) => {
+      const [message, hint] = serverError(err);
+      if (message) {
+        problem(message, hint);
+        upload = null;
+        refresh();
+      } else {
+        problem("The connection dropped.", "We'll carry on from where it stopped when you're back online.");
+      }
+    },
+  });
+  const previous = await upload.findPreviousUploads();
+  if (previous.length) {
+    upload.resumeFromPreviousUpload(previous[0]);
+    say("Picking up where the last attempt stopped…");
+  } else {
+    say("Sending…");
+  }
+  upload.start();
+}
+
+$("send").addEventListener("click", send);
+window.addEventListener("online", () => {
+  if (upload) {
+    problem(null);
+    upload.start();
+  }
+});
+
+// A recording that was not sent before the page went away is offered again.
+kept(pendingKey).then((file) => {
+  if (!file) return;
+  recorded = file;
+  const video = $("preview");
+  video.src = URL.createObjectURL(file);
+  video.controls = true;
+  show($("camera"), false);
+  show($("retake"));
+  say("Your last recording wasn't sent yet. Tick the box and send it.");
+  refresh();
+});

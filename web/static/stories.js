@@ -1,0 +1,63 @@
+// My stories: states update live from the server (server-sent events); withdraw any story.
+
+const root = document.getElementById("stories");
+const slug = root.dataset.community;
+const list = document.getElementById("clip-list");
+
+const LABELS = {
+  uploading: "sending", uploaded: "received", processing: "preparing",
+  ready_for_review: "waiting for review", approved: "approved", rejected: "not chosen",
+  invalid: "can't be used", failed: "retrying", withdrawn: "withdrawn",
+};
+
+function render(clip) {
+  let item = list.querySelector(`[data-clip="${clip.id}"]`);
+  if (!item) {
+    item = document.createElement("li");
+    item.dataset.clip = clip.id;
+    item.innerHTML = '<div class="grow"><strong class="clip-title"></strong> '
+      + '<span class="badge state"></span><div class="reason"></div>'
+      + '<progress class="sending" max="100" hidden></progress></div>';
+    list.prepend(item);
+  }
+  item.querySelector(".clip-title").textContent = clip.title || clip.filename;
+  const badge = item.querySelector(".state");
+  badge.dataset.state = clip.state;
+  badge.textContent = LABELS[clip.state] || clip.state;
+  item.querySelector(".reason").textContent = clip.reason ? `${clip.reason} ${clip.hint || ""}` : "";
+  const bar = item.querySelector(".sending");
+  if (bar) {
+    const sending = clip.state === "uploading" && clip.length;
+    bar.hidden = !sending;
+    if (sending) bar.value = Math.floor((100 * clip.offset) / clip.length);
+  }
+  let button = item.querySelector("button.withdraw");
+  if (clip.state === "withdrawn") {
+    if (button) button.remove();
+  } else if (!button) {
+    button = document.createElement("button");
+    button.className = "small secondary withdraw";
+    button.textContent = "Withdraw";
+    button.addEventListener("click", () => withdraw(clip.id));
+    item.append(button);
+  }
+  document.getElementById("empty").hidden = true;
+}
+
+async function withdraw(id) {
+  if (!window.confirm("Withdraw this story? It will be removed from every reel and deleted.")) return;
+  const response = await fetch(`/api/communities/${slug}/clips/${id}/withdraw`, {
+    method: "POST", headers: { "X-CSRF-Token": root.dataset.csrf },
+  });
+  const body = await response.json();
+  if (response.ok) render(body);
+  else window.alert(`${body.error.message} ${body.error.hint || ""}`);
+}
+
+for (const item of list.querySelectorAll("li")) {
+  const badge = item.querySelector(".state");
+  badge.textContent = LABELS[badge.dataset.state] || badge.dataset.state;
+}
+
+const events = new EventSource(`/api/communities/${slug}/clips/events`);
+events.onmessage = (message) => render(JSON.parse(message.data));
