@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,7 +44,12 @@ class JobContext:
             finally:
                 await engine.dispose()
 
-        return asyncio.run(run())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: a worker process has no loop of its own
+            return asyncio.run(run())
+        with ThreadPoolExecutor(1) as pool:  # called from inside a loop: use a thread's own
+            return pool.submit(asyncio.run, run()).result()
 
     def scratch(self, name: str) -> Path:
         """A private, empty folder for one job; wiped at start (a retry starts clean)."""

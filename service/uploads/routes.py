@@ -1,13 +1,15 @@
 """The tus 1.0 endpoint: OPTIONS, POST (creation), HEAD, PATCH, DELETE (termination).
 
-Bytes stream from the request into the upload's sink in 1 MiB slices, off the event
-loop, with no database transaction held open while they flow. One Redis lock per
-upload keeps two PATCHes from writing at once.
+Bytes stream from the request into the upload's sink in batches written by a thread
+while the next batch arrives, with no database transaction held open while they flow.
+One Redis lock per upload keeps two PATCHes from writing at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
@@ -19,16 +21,17 @@ from service import jobs
 from service.db.models import Clip, Upload
 from service.domain import communities, uploads
 from service.domain.roles import Permission
-from service.domain.story_rules import StoryLimits, refuse_type
+from service.domain.story_rules import Refusal, StoryLimits, refuse_type
 from service.errors import ApiError, BadRequest, Conflict, PayloadTooLarge
 from service.events import clip_channel, clip_event, encode
 from service.uploads import protocol as tus
 from service.uploads.locks import UploadLock, upload_lock
-from service.uploads.sink import Sink
+from service.uploads.sink import Sink, Write
 from service.web import Services, require_user, services
 
-SLICE = 1024 * 1024
+BATCH = 4 * 1024 * 1024  # bytes handed to the writer thread at a time
 SNIFF = 16
+LOCK_EXTEND_EVERY = 10.0  # seconds
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -157,41 +160,19 @@ async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, 
     if declared is not None and declared.isdigit() and int(declared) > remaining:
         raise PayloadTooLarge(f"Only {remaining} more bytes fit in this upload.",
                               code="upload_overflow", hint="Send no more than Upload-Length.")
-    limits = StoryLimits.from_settings(svc.settings)
     head = b"" if current >= SNIFF or current == 0 else await anyio.to_thread.run_sync(
         sink.head, upload, current)
-    sniffed = current >= SNIFF
     write = await anyio.to_thread.run_sync(sink.begin, upload)
-    hasher = digest[0] if digest else None
-    received, oversent, buffer = 0, False, bytearray()
+    body = _Body(write, lock)
     try:
-        try:
-            async for chunk in request.stream():
-                room = remaining - received - len(buffer)
-                if len(chunk) > room:
-                    chunk, oversent = chunk[:room], True
-                buffer += chunk
-                if hasher is not None:
-                    hasher.update(chunk)
-                if not sniffed and len(head) + len(buffer) >= min(SNIFF, upload.length):
-                    sniffed = True
-                    refusal = refuse_type(head + bytes(buffer[:SNIFF]), limits)
-                    if refusal:
-                        await anyio.to_thread.run_sync(write.rollback)
-                        await _discard(svc, upload, clip, "upload.refused")
-                        raise uploads.refusal_error(refusal)
-                if len(buffer) >= SLICE:
-                    await anyio.to_thread.run_sync(write.append, bytes(buffer))
-                    received += len(buffer)
-                    buffer.clear()
-                    await lock.extend()
-                if oversent:
-                    break
-        except ClientDisconnect:
-            pass  # keep what arrived: the client resumes from the stored offset
-        if buffer:
-            await anyio.to_thread.run_sync(write.append, bytes(buffer))
-            received += len(buffer)
+        oversent = await body.take(request, remaining, digest[0] if digest else None,
+                                   sniff=None if current >= SNIFF else head,
+                                   length=upload.length,
+                                   limits=StoryLimits.from_settings(svc.settings))
+        if body.refusal is not None:
+            await anyio.to_thread.run_sync(write.rollback)
+            await _discard(svc, upload, clip, "upload.refused")
+            raise uploads.refusal_error(body.refusal)
         if digest is not None and digest[0].digest() != digest[1]:
             await anyio.to_thread.run_sync(write.rollback)
             raise tus.ChecksumMismatch("The bytes don't match Upload-Checksum; none were kept.",
@@ -201,7 +182,7 @@ async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, 
         with contextlib.suppress(Exception):
             await anyio.to_thread.run_sync(write.rollback)
         raise
-    offset = current + received
+    offset = current + body.received
     finished = await _save(svc, upload, offset)
     if oversent:
         raise PayloadTooLarge("More bytes arrived than Upload-Length; the extra were dropped.",
@@ -210,6 +191,70 @@ async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, 
     if not finished:
         headers["Upload-Expires"] = tus.expires_header(upload.expires_at)
     return Response(status_code=204, headers=headers)
+
+
+class _Body:
+    """Moves a request body into a Write: batches of chunks as received (no copies), each
+    written by a thread while the next batch arrives."""
+
+    def __init__(self, write: Write, lock: UploadLock) -> None:
+        self.write = write
+        self.lock = lock
+        self.received = 0
+        self.refusal: Refusal | None = None
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
+        self._writing: asyncio.Task[None] | None = None
+        self._extended = time.monotonic()
+
+    async def take(self, request: Request, room: int, hasher: tus.Hasher | None, *,
+                   sniff: bytes | None, length: int, limits: StoryLimits) -> bool:
+        """Receive up to `room` bytes; True if the client sent more than that."""
+        oversent = False
+        try:
+            async for chunk in request.stream():
+                left = room - self.received - self._batch_bytes
+                if len(chunk) > left:
+                    chunk, oversent = chunk[:left], True
+                if hasher is not None:
+                    hasher.update(chunk)
+                if sniff is not None:  # the first bytes decide the type
+                    sniff += chunk[:SNIFF]
+                    if len(sniff) >= min(SNIFF, length):
+                        self.refusal = refuse_type(sniff, limits)
+                        sniff = None
+                        if self.refusal is not None:
+                            break
+                if chunk:
+                    self._batch.append(chunk)
+                    self._batch_bytes += len(chunk)
+                if self._batch_bytes >= BATCH:
+                    await self._flush()
+                if oversent:
+                    break
+        except ClientDisconnect:
+            pass  # keep what arrived: the client resumes from the stored offset
+        if self.refusal is None:
+            await self._flush()
+        await self._settle()
+        return oversent
+
+    async def _settle(self) -> None:
+        if self._writing is not None:
+            task, self._writing = self._writing, None
+            await task
+
+    async def _flush(self) -> None:
+        await self._settle()  # one batch in flight at a time keeps the order
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        self.received += self._batch_bytes
+        self._batch_bytes = 0
+        self._writing = asyncio.ensure_future(anyio.to_thread.run_sync(self.write.append, batch))
+        if time.monotonic() - self._extended > LOCK_EXTEND_EVERY:
+            await self.lock.extend()
+            self._extended = time.monotonic()
 
 
 async def _save(svc: Services, detached: Upload, offset: int) -> bool:
