@@ -17,7 +17,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from service import logs
-from service.settings import Settings, SettingsError, load_settings
+from service.settings import Settings, load_for_command
 
 T = TypeVar("T")
 
@@ -258,11 +258,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"kumpul: bad setting: {exc}", file=sys.stderr)
-        return 2
+    settings = load_for_command()
     logs.configure(settings.log_level)
     from service.db.migrate import NotMigrated
     from service.errors import ApiError

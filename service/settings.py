@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,6 +276,15 @@ def load_settings(
         raise SettingsError(
             f"{unknown[0]}: unknown setting (see the configuration table in README.md)")
     return Settings(**values)
+
+
+def load_for_command() -> Settings:
+    """Settings for a command-line entry point: a bad value ends it with status 2."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"kumpul: bad setting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _embedded_secret(data_dir: Path) -> str:

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from service.db.models import User, WebSession
-from service.domain import accounts
+from service.domain import accounts, communities
+from service.domain.communities import Access
+from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from service.metrics import Metrics
 from service.queue import Queues
@@ -117,6 +119,13 @@ async def require_user(request: Request, session: AsyncSession,
                             code="csrf_failed",
                             hint="Reload the page and try again.")
     return who
+
+
+async def member_access(request: Request, session: AsyncSession, permission: Permission,
+                        form: Mapping[str, Any] | None = None) -> Access:
+    """The signed-in user's standing in the community named by the path's `slug`."""
+    who = await require_user(request, session, form)
+    return await communities.require(session, who.user, request.path_params["slug"], permission)
 
 
 def client_ip(request: Request) -> str:

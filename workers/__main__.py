@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from service import logs
-from service.settings import SettingsError, load_settings
+from service.settings import load_for_command
 from workers.worker import run_worker
 
 
@@ -15,11 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("queues", nargs="*", help="queues to serve (default: all)")
     parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"kumpul: bad setting: {exc}", file=sys.stderr)
-        return 2
+    settings = load_for_command()
     logs.configure(settings.log_level)
     run_worker(settings, args.queues or None, burst=args.burst)
     return 0

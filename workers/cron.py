@@ -8,7 +8,7 @@ from rq.cron import CronScheduler
 
 from service import logs
 from service.queue import redis_client
-from service.settings import SettingsError, load_settings
+from service.settings import load_for_command
 from workers import jobs
 
 SCHEDULE = (
@@ -18,11 +18,7 @@ SCHEDULE = (
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"kumpul: bad setting: {exc}", file=sys.stderr)
-        return 2
+    settings = load_for_command()
     logs.configure(settings.log_level)
     scheduler = CronScheduler(connection=redis_client(settings.redis_url),
                               logging_level=settings.log_level.upper())

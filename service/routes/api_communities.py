@@ -10,7 +10,7 @@ from service.domain import audit, communities
 from service.domain.roles import Permission
 from service.errors import Forbidden
 from service.routes import views
-from service.web import int_param, json_body, require_user, services
+from service.web import int_param, json_body, member_access, require_user, services
 
 
 def invite_url(request: Request, token: str) -> str:
@@ -72,9 +72,7 @@ async def show(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view)
+        access = await member_access(request, session, Permission.view)
         release = await communities.current_release(session, access.community)
     return JSONResponse({**views.community(access.community, access.role),
                          "release": views.release(release)})
@@ -93,9 +91,7 @@ async def members_list(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view)
+        access = await member_access(request, session, Permission.view)
         rows = await communities.members(session, access.community)
         can_see_email = access.role == "owner"
     out = [views.member(m, u) for m, u in rows]
@@ -127,9 +123,7 @@ async def member_update(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_members)
+        access = await member_access(request, session, Permission.manage_members)
         body = await json_body(request)
         user_id = int_param(request.path_params["user_id"], "user_id")
         membership = await communities.change_role(session, access, user_id, body.get("role"))
@@ -152,9 +146,7 @@ async def member_remove(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_members)
+        access = await member_access(request, session, Permission.manage_members)
         await communities.remove_member(session, access,
                                         int_param(request.path_params["user_id"], "user_id"))
     return Response(status_code=204)
@@ -174,9 +166,7 @@ async def invites_list(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_members)
+        access = await member_access(request, session, Permission.manage_members)
         rows = await communities.open_invites(session, access.community)
     return JSONResponse({"invites": [views.invite(i) for i in rows]})
 
@@ -201,9 +191,7 @@ async def invites_create(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_members)
+        access = await member_access(request, session, Permission.manage_members)
         body = await json_body(request)
         token, invite = await communities.create_invite(
             session, access, role=body.get("role", "member"), max_uses=body.get("max_uses", 1),
@@ -226,9 +214,7 @@ async def invites_revoke(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_members)
+        access = await member_access(request, session, Permission.manage_members)
         await communities.revoke_invite(session, access,
                                         int_param(request.path_params["invite_id"], "invite_id"))
     return Response(status_code=204)
@@ -254,12 +240,10 @@ async def release_publish(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_members)
+        access = await member_access(request, session, Permission.manage_members)
         body = await json_body(request)
         release = await communities.publish_release(session, access.community, body.get("body"),
-                                                    who.user)
+                                                    access.user)
     return JSONResponse(views.release(release), status_code=201)
 
 
@@ -280,9 +264,7 @@ async def audit_list(request: Request) -> Response:
     svc = services(request)
     before = request.query_params.get("before")
     async with svc.db() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view_audit)
+        access = await member_access(request, session, Permission.view_audit)
         rows = await audit.events(session, access.community.id,
                                   before_id=int_param(before, "before") if before else None)
     return JSONResponse({"events": [views.audit_event(e) for e in rows]})

@@ -14,11 +14,11 @@ from starlette.routing import Route
 
 from service import jobs
 from service.db.models import Prompt, Upload
-from service.domain import clips, communities, prompts
+from service.domain import clips, prompts
 from service.domain.roles import Permission
 from service.events import clip_channel, clip_event, encode
 from service.uploads.locks import upload_lock
-from service.web import Services, int_param, json_body, require_user, services
+from service.web import Services, int_param, json_body, member_access, services
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -41,9 +41,7 @@ async def prompts_list(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view)
+        access = await member_access(request, session, Permission.view)
         rows = await prompts.open_prompts(session, access.community)
     return JSONResponse({"prompts": [prompt_view(p) for p in rows]})
 
@@ -68,9 +66,7 @@ async def prompts_create(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_prompts)
+        access = await member_access(request, session, Permission.manage_prompts)
         body = await json_body(request)
         prompt = await prompts.create(session, access, question=body.get("question"),
                                       description=body.get("description", ""),
@@ -93,9 +89,7 @@ async def prompts_close(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.manage_prompts)
+        access = await member_access(request, session, Permission.manage_prompts)
         await prompts.close(session, access,
                             int_param(request.path_params["prompt_id"], "prompt_id"))
     return Response(status_code=204)
@@ -114,9 +108,7 @@ async def my_clips(request: Request) -> Response:
     """
     svc = services(request)
     async with svc.db() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view)
+        access = await member_access(request, session, Permission.view)
         rows = await clips.clips_of_member(session, access)
     return JSONResponse({"clips": [clip_event(c) for c in rows]})
 
@@ -125,11 +117,9 @@ async def my_clip_events(request: Request) -> Response:
     """Server-sent events: the current state of each of your clips, then every change."""
     svc = services(request)
     async with svc.db() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view)
+        access = await member_access(request, session, Permission.view)
         rows = await clips.clips_of_member(session, access)
-    channel = clip_channel(access.community.id, who.user.id)
+    channel = clip_channel(access.community.id, access.user.id)
 
     async def stream() -> AsyncIterator[str]:
         pubsub = svc.redis.pubsub()
@@ -171,9 +161,7 @@ async def withdraw(request: Request) -> Response:
     svc = services(request)
     clip_id = request.path_params["clip_id"]
     async with _upload_guard(svc, clip_id), svc.db.begin() as session:
-        who = await require_user(request, session)
-        access = await communities.require(session, who.user, request.path_params["slug"],
-                                           Permission.view)
+        access = await member_access(request, session, Permission.view)
         clip = await clips.member_clip(session, access, clip_id)
         upload = await session.scalar(select(Upload).where(
             Upload.clip_id == clip.id, Upload.completed_at.is_(None)))
