@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from service.queue import Queues
 
+INGEST_TIMEOUT = 600  # seconds; the reconciler's deadline (settings) must exceed it
 
-def probe_clip(queues: Queues, clip_id: str) -> str:
-    return queues.enqueue("ingest", "workers.jobs.probe_clip", clip_id,
-                          job_id=f"probe-{clip_id}", timeout=600)
+
+def ingest_clip(queues: Queues, clip_id: str) -> str:
+    return queues.enqueue("ingest", "workers.ingest.ingest_clip", clip_id,
+                          job_id=f"ingest-{clip_id}", timeout=INGEST_TIMEOUT, retries=3,
+                          backoff=[30, 120, 300])
 
 
 def purge_clip(queues: Queues, clip_id: str) -> str:

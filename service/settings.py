@@ -167,6 +167,10 @@ SPECS: tuple[Spec, ...] = (
          "Wall-clock limit of one ffprobe/ffmpeg run on member media."),
     Spec("KUMPUL_MAX_PIXELS", "max_pixels", _int_range(64 * 64, 8192 * 8192), "16777216",
          "Largest frame (width x height) accepted from members."),
+    Spec("KUMPUL_RENDITION_LONG_SIDE", "rendition_long_side", _int_range(240, 3840), "1280",
+         "Longest side in pixels of the web rendition every clip is normalised to."),
+    Spec("KUMPUL_INGEST_DEADLINE_SECONDS", "ingest_deadline_seconds", _int_range(30, 86400),
+         "900", "A clip still being processed after this long is re-queued by the reconciler."),
     Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
          "Workers `kumpul serve` starts beside the app."),
 )
@@ -208,6 +212,8 @@ class Settings:
     spool_dir: Path
     media_timeout_seconds: int
     max_pixels: int
+    rendition_long_side: int
+    ingest_deadline_seconds: int
 
     @property
     def secure_cookies(self) -> bool:

@@ -14,6 +14,7 @@ from workers import jobs
 SCHEDULE = (
     # (job, queue, every N seconds)
     (jobs.expire_uploads, "default", 600),
+    (jobs.reconcile, "default", 60),
 )
 
 

@@ -213,6 +213,8 @@ class Clip(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256: Mapped[str | None] = mapped_column(String(64))
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # of the rendition in storage
+    rendition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     release_id: Mapped[int] = mapped_column(ForeignKey("release_texts.id"))
     release_version: Mapped[int] = mapped_column(Integer)
     release_sha256: Mapped[str] = mapped_column(String(64))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import Clip, Prompt, utcnow
 from service.domain import audit
-from service.domain.clip_state import ClipState, transition
+from service.domain.clip_state import WORKING, ClipState, transition
 from service.domain.communities import Access, current_release
 from service.errors import Conflict, NotFound, Unprocessable
 
@@ -87,21 +88,64 @@ async def after_withdrawal(session: AsyncSession, clip: Clip) -> None:
 
 
 
-async def record_probe(session: AsyncSession, clip: Clip, *, sha256: str,
-                       facts: dict[str, Any]) -> None:
-    """Facts of a source that passed the story rules; the clip waits for its rendition."""
-    clip.sha256 = sha256
-    clip.facts = facts
-    clip.updated_at = utcnow()
-    audit.record(session, action="clip.probed", subject_type="clip", subject_id=clip.id,
+async def start_processing(session: AsyncSession, clip_id: str,
+                           deadline_seconds: int) -> Clip | None:
+    """Claim a clip for ingest: `uploaded`/`failed` -> `processing`, or resume one that a dead
+    worker left in `processing`. None if there is nothing to do."""
+    clip = await session.get(Clip, clip_id)
+    if clip is None or clip.state not in (ClipState.uploaded, ClipState.failed,
+                                          ClipState.processing):
+        return None
+    if clip.state != ClipState.processing:
+        transition(clip, ClipState.processing)
+    clip.deadline_at = utcnow() + timedelta(seconds=deadline_seconds)
+    return clip
+
+
+async def finish_rendition(session: AsyncSession, clip_id: str, *, version: int, sha256: str,
+                           facts: dict[str, Any], rendition: dict[str, Any]) -> Clip | None:
+    """The rendition's objects are stored under `version`: make them current and send the
+    clip to review. None if the clip left `processing` meanwhile (e.g. withdrawn)."""
+    clip = await session.get(Clip, clip_id)
+    if clip is None or clip.state != ClipState.processing:
+        return None
+    clip.version, clip.sha256, clip.facts, clip.rendition = version, sha256, facts, rendition
+    clip.deadline_at = None
+    transition(clip, ClipState.ready_for_review)
+    audit.record(session, action="clip.ready", subject_type="clip", subject_id=clip.id,
                  actor_id=None, community_id=clip.community_id,
-                 data={"sha256": sha256, "duration": facts.get("duration")})
+                 data={"version": version, "sha256": sha256})
+    return clip
+
+
+async def fail(session: AsyncSession, clip_id: str, error: str) -> Clip | None:
+    """Out of retries: `failed`, which an operator can retry."""
+    clip = await session.get(Clip, clip_id)
+    if clip is None or clip.state != ClipState.processing:
+        return None
+    transition(clip, ClipState.failed, reason="Something went wrong preparing this video.",
+               hint="We'll try again; you don't need to do anything.")
+    clip.deadline_at = None
+    audit.record(session, action="clip.failed", subject_type="clip", subject_id=clip.id,
+                 actor_id=None, community_id=clip.community_id, data={"error": error[:500]})
+    return clip
+
+
+async def overdue(session: AsyncSession, limit: int = 100) -> list[Clip]:
+    """Clips in a working state past their deadline: their job was lost or its worker died."""
+    rows = await session.scalars(select(Clip).where(
+        Clip.state.in_([str(s) for s in WORKING]), Clip.deadline_at.is_not(None),
+        Clip.deadline_at < utcnow()).order_by(Clip.deadline_at).limit(limit))
+    return list(rows)
 
 
 async def refuse(session: AsyncSession, clip: Clip, *, code: str, message: str, hint: str,
                  facts: dict[str, Any] | None = None, sha256: str | None = None) -> None:
     """The source is not a story we can take: `invalid`, with a reason the member can act on."""
+    if clip.state != ClipState.processing:
+        transition(clip, ClipState.processing)
     transition(clip, ClipState.invalid, reason=message, hint=hint)
+    clip.deadline_at = None
     if facts is not None:
         clip.facts = facts
     if sha256 is not None:

@@ -68,13 +68,14 @@ def touched(upload: Upload, settings: Settings, offset: int) -> None:
     upload.expires_at = utcnow() + timedelta(hours=settings.upload_expiry_hours)
 
 
-async def complete(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip) -> None:
+async def complete(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,
+                   deadline_seconds: int) -> None:
     """All bytes are in: the source object appears whole, the clip becomes `uploaded`."""
     info = await anyio.to_thread.run_sync(sink.finish, upload)
     upload.completed_at = utcnow()
     transition(clip, ClipState.uploaded)
     clip.size = info.size
-    clip.deadline_at = utcnow() + timedelta(minutes=30)
+    clip.deadline_at = utcnow() + timedelta(seconds=deadline_seconds)
     audit.record(session, action="clip.uploaded", subject_type="clip", subject_id=clip.id,
                  actor_id=upload.user_id, community_id=clip.community_id,
                  data={"size": info.size})

@@ -266,11 +266,12 @@ async def _save(svc: Services, detached: Upload, offset: int) -> bool:
         uploads.touched(upload, svc.settings, offset)
         finished = offset == upload.length and upload.completed_at is None
         if finished:
-            await uploads.complete(session, sink_of(svc), upload, clip)
+            await uploads.complete(session, sink_of(svc), upload, clip,
+                                   svc.settings.ingest_deadline_seconds)
         event = clip_event(clip, offset=offset, length=upload.length)
     detached.expires_at = upload.expires_at
     if finished:
-        await anyio.to_thread.run_sync(jobs.probe_clip, svc.queues, clip.id)
+        await anyio.to_thread.run_sync(jobs.ingest_clip, svc.queues, clip.id)
     await svc.redis.publish(clip_channel(clip.community_id, clip.member_id), encode(event))
     return finished
 

@@ -123,7 +123,9 @@ def test_upload_a_file_and_follow_it_live(server: ServerProcess, browser: Browse
     page.once("dialog", lambda dialog: dialog.accept())
     refused.get_by_role("button", name="Withdraw").click()
     expect(refused.locator(".state")).to_have_text("withdrawn")
-    assert sorted(c.state for c in clips(server)) == ["uploaded", "withdrawn"]
+    ready = page.locator("#clip-list li", has_text="ride.mp4")
+    expect(ready.locator(".state")).to_have_text("waiting for review")
+    assert sorted(c.state for c in clips(server)) == ["ready_for_review", "withdrawn"]
 
 
 def test_refusals_reach_the_member(server: ServerProcess, browser: Browser,

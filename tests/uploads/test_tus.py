@@ -82,7 +82,7 @@ def test_upload_in_pieces(member: tuple[Actor, str, Actor], media: dict[str, Pat
     assert clip.release_version == 1 and len(clip.release_sha256) == 64
     stored = hashlib.sha256(b"".join(open_store(settings).get(clip_source(clip.id))))
     assert stored.hexdigest() == hashlib.sha256(data).hexdigest()
-    assert Redis.from_url(settings.redis_url).exists(f"rq:job:probe-{clip.id}")
+    assert Redis.from_url(settings.redis_url).exists(f"rq:job:ingest-{clip.id}")
     assert staged_files(settings) == []
     mine = actor.get(f"/api/communities/{slug}/clips/mine").json()["clips"]
     assert [c["state"] for c in mine] == ["uploaded"]

@@ -1,7 +1,9 @@
-"""After the last byte: the probe job checks the story rules and records facts or a reason."""
+"""After the last byte: ingest checks the story rules, then makes the web rendition, poster and
+filmstrip, or records a reason the member can act on."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from tests import media_files
 from tests.actors import Actor
 from tests.conftest import World, run_db, settings_env
 from tests.uploads.conftest import upload_all
-from workers import jobs
+from workers.ingest import ingest_clip
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +54,10 @@ def clip_row(settings: Settings) -> Clip:
     return run_db(settings, work)
 
 
-def test_probe_runs_in_a_worker_and_records_facts(member: tuple[Actor, str],
+def test_ingest_runs_in_a_worker(member: tuple[Actor, str],
                                                    files: dict[str, Path],
                                                    settings: Settings) -> None:
-    """The job queued at the last byte runs in `kumpul worker` and records the facts."""
+    """The job queued at the last byte runs in `kumpul worker`: facts, rendition, review."""
     actor, slug = member
     upload_all(actor, slug, files["story"].read_bytes())
     done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "ingest", "--burst"],
@@ -63,11 +65,10 @@ def test_probe_runs_in_a_worker_and_records_facts(member: tuple[Actor, str],
                           timeout=120)
     assert done.returncode == 0, done.stderr
     clip = clip_row(settings)
-    assert clip.state == "uploaded" and clip.reason is None
+    assert clip.state == "ready_for_review" and clip.reason is None and clip.version == 1
     assert clip.facts["video"]["codec"] == "h264"
     assert clip.facts["video"]["display_size"] == [320, 240]
     assert abs(clip.facts["duration"] - 2.0) < 0.1
-    import hashlib
     assert clip.sha256 == hashlib.sha256(files["story"].read_bytes()).hexdigest()
 
 
@@ -75,7 +76,7 @@ def test_browser_webm_is_measured(member: tuple[Actor, str], files: dict[str, Pa
                                   settings: Settings) -> None:
     actor, slug = member
     upload_all(actor, slug, files["webm"].read_bytes(), filename="recorded.webm")
-    assert jobs.probe_clip(clip_row(settings).id) == "uploaded"
+    assert ingest_clip(clip_row(settings).id) == "ready_for_review"
     facts = clip_row(settings).facts
     assert facts["duration_measured"] and abs(facts["duration"] - 2.0) < 0.15
     assert facts["video"]["codec"] == "vp8" and facts["audio"]["codec"] == "opus"
@@ -90,7 +91,7 @@ def test_unusable_files_become_invalid(member: tuple[Actor, str], files: dict[st
                                        hint: str) -> None:
     actor, slug = member
     upload_all(actor, slug, files[name].read_bytes())
-    assert jobs.probe_clip(clip_row(settings).id) == "invalid"
+    assert ingest_clip(clip_row(settings).id) == "invalid"
     clip = clip_row(settings)
     assert clip.reason == reason and hint in (clip.hint or "")
     mine = actor.get(f"/api/communities/{slug}/clips/mine").json()["clips"][0]
@@ -108,17 +109,17 @@ def test_too_long_for_the_prompt(world: World, member: tuple[Actor, str],
     assert made.status_code == 201, made.text
     rider = world.join(owner, host_slug, "member", "Rider")
     upload_all(rider, host_slug, files["long"].read_bytes(), prompt=made.json()["id"])
-    assert jobs.probe_clip(clip_row(settings).id) == "invalid"
+    assert ingest_clip(clip_row(settings).id) == "invalid"
     clip = clip_row(settings)
     assert clip.reason == "This video is 6 s long; stories can be at most 5 s."
     assert clip.hint == "Trim it and try again."
 
 
-def test_probe_is_idempotent(member: tuple[Actor, str], files: dict[str, Path],
+def test_ingest_is_idempotent(member: tuple[Actor, str], files: dict[str, Path],
                              settings: Settings) -> None:
     actor, slug = member
     upload_all(actor, slug, files["story"].read_bytes())
     clip_id = clip_row(settings).id
-    assert jobs.probe_clip(clip_id) == "uploaded"
-    assert jobs.probe_clip(clip_id) == "skipped"
-    assert jobs.probe_clip("no-such-clip") == "skipped"
+    assert ingest_clip(clip_id) == "ready_for_review"
+    assert ingest_clip(clip_id) == "skipped"
+    assert ingest_clip("no-such-clip") == "skipped"

@@ -1,0 +1,172 @@
+"""The web rendition every clip is normalised to once, built with ffmpeg-python.
+
+H.264 High, yuv420p, constant 30 fps, closed GOP of 0.5 s, no B-frames, one timescale;
+AAC 48 kHz stereo at -16 LUFS integrated / -1.5 dBTP by two-pass loudnorm (a silent track
+when the source has none); rotation applied, HDR tone-mapped to SDR, faststart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from media.probe import MediaInfo
+from media.run import FORMATS, PROTOCOLS, MediaError, local_input, run
+
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class RenditionSpec:
+    long_side: int = 1280
+    fps: int = 30
+    gop_seconds: float = 0.5
+    crf: int = 21
+    preset: str = "veryfast"
+    audio_rate: int = 48000
+    audio_bitrate: str = "128k"
+    lufs: float = -16.0
+    true_peak: float = -1.5
+    lra: float = 11.0
+
+    def __post_init__(self) -> None:
+        if self.long_side % 2 or not 64 <= self.long_side <= 4096:
+            raise ValueError(f"long_side must be even and within 64-4096, not {self.long_side}")
+        if not 1 <= self.fps <= 120:
+            raise ValueError(f"fps must be within 1-120, not {self.fps}")
+        gop = self.gop_seconds * self.fps
+        if gop != int(gop) or gop < 1:
+            raise ValueError(f"a GOP of {self.gop_seconds} s is not a whole number of frames")
+
+    @property
+    def gop_frames(self) -> int:
+        return int(self.gop_seconds * self.fps)
+
+    @property
+    def timescale(self) -> int:
+        return self.fps * 512  # one timescale for every rendition: exact frame ticks
+
+
+@dataclass(frozen=True)
+class Loudness:
+    input_i: float
+    input_tp: float
+    input_lra: float
+    input_thresh: float
+    target_offset: float
+
+
+def _input(src: Path) -> Any:
+    return ffmpeg.input(local_input(src), protocol_whitelist=PROTOCOLS,
+                        format_whitelist=FORMATS)
+
+
+def _command(stream: Any, *extra: str) -> list[str]:
+    """ffmpeg-python's arguments with our global options where ffmpeg reads them."""
+    args: list[str] = stream.compile()
+    return [args[0], "-nostdin", "-hide_banner", "-v", "error", *extra, *args[1:]]
+
+
+def _progress(duration: float, on_progress: Progress | None) -> Callable[[str], None]:
+    def parse(line: str) -> None:
+        key, _, value = line.partition("=")
+        if on_progress is not None and key == "out_time_us" and value.isdigit() and duration:
+            on_progress(min(int(value) / 1e6 / duration, 1.0))
+
+    return parse
+
+
+def measure_loudness(src: Path, spec: RenditionSpec, *, timeout: float) -> Loudness | None:
+    """Loudnorm's first pass over the first audio stream; None for digital silence."""
+    stream = _input(src)["a:0"].filter("loudnorm", I=spec.lufs, TP=spec.true_peak,
+                                       LRA=spec.lra, print_format="json")
+    result = run(_command(ffmpeg.output(stream, "-", f="null"), "-v", "info"), timeout=timeout,
+                 keep_stdout=False)
+    found = re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", result.stderr, re.S)
+    if not found:
+        raise MediaError("loudness was not measured", result.stderr)
+    data = json.loads(found.group(0))
+    values = {k: float(data[k]) for k in ("input_i", "input_tp", "input_lra", "input_thresh",
+                                           "target_offset")}
+    if values["input_i"] == float("-inf") or values["input_i"] < -70:
+        return None  # silence: nothing to normalise
+    return Loudness(**values)
+
+
+def _video(stream: Any, info: MediaInfo, spec: RenditionSpec) -> Any:
+    video = stream
+    if info.video is not None and info.video.hdr:  # HDR (PQ or HLG) to SDR BT.709
+        video = (video.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
+                 .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0)
+                 .filter("zscale", t="bt709", m="bt709", r="tv"))
+    return (video
+            .filter("scale", w=f"min({spec.long_side},iw)", h=f"min({spec.long_side},ih)",
+                    force_original_aspect_ratio="decrease", force_divisible_by=2)
+            .filter("setsar", "1")
+            .filter("fps", spec.fps)
+            .filter("format", "yuv420p"))
+
+
+def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, timeout: float,
+              max_seconds: float | None = None, on_progress: Progress | None = None) -> None:
+    """Write the web rendition of `src` to `dst` (rotation is applied by ffmpeg's autorotate)."""
+    if info.video is None:
+        raise MediaError("no video stream to normalise")
+    source = _input(src)
+    video = _video(source["v:0"], info, spec)
+    loudness = measure_loudness(src, spec, timeout=timeout) if info.audio else None
+    if info.audio is None:
+        audio = ffmpeg.input(f"anullsrc=r={spec.audio_rate}:cl=stereo", f="lavfi")["a"]
+    elif loudness is None:
+        audio = source["a:0"]
+    else:
+        audio = source["a:0"].filter(
+            "loudnorm", I=spec.lufs, TP=spec.true_peak, LRA=spec.lra,
+            measured_I=loudness.input_i, measured_TP=loudness.input_tp,
+            measured_LRA=loudness.input_lra, measured_thresh=loudness.input_thresh,
+            offset=loudness.target_offset, linear="true")
+    audio = audio.filter("aresample", spec.audio_rate).filter(
+        "aformat", sample_fmts="fltp", channel_layouts="stereo")
+    duration = min(info.duration, max_seconds) if max_seconds else info.duration
+    out = ffmpeg.output(
+        video, audio, str(dst), f="mp4", t=f"{duration:.3f}",
+        vcodec="libx264", preset=spec.preset, crf=spec.crf, **{
+            "profile:v": "high", "pix_fmt": "yuv420p", "g": spec.gop_frames,
+            "keyint_min": spec.gop_frames, "sc_threshold": 0, "bf": 0,
+            "x264-params": "open-gop=0:scenecut=0", "flags": "+cgop",
+            "video_track_timescale": spec.timescale,
+            "acodec": "aac", "ar": spec.audio_rate, "ac": 2, "b:a": spec.audio_bitrate,
+            "movflags": "+faststart", "map_metadata": -1, "map_chapters": -1,
+        })
+    run(_command(out, "-y", "-progress", "pipe:1", "-nostats"), timeout=timeout,
+        on_line=_progress(duration, on_progress), keep_stdout=False)
+
+
+def poster(src: Path, dst: Path, *, duration: float, width: int = 720,
+           timeout: float) -> None:
+    """A representative frame (not a black first frame): the best of the frames after 25%."""
+    start = min(max(duration * 0.25, 0.0), max(duration - 0.5, 0.0))
+    stream = (ffmpeg.input(local_input(src), ss=f"{start:.3f}", protocol_whitelist=PROTOCOLS,
+                           format_whitelist=FORMATS)["v:0"]
+              .filter("thumbnail", 30)
+              .filter("scale", w=f"min({width},iw)", h=-2))
+    run(_command(ffmpeg.output(stream, str(dst), vframes=1, q=3), "-y"), timeout=timeout,
+        keep_stdout=False)
+
+
+def filmstrip(src: Path, dst: Path, *, duration: float, count: int = 10, height: int = 90,
+              timeout: float) -> None:
+    """One sprite of `count` evenly spaced thumbnails, left to right, for trimming."""
+    if count < 1:
+        raise ValueError("a filmstrip needs at least one thumbnail")
+    rate = count / max(duration, 0.1)
+    stream = (_input(src)["v:0"].filter("fps", rate).filter("scale", w=-2, h=height)
+              .filter("tile", f"{count}x1"))
+    run(_command(ffmpeg.output(stream, str(dst), vframes=1, q=4), "-y"), timeout=timeout,
+        keep_stdout=False)

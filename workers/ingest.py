@@ -1,0 +1,156 @@
+"""Ingest: every accepted source becomes one web rendition, a poster and a filmstrip.
+
+Thin by design: load -> media operations -> store -> advance state. The version of the
+outputs is fixed before any work (current + 1), so a rerun after a crash writes the same
+keys again and the clip never points at two sets of outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rq import get_current_job
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from media.normalise import RenditionSpec, filmstrip, normalise, poster
+from media.probe import MediaInfo, probe
+from media.run import MediaError, MediaTimeout
+from service.db.models import Clip, Prompt
+from service.domain import clips
+from service.domain.story_rules import Refusal, StoryLimits, refuse_media
+from service.events import clip_channel, encode
+from service.storage.keys import clip_rendition, clip_source
+from workers.context import JobContext
+
+OUTPUTS = (("web.mp4", "video/mp4"), ("poster.jpg", "image/jpeg"),
+           ("filmstrip.jpg", "image/jpeg"))
+UNREADABLE = Refusal("unreadable", "We couldn't read this file as a video.",
+                     "Send an MP4, MOV or WebM video.")
+TOO_SLOW = Refusal("probe_timeout", "This file took too long to read.",
+                   "Export it again as an MP4 and try again.")
+
+
+class Claimed:
+    def __init__(self, clip: Clip, prompt_seconds: int | None) -> None:
+        self.id = clip.id
+        self.next_version = clip.version + 1
+        self.prompt_seconds = prompt_seconds
+        self.community_id = clip.community_id
+        self.member_id = clip.member_id
+
+
+def ingest_clip(clip_id: str) -> str:
+    ctx = JobContext()
+    claimed = ctx.db(lambda session: _claim(session, clip_id, ctx))
+    if claimed is None:
+        return "skipped"
+    scratch = ctx.scratch(f"ingest-{clip_id}")
+    try:
+        return _ingest(ctx, claimed, scratch)
+    except Exception as exc:
+        error = repr(exc)
+        job = get_current_job()
+        if job is None or not job.retries_left:  # out of retries: tell the member
+            failed = ctx.db(lambda session: clips.fail(session, clip_id, error))
+            if failed is not None:
+                ctx.announce(failed)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def _claim(session: AsyncSession, clip_id: str, ctx: JobContext) -> Claimed | None:
+    clip = await clips.start_processing(session, clip_id, ctx.settings.ingest_deadline_seconds)
+    if clip is None:
+        return None
+    prompt = await session.get(Prompt, clip.prompt_id) if clip.prompt_id else None
+    ctx.announce(clip)
+    return Claimed(clip, prompt.max_seconds if prompt else None)
+
+
+def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
+    settings = ctx.settings
+    timeout = settings.media_timeout_seconds
+    source = scratch / "source"
+    digest = hashlib.sha256()
+    with source.open("wb") as fh:
+        for chunk in ctx.store.get(clip_source(claimed.id)):
+            digest.update(chunk)
+            fh.write(chunk)
+    sha256 = digest.hexdigest()
+    limits = StoryLimits.from_settings(settings, claimed.prompt_seconds)
+    info: MediaInfo | None = None
+    try:
+        info = probe(source, timeout=timeout)
+        refusal = refuse_media(info, limits)
+    except MediaTimeout:
+        refusal = TOO_SLOW
+    except MediaError:
+        refusal = UNREADABLE
+    if refusal is not None or info is None:
+        return _refuse(ctx, claimed, refusal or UNREADABLE, info, sha256)
+
+    spec = RenditionSpec(long_side=settings.rendition_long_side)
+    outputs = {name: scratch / name for name, _ in OUTPUTS}
+    normalise(source, outputs["web.mp4"], info, spec, timeout=timeout,
+              max_seconds=limits.max_seconds, on_progress=_reporter(ctx, claimed))
+    made = probe(outputs["web.mp4"], timeout=timeout)
+    poster(outputs["web.mp4"], outputs["poster.jpg"], duration=made.duration, timeout=timeout)
+    filmstrip(outputs["web.mp4"], outputs["filmstrip.jpg"], duration=made.duration,
+              timeout=timeout)
+    version = claimed.next_version
+    for name, content_type in OUTPUTS:  # write first ...
+        ctx.store.put_file(clip_rendition(claimed.id, version, name), outputs[name],
+                           content_type)
+    rendition: dict[str, Any] = {**made.to_dict(), "files": {
+        name: outputs[name].stat().st_size for name, _ in OUTPUTS}}
+    finished = ctx.db(lambda session: clips.finish_rendition(  # ... then commit
+        session, claimed.id, version=version, sha256=sha256, facts=info.to_dict(),
+        rendition=rendition))
+    if finished is None:  # withdrawn while we worked: leave nothing behind
+        ctx.store.delete_prefix(f"clips/{claimed.id}/v{version}")
+        return "withdrawn"
+    ctx.announce(finished)
+    return str(finished.state)
+
+
+def _refuse(ctx: JobContext, claimed: Claimed, refusal: Refusal, info: MediaInfo | None,
+            sha256: str) -> str:
+    async def save(session: AsyncSession) -> Clip | None:
+        clip = await session.get(Clip, claimed.id)
+        if clip is None or clip.state != "processing":
+            return None
+        await clips.refuse(session, clip, code=refusal.code, message=refusal.message,
+                           hint=refusal.hint, facts=info.to_dict() if info else None,
+                           sha256=sha256)
+        return clip
+
+    clip = ctx.db(save)
+    if clip is not None:
+        ctx.announce(clip)
+    return "invalid"
+
+
+def _reporter(ctx: JobContext, claimed: Claimed) -> Callable[[float], None]:
+    """Progress into job.meta and to the member's page, at most a few times a second."""
+    job = get_current_job()
+    last = 0.0
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < 0.5 and fraction < 1.0:
+            return
+        last = now
+        if job is not None:
+            job.meta["progress"] = round(fraction, 3)
+            job.save_meta()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
+        ctx.redis.publish(clip_channel(claimed.community_id, claimed.member_id), encode(
+            {"id": claimed.id, "state": "processing", "progress": round(fraction, 3)}))
+
+    return report
