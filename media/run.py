@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -37,6 +39,13 @@ class Result:
     stderr: str
 
 
+def _die_with_parent() -> None:
+    """In the child: if the process that started us dies (a killed worker), so do we."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def local_input(path: Path) -> str:
     """An input argument that can only mean a local file (never a URL or a protocol)."""
     resolved = path.resolve(strict=True)
@@ -50,7 +59,7 @@ def run(args: Sequence[str], *, timeout: float, on_line: Callable[[str], None] |
     """Run a media tool in its own process group; kill the whole group on timeout."""
     proc = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, env=_ENV,
-                            text=True, errors="replace")
+                            text=True, errors="replace", preexec_fn=_die_with_parent)
     timed_out = threading.Event()
 
     def kill() -> None:

@@ -45,3 +45,60 @@ def big_mp4(path: Path, megabytes: int) -> Path:
         while out.tell() < megabytes * 1024 * 1024:
             out.write(block)
     return path
+
+
+def landscape_mp4(path: Path, seconds: float = 2) -> Path:
+    return story_mp4(path, seconds, size="1920x1080")
+
+
+def rotated_hevc_mov(path: Path, seconds: float = 2) -> Path:
+    """HEVC in a MOV with a 90 degree display matrix, like an iPhone held upright."""
+    plain = path.with_suffix(".unrotated.mov")
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=640x360:r=30:d={seconds}", "-f", "lavfi", "-i",
+           f"sine=d={seconds}", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+           "log-level=error", "-tag:v", "hvc1", "-c:a", "aac", "-shortest", "-f", "mov",
+           str(plain))
+    # ffmpeg 5.1 writes the display matrix only when remuxing
+    ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", "-f", "mov", str(path))
+    return path
+
+
+def vp9_webm_without_duration(path: Path, seconds: float = 2) -> Path:
+    with path.open("wb") as fh:
+        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i",
+                        f"testsrc2=s=320x240:r=30:d={seconds}", "-c:v", "libvpx-vp9",
+                        "-deadline", "realtime", "-cpu-used", "8", "-f", "webm", "pipe:1"],
+                       stdout=fh, check=True, timeout=120)
+    return path
+
+
+def vfr_mp4(path: Path, seconds: float = 3) -> Path:
+    """Variable frame rate: 30 fps for the first second, then every third frame."""
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=320x240:r=30:d={seconds}",
+           "-vf", "select='lt(n\\,30)+not(mod(n\\,3))'", "-vsync", "vfr",
+           "-c:v", "libx264", "-preset", "ultrafast", str(path))
+    return path
+
+
+def mono_441_mp4(path: Path, seconds: float = 2) -> Path:
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d={seconds}", "-f", "lavfi", "-i",
+           f"sine=f=500:r=44100:d={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
+           "-c:a", "aac", "-ac", "1", "-ar", "44100", "-shortest", str(path))
+    return path
+
+
+def hlg_10bit_mov(path: Path, seconds: float = 2) -> Path:
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=640x360:r=30:d={seconds}", "-c:v", "libx265",
+           "-preset", "ultrafast", "-x265-params", "log-level=error", "-pix_fmt",
+           "yuv420p10le", "-color_primaries", "bt2020", "-color_trc", "arib-std-b67",
+           "-colorspace", "bt2020nc", "-tag:v", "hvc1", "-f", "mov", str(path))
+    return path
+
+
+def loudness_mp4(path: Path, gain_db: float, seconds: float = 4) -> Path:
+    """Pink noise at a given gain: -40 dB is whisper-quiet, +20 dB clips hard at 0 dBFS."""
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=320x240:r=30:d={seconds}", "-f", "lavfi", "-i",
+           f"anoisesrc=c=pink:r=48000:d={seconds},volume={gain_db}dB,alimiter=limit=1",
+           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "192k",
+           "-shortest", str(path))
+    return path
