@@ -18,7 +18,7 @@ from tests import media_files
 SPEC = n.RenditionSpec()
 
 
-def streams(path: Path) -> dict[str, dict[str, Any]]:
+def streams(path: Path) -> dict[str, Any]:
     out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of",
                           "json", str(path)], capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
