@@ -113,13 +113,49 @@ def _video(stream: Any, info: MediaInfo, spec: RenditionSpec) -> Any:
             .filter("format", "yuv420p"))
 
 
+@dataclass(frozen=True)
+class Stills:
+    """Images made in the same pass as the rendition (no second decode): a poster, the most
+    representative of 30 frames from a quarter of the way in (not a black first frame), and
+    a filmstrip of `count` evenly spaced thumbnails, left to right, for trimming."""
+
+    poster: Path
+    filmstrip: Path
+    count: int = 10
+    height: int = 90
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= 100:
+            raise ValueError("a filmstrip has 1 to 100 thumbnails")
+
+
+def _stills(poster_frames: Any, strip_frames: Any, stills: Stills,
+            duration: float) -> list[Any]:
+    start = min(max(duration * 0.25, 0.0), max(duration - 1.0, 0.0))
+    poster = (poster_frames.trim(start=f"{start:.3f}", end=f"{start + 1.0:.3f}")
+              .setpts("PTS-STARTPTS")
+              .filter("thumbnail", 30))
+    strip = (strip_frames.filter("fps", f"{stills.count}/{max(duration, 0.1):.3f}")
+             .filter("scale", w=-2, h=stills.height).filter("tile", f"{stills.count}x1"))
+    return [ffmpeg.output(poster, str(stills.poster), vframes=1, q=3, f="image2"),
+            ffmpeg.output(strip, str(stills.filmstrip), vframes=1, q=4, f="image2")]
+
+
 def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, timeout: float,
-              max_seconds: float | None = None, on_progress: Progress | None = None) -> None:
-    """Write the web rendition of `src` to `dst` (rotation is applied by ffmpeg's autorotate)."""
+              max_seconds: float | None = None, stills: Stills | None = None,
+              on_progress: Progress | None = None) -> None:
+    """Write the web rendition of `src` to `dst` (rotation is applied by ffmpeg's autorotate),
+    and its stills in the same pass when asked."""
     if info.video is None:
         raise MediaError("no video stream to normalise")
     source = _input(src)
     video = _video(source["v:0"], info, spec)
+    extra: list[Any] = []
+    duration = min(info.duration, max_seconds) if max_seconds else info.duration
+    if stills is not None:
+        branches = video.split()
+        video = branches[0]
+        extra = _stills(branches[1], branches[2], stills, duration)
     loudness = measure_loudness(src, spec, timeout=timeout) if info.audio else None
     if info.audio is None:
         audio = ffmpeg.input(f"anullsrc=r={spec.audio_rate}:cl=stereo", f="lavfi")["a"]
@@ -133,7 +169,6 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
             offset=loudness.target_offset, linear="true")
     audio = audio.filter("aresample", spec.audio_rate).filter(
         "aformat", sample_fmts="fltp", channel_layouts="stereo")
-    duration = min(info.duration, max_seconds) if max_seconds else info.duration
     out = ffmpeg.output(
         video, audio, str(dst), f="mp4", t=f"{duration:.3f}",
         vcodec="libx264", preset=spec.preset, crf=spec.crf, **{
@@ -144,29 +179,7 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
             "acodec": "aac", "ar": spec.audio_rate, "ac": 2, "b:a": spec.audio_bitrate,
             "movflags": "+faststart", "map_metadata": -1, "map_chapters": -1,
         })
+    if extra:
+        out = ffmpeg.merge_outputs(out, *extra)
     run(_command(out, "-y", "-progress", "pipe:1", "-nostats"), timeout=timeout,
         on_line=_progress(duration, on_progress), keep_stdout=False)
-
-
-def poster(src: Path, dst: Path, *, duration: float, width: int = 720,
-           timeout: float) -> None:
-    """A representative frame (not a black first frame): the best of the frames after 25%."""
-    start = min(max(duration * 0.25, 0.0), max(duration - 0.5, 0.0))
-    stream = (ffmpeg.input(local_input(src), ss=f"{start:.3f}", protocol_whitelist=PROTOCOLS,
-                           format_whitelist=FORMATS)["v:0"]
-              .filter("thumbnail", 30)
-              .filter("scale", w=f"min({width},iw)", h=-2))
-    run(_command(ffmpeg.output(stream, str(dst), vframes=1, q=3), "-y"), timeout=timeout,
-        keep_stdout=False)
-
-
-def filmstrip(src: Path, dst: Path, *, duration: float, count: int = 10, height: int = 90,
-              timeout: float) -> None:
-    """One sprite of `count` evenly spaced thumbnails, left to right, for trimming."""
-    if count < 1:
-        raise ValueError("a filmstrip needs at least one thumbnail")
-    rate = count / max(duration, 0.1)
-    stream = (_input(src)["v:0"].filter("fps", rate).filter("scale", w=-2, h=height)
-              .filter("tile", f"{count}x1"))
-    run(_command(ffmpeg.output(stream, str(dst), vframes=1, q=4), "-y"), timeout=timeout,
-        keep_stdout=False)

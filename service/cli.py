@@ -75,6 +75,27 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
     os.execv(sys.executable, SCHEDULER)  # noqa: S606 - fixed argv, no shell
 
 
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """The operator's view of jobs that ran out of retries, and a way to retry one."""
+    from service.queue import failed_jobs, redis_client, retry_failed
+
+    redis = redis_client(settings.redis_url)
+    if args.action == "retry":
+        try:
+            queue = retry_failed(redis, args.job_id)
+        except LookupError as exc:
+            print(f"kumpul: {exc}", file=sys.stderr)
+            return 1
+        print(f"{args.job_id} is back on the {queue} queue")
+        return 0
+    rows = failed_jobs(redis)
+    if not rows:
+        print("no failed jobs")
+    for row in rows:
+        print(f"{row.ended_at[:19]}  {row.queue:8} {row.id}  {row.func}\n    {row.error}")
+    return 0
+
+
 def _redis_reachable(url: str) -> bool:
     parts = urlsplit(url)
     try:
@@ -230,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("queues", nargs="*", help="queues to serve (default: all)")
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     sub.add_parser("scheduler", help="enqueue periodic upkeep jobs (expired uploads)")
+    jobs = sub.add_parser("jobs", help="failed jobs: list them, or retry one")
+    jobs.add_argument("action", choices=["failed", "retry"])
+    jobs.add_argument("job_id", nargs="?", help="with retry: the job to put back")
     sub.add_parser("migrate", help="bring the database schema up to date")
     owner = sub.add_parser("create-owner", help="create a site admin")
     owner.add_argument("--email", required=True)
@@ -250,14 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": cmd_serve, "web": cmd_web, "worker": cmd_worker, "scheduler": cmd_scheduler,
-    "migrate": cmd_migrate,
+    "migrate": cmd_migrate, "jobs": cmd_jobs,
     "create-owner": cmd_create_owner, "create-community": cmd_create_community,
     "invite": cmd_invite,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "jobs" and args.action == "retry" and not args.job_id:
+        parser.error("jobs retry needs a job id")
     settings = load_for_command()
     logs.configure(settings.log_level)
     from service.db.migrate import NotMigrated

@@ -12,6 +12,7 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.registry import FailedJobRegistry
 
 QUEUE_NAMES = ("ingest", "reels", "live", "default")
 
@@ -55,6 +56,41 @@ class Queues:
             error = (info.exc_string or "").strip().splitlines()[-1] if info else "failed"
         return JobView(id=str(job.id), status=str(status.value if status else "unknown"),
                        result=job.return_value(), error=error, meta=dict(job.meta or {}))
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    queue: str
+    id: str
+    func: str
+    error: str
+    ended_at: str
+
+
+def failed_jobs(redis: Redis) -> list[FailedJob]:
+    """Jobs out of retries, newest first, with the last line of their error."""
+    found = []
+    for name in QUEUE_NAMES:
+        registry = FailedJobRegistry(name, connection=redis)
+        for job in Job.fetch_many(registry.get_job_ids(), connection=redis):
+            if job is None:
+                continue
+            result = job.latest_result()
+            error = (result.exc_string or "").strip().splitlines() if result else []
+            found.append(FailedJob(name, str(job.id), str(job.func_name),
+                                   error[-1] if error else "unknown error",
+                                   job.ended_at.isoformat() if job.ended_at else ""))
+    return sorted(found, key=lambda f: f.ended_at, reverse=True)
+
+
+def retry_failed(redis: Redis, job_id: str) -> str:
+    """Put a failed job back on its queue; returns the queue's name."""
+    for name in QUEUE_NAMES:
+        registry = FailedJobRegistry(name, connection=redis)
+        if job_id in registry.get_job_ids():
+            registry.requeue(job_id)
+            return name
+    raise LookupError(f"no failed job {job_id!r}")
 
 
 def redis_client(url: str) -> Redis:

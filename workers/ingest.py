@@ -17,7 +17,7 @@ from typing import Any
 from rq import get_current_job
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from media.normalise import RenditionSpec, filmstrip, normalise, poster
+from media.normalise import RenditionSpec, Stills, normalise
 from media.probe import MediaInfo, probe
 from media.run import MediaError, MediaTimeout
 from service.db.models import Clip, Prompt
@@ -45,7 +45,11 @@ class Claimed:
 
 
 def ingest_clip(clip_id: str) -> str:
-    ctx = JobContext()
+    with JobContext() as ctx:
+        return _run(ctx, clip_id)
+
+
+def _run(ctx: JobContext, clip_id: str) -> str:
     claimed = ctx.db(lambda session: _claim(session, clip_id, ctx))
     if claimed is None:
         return "skipped"
@@ -98,11 +102,9 @@ def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
     spec = RenditionSpec(long_side=settings.rendition_long_side)
     outputs = {name: scratch / name for name, _ in OUTPUTS}
     normalise(source, outputs["web.mp4"], info, spec, timeout=timeout,
-              max_seconds=limits.max_seconds, on_progress=_reporter(ctx, claimed))
+              max_seconds=limits.max_seconds, on_progress=_reporter(ctx, claimed),
+              stills=Stills(poster=outputs["poster.jpg"], filmstrip=outputs["filmstrip.jpg"]))
     made = probe(outputs["web.mp4"], timeout=timeout)
-    poster(outputs["web.mp4"], outputs["poster.jpg"], duration=made.duration, timeout=timeout)
-    filmstrip(outputs["web.mp4"], outputs["filmstrip.jpg"], duration=made.duration,
-              timeout=timeout)
     version = claimed.next_version
     for name, content_type in OUTPUTS:  # write first ...
         ctx.store.put_file(clip_rendition(claimed.id, version, name), outputs[name],

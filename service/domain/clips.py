@@ -131,12 +131,17 @@ async def fail(session: AsyncSession, clip_id: str, error: str) -> Clip | None:
     return clip
 
 
-async def overdue(session: AsyncSession, limit: int = 100) -> list[Clip]:
-    """Clips in a working state past their deadline: their job was lost or its worker died."""
+async def claim_overdue(session: AsyncSession, deadline_seconds: int,
+                        limit: int = 100) -> list[str]:
+    """Clips in a working state past their deadline (their job was lost or its worker died),
+    each given a fresh deadline so that one sweep re-queues it once."""
     rows = await session.scalars(select(Clip).where(
         Clip.state.in_([str(s) for s in WORKING]), Clip.deadline_at.is_not(None),
         Clip.deadline_at < utcnow()).order_by(Clip.deadline_at).limit(limit))
-    return list(rows)
+    stuck = list(rows)
+    for clip in stuck:
+        clip.deadline_at = utcnow() + timedelta(seconds=deadline_seconds)
+    return [clip.id for clip in stuck]
 
 
 async def refuse(session: AsyncSession, clip: Clip, *, code: str, message: str, hint: str,

@@ -136,14 +136,26 @@ def test_loudness_is_normalised(tmp_path: Path, gain: float) -> None:
     assert integrated_lufs(path) == pytest.approx(-16.0, abs=1.0)
 
 
-def test_poster_and_filmstrip(tmp_path: Path) -> None:
-    path, _ = render(tmp_path, lambda p: media_files.story_mp4(p, size="1080x1920"), "p.mp4")
-    n.poster(path, tmp_path / "poster.jpg", duration=2.0, timeout=30)
-    n.filmstrip(path, tmp_path / "strip.jpg", duration=2.0, count=10, timeout=30)
-    poster = streams(tmp_path / "poster.jpg")["video"]
-    strip = streams(tmp_path / "strip.jpg")["video"]
+def test_poster_and_filmstrip_in_the_same_pass(tmp_path: Path) -> None:
+    """The poster comes from a quarter of the way in (the source starts black), the
+    filmstrip holds ten thumbnails in a row; both from the rendition's own pass."""
+    src = tmp_path / "fade.mp4"
+    media_files.ffmpeg("-f", "lavfi", "-i", "testsrc2=s=1080x1920:r=30:d=4",
+                       "-vf", "fade=in:st=0:d=0.5:c=black", "-c:v", "libx264", "-preset",
+                       "ultrafast", str(src))
+    stills = n.Stills(poster=tmp_path / "poster.jpg", filmstrip=tmp_path / "strip.jpg")
+    n.normalise(src, tmp_path / "web.mp4", probe(src, timeout=30), SPEC, timeout=60,
+                stills=stills)
+    poster = streams(stills.poster)["video"]
+    strip = streams(stills.filmstrip)["video"]
     assert (poster["width"], poster["height"]) == (720, 1280)
     assert (strip["height"], strip["width"]) == (90, 10 * 50)  # ten 50x90 thumbnails in a row
+    mean = subprocess.run(["ffmpeg", "-v", "error", "-i", str(stills.poster), "-vf",
+                           "signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-",
+                           "-f", "null", "-"], capture_output=True, text=True).stdout
+    assert float(re.findall(r"YAVG=([\d.]+)", mean)[0]) > 40, "not a black frame"
+    with pytest.raises(ValueError):
+        n.Stills(poster=tmp_path / "a.jpg", filmstrip=tmp_path / "b.jpg", count=0)
 
 
 def test_spec_refuses_odd_values() -> None:

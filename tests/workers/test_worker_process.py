@@ -42,3 +42,27 @@ def test_worker_refuses_unknown_queue(settings: Settings) -> None:
     done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "nope", "--burst"],
                           env=settings_env(settings), capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "unknown queue 'nope'" in done.stderr
+
+
+def test_operator_sees_and_retries_failed_jobs(world: World, settings: Settings) -> None:
+    """`kumpul jobs failed` shows a failed job with its error; `kumpul jobs retry` requeues it."""
+    from service.queue import Queues, redis_client
+
+    queues = Queues(redis_client(settings.redis_url))
+    job_id = queues.enqueue("default", "workers.jobs.ping", job_id="broken-ping", retries=0)
+    env = settings_env(settings)
+    subprocess.run([sys.executable, "-m", "service.cli", "worker", "default", "--burst"],
+                   env=env, capture_output=True, timeout=120, check=True)
+
+    def kumpul(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "service.cli", "jobs", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    listed = kumpul("failed")
+    assert "broken-ping" in listed.stdout and "workers.jobs.ping" in listed.stdout
+    assert "missing 1 required positional argument" in listed.stdout
+    retried = kumpul("retry", job_id)
+    assert retried.returncode == 0 and "back on the default queue" in retried.stdout
+    assert queues.job(job_id).status == "queued"  # type: ignore[union-attr]
+    assert "no failed jobs" in kumpul("failed").stdout
+    assert kumpul("retry", "no-such-job").returncode == 1

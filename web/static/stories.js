@@ -10,27 +10,38 @@ const LABELS = {
   invalid: "can't be used", failed: "retrying", withdrawn: "withdrawn",
 };
 
-function render(clip) {
+const known = new Map(); // id -> latest full view of the clip
+
+function render(update) {
+  const clip = { ...(known.get(update.id) || {}), ...update };
+  known.set(clip.id, clip);
   let item = list.querySelector(`[data-clip="${clip.id}"]`);
   if (!item) {
     item = document.createElement("li");
     item.dataset.clip = clip.id;
     item.innerHTML = '<div class="grow"><strong class="clip-title"></strong> '
-      + '<span class="badge state"></span><div class="reason"></div>'
-      + '<progress class="sending" max="100" hidden></progress></div>';
+      + '<span class="badge state"></span><div class="reason"></div></div>';
     list.prepend(item);
   }
-  item.querySelector(".clip-title").textContent = clip.title || clip.filename;
+  if (clip.title || clip.filename) {
+    item.querySelector(".clip-title").textContent = clip.title || clip.filename;
+  }
   const badge = item.querySelector(".state");
   badge.dataset.state = clip.state;
   badge.textContent = LABELS[clip.state] || clip.state;
   item.querySelector(".reason").textContent = clip.reason ? `${clip.reason} ${clip.hint || ""}` : "";
-  const bar = item.querySelector(".sending");
-  if (bar) {
-    const sending = clip.state === "uploading" && clip.length;
-    bar.hidden = !sending;
-    if (sending) bar.value = Math.floor((100 * clip.offset) / clip.length);
+  let bar = item.querySelector(".sending");
+  if (!bar) {
+    bar = document.createElement("progress");
+    bar.className = "sending";
+    bar.max = 100;
+    item.querySelector(".grow").append(bar);
   }
+  const sending = clip.state === "uploading" && clip.length;
+  const preparing = clip.state === "processing" && typeof clip.progress === "number";
+  bar.hidden = !(sending || preparing);
+  if (sending) bar.value = Math.floor((100 * clip.offset) / clip.length);
+  if (preparing) bar.value = Math.floor(100 * clip.progress);
   let button = item.querySelector("button.withdraw");
   if (clip.state === "withdrawn") {
     if (button) button.remove();
