@@ -7,32 +7,23 @@ keys again and the clip never points at two sets of outputs.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rq import get_current_job
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from media.normalise import RenditionSpec, Stills, normalise
-from media.probe import MediaInfo, probe
-from media.run import MediaError, MediaTimeout
+from media.normalise import RenditionSpec
+from media.probe import MediaInfo
 from service.db.models import Clip, Prompt
 from service.domain import clips
-from service.domain.story_rules import Refusal, StoryLimits, refuse_media
+from service.domain.story_rules import Refusal, StoryLimits
 from service.events import clip_channel, encode
-from service.storage.keys import clip_rendition, clip_source
+from service.storage.keys import clip_source, clip_version
+from workers import rendition
 from workers.context import JobContext
-
-OUTPUTS = (("web.mp4", "video/mp4"), ("poster.jpg", "image/jpeg"),
-           ("filmstrip.jpg", "image/jpeg"))
-UNREADABLE = Refusal("unreadable", "We couldn't read this file as a video.",
-                     "Send an MP4, MOV or WebM video.")
-TOO_SLOW = Refusal("probe_timeout", "This file took too long to read.",
-                   "Export it again as an MP4 and try again.")
 
 
 class Claimed:
@@ -79,43 +70,22 @@ async def _claim(session: AsyncSession, clip_id: str, ctx: JobContext) -> Claime
 
 def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
     settings = ctx.settings
-    timeout = settings.media_timeout_seconds
-    source = scratch / "source"
-    digest = hashlib.sha256()
-    with source.open("wb") as fh:
-        for chunk in ctx.store.get(clip_source(claimed.id)):
-            digest.update(chunk)
-            fh.write(chunk)
-    sha256 = digest.hexdigest()
+    fetched = rendition.fetch(ctx.store, clip_source(claimed.id), scratch)
     limits = StoryLimits.from_settings(settings, claimed.prompt_seconds)
-    info: MediaInfo | None = None
-    try:
-        info = probe(source, timeout=timeout)
-        refusal = refuse_media(info, limits)
-    except MediaTimeout:
-        refusal = TOO_SLOW
-    except MediaError:
-        refusal = UNREADABLE
+    info, refusal = rendition.check(fetched.path, limits, settings.media_timeout_seconds)
     if refusal is not None or info is None:
-        return _refuse(ctx, claimed, refusal or UNREADABLE, info, sha256)
-
-    spec = RenditionSpec(long_side=settings.rendition_long_side)
-    outputs = {name: scratch / name for name, _ in OUTPUTS}
-    normalise(source, outputs["web.mp4"], info, spec, timeout=timeout,
-              max_seconds=limits.max_seconds, on_progress=_reporter(ctx, claimed),
-              stills=Stills(poster=outputs["poster.jpg"], filmstrip=outputs["filmstrip.jpg"]))
-    made = probe(outputs["web.mp4"], timeout=timeout)
+        return _refuse(ctx, claimed, refusal or rendition.UNREADABLE, info, fetched.sha256)
     version = claimed.next_version
-    for name, content_type in OUTPUTS:  # write first ...
-        ctx.store.put_file(clip_rendition(claimed.id, version, name), outputs[name],
-                           content_type)
-    rendition: dict[str, Any] = {**made.to_dict(), "files": {
-        name: outputs[name].stat().st_size for name, _ in OUTPUTS}}
+    made = rendition.render(  # write first ...
+        ctx.store, fetched.path, info, spec=RenditionSpec(long_side=settings.rendition_long_side),
+        max_seconds=limits.max_seconds, timeout=settings.media_timeout_seconds,
+        prefix=clip_version(claimed.id, version),
+        on_progress=_reporter(ctx, claimed))
     finished = ctx.db(lambda session: clips.finish_rendition(  # ... then commit
-        session, claimed.id, version=version, sha256=sha256, facts=info.to_dict(),
-        rendition=rendition))
+        session, claimed.id, version=version, sha256=fetched.sha256, facts=made.facts,
+        rendition=made.rendition))
     if finished is None:  # withdrawn while we worked: leave nothing behind
-        ctx.store.delete_prefix(f"clips/{claimed.id}/v{version}")
+        ctx.store.delete_prefix(clip_version(claimed.id, version))
         return "withdrawn"
     ctx.announce(finished)
     return str(finished.state)

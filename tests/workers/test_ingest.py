@@ -4,6 +4,7 @@ filmstrip, or records a reason the member can act on."""
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import Clip
 from service.settings import Settings
+from service.storage import ObjectNotFound, open_store
+from service.storage.keys import clip_source
 from tests import media_files
 from tests.actors import Actor
 from tests.conftest import World, run_db, settings_env
@@ -123,3 +126,25 @@ def test_ingest_is_idempotent(member: tuple[Actor, str], files: dict[str, Path],
     assert ingest_clip(clip_id) == "ready_for_review"
     assert ingest_clip(clip_id) == "skipped"
     assert ingest_clip("no-such-clip") == "skipped"
+
+
+def test_trouble_ends_failed_and_a_retry_recovers(member: tuple[Actor, str],
+                                                  files: dict[str, Path],
+                                                  settings: Settings) -> None:
+    """An error that is not the member's (here: the source went missing) ends `failed` with a
+    reassuring reason once retries are spent; a retry after the fix gets to review."""
+    actor, slug = member
+    upload_all(actor, slug, files["story"].read_bytes())
+    clip_id = clip_row(settings).id
+    store = open_store(settings)
+    source = b"".join(store.get(clip_source(clip_id)))
+    store.delete(clip_source(clip_id))
+    with pytest.raises(ObjectNotFound):
+        ingest_clip(clip_id)  # run inline: no retries left
+    failed = clip_row(settings)
+    assert failed.state == "failed"
+    assert failed.reason == "Something went wrong preparing this video."
+    assert list(store.list(f"clips/{clip_id}/")) == []
+    store.put(clip_source(clip_id), io.BytesIO(source))
+    assert ingest_clip(clip_id) == "ready_for_review"
+    assert clip_row(settings).reason is None

@@ -1,0 +1,74 @@
+"""A source object in, a web rendition (with poster and filmstrip) out: the part of ingest
+that knows nothing of clips, shared by member stories and live-session recordings."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from media.normalise import RenditionSpec, Stills, normalise
+from media.probe import MediaInfo, probe
+from media.run import MediaError, MediaTimeout
+from service.domain.story_rules import Refusal, StoryLimits, refuse_media
+from service.storage import ObjectStore
+
+OUTPUTS = (("web.mp4", "video/mp4"), ("poster.jpg", "image/jpeg"),
+           ("filmstrip.jpg", "image/jpeg"))
+UNREADABLE = Refusal("unreadable", "We couldn't read this file as a video.",
+                     "Send an MP4, MOV or WebM video.")
+TOO_SLOW = Refusal("probe_timeout", "This file took too long to read.",
+                   "Export it again as an MP4 and try again.")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Rendition:
+    facts: dict[str, Any]      # of the source
+    rendition: dict[str, Any]  # of the output, with file sizes
+
+
+def fetch(store: ObjectStore, key: str, scratch: Path) -> Fetched:
+    """Download to the job's private folder first (never hand ffmpeg a URL), hashing as we go."""
+    path = scratch / "source"
+    digest = hashlib.sha256()
+    with path.open("wb") as fh:
+        for chunk in store.get(key):
+            digest.update(chunk)
+            fh.write(chunk)
+    return Fetched(path, digest.hexdigest())
+
+
+def check(source: Path, limits: StoryLimits, timeout: float) -> tuple[MediaInfo | None,
+                                                                       Refusal | None]:
+    """Probe under the untrusted-media rules and apply the limits."""
+    try:
+        info = probe(source, timeout=timeout)
+    except MediaTimeout:
+        return None, TOO_SLOW
+    except MediaError:
+        return None, UNREADABLE
+    return info, refuse_media(info, limits)
+
+
+def render(store: ObjectStore, source: Path, info: MediaInfo, *, spec: RenditionSpec,
+           max_seconds: float, timeout: float, prefix: str,
+           on_progress: Callable[[float], None] | None = None) -> Rendition:
+    """Normalise, make the stills in the same pass, and store all three under `prefix`."""
+    scratch = source.parent
+    outputs = {name: scratch / name for name, _ in OUTPUTS}
+    normalise(source, outputs["web.mp4"], info, spec, timeout=timeout, max_seconds=max_seconds,
+              on_progress=on_progress,
+              stills=Stills(poster=outputs["poster.jpg"], filmstrip=outputs["filmstrip.jpg"]))
+    made = probe(outputs["web.mp4"], timeout=timeout)
+    for name, content_type in OUTPUTS:
+        store.put_file(f"{prefix}/{name}", outputs[name], content_type)
+    return Rendition(info.to_dict(), {**made.to_dict(), "files": {
+        name: outputs[name].stat().st_size for name, _ in OUTPUTS}})
