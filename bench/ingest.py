@@ -34,7 +34,7 @@ from service.db.models import User  # noqa: E402
 from service.domain import accounts, clips, communities  # noqa: E402
 from service.domain.clip_state import ClipState, transition  # noqa: E402
 from service.domain.roles import Permission  # noqa: E402
-from service.settings import SPECS, Settings, load_settings  # noqa: E402
+from service.settings import Settings, load_settings  # noqa: E402
 from service.storage import open_store  # noqa: E402
 from service.storage.keys import clip_source  # noqa: E402
 
@@ -87,11 +87,7 @@ def main() -> int:
            "KUMPUL_LOG_LEVEL": "warning",
            "KUMPUL_SECRET_KEY": "bench-secret-key-that-is-long-enough-01234567"}
     settings = load_settings(env, env_file=None)
-    for setting in SPECS:  # the job reads its settings from the environment, as in a worker
-        value = getattr(settings, setting.attr)
-        os.environ[setting.env] = (",".join(value) if isinstance(value, tuple)
-                                else str(value).lower() if isinstance(value, bool)
-                                else str(value))
+    os.environ.update(settings.as_environ())  # jobs read settings as a worker does
     from workers.ingest import ingest_clip  # after the environment is set
 
     try:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.db.engine import async_sessions, make_async_engine  # noqa: E402
 from service.domain import accounts  # noqa: E402
-from service.settings import SPECS, Settings, load_settings  # noqa: E402
+from service.settings import Settings, load_settings  # noqa: E402
 from service.storage import open_store  # noqa: E402
 from service.storage.s3 import S3Store  # noqa: E402
 
@@ -60,11 +60,7 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 def env_of(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")}
-    for spec in SPECS:
-        value = getattr(settings, spec.attr)
-        env[spec.env] = (str(value).lower() if isinstance(value, bool)
-                         else ",".join(value) if isinstance(value, tuple) else str(value))
-    return env
+    return {**env, **settings.as_environ()}
 
 
 def make_source(path: Path, mib: int) -> str:

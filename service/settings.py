@@ -227,6 +227,19 @@ class Settings:
     def sync_database_url(self) -> str:
         return driver_url(self.database_url, sync=True)
 
+    def as_environ(self) -> dict[str, str]:
+        """The variables that give another process (worker, server) these same settings."""
+        out = {}
+        for spec in SPECS:
+            value = getattr(self, spec.attr)
+            if isinstance(value, bool):
+                out[spec.env] = str(value).lower()
+            elif isinstance(value, tuple):
+                out[spec.env] = ",".join(value)
+            else:
+                out[spec.env] = str(value)
+        return out
+
     def replace(self, **changes: Any) -> Settings:
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
         values.update(changes)

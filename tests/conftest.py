@@ -35,8 +35,32 @@ from tests.actors import Actor
 
 T = TypeVar("T")
 PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_TEST_URL = os.environ.get("KUMPUL_TEST_REDIS", "redis://127.0.0.1:6379/13")
+# Set by pytest_configure: a redis-server of this test run's own (or KUMPUL_TEST_REDIS).
+REDIS_TEST_URL = os.environ.get("KUMPUL_TEST_REDIS", "")
+_redis_server: subprocess.Popen[bytes] | None = None
 PASSWORD = "correct horse battery"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One redis-server per test run, on a free port: parallel runs can't flush each other."""
+    global REDIS_TEST_URL, _redis_server
+    if REDIS_TEST_URL:
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise pytest.UsageError("redis-server is needed: scripts/bootstrap --dev installs it")
+    port = free_port()
+    _redis_server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--daemonize", "no"], stdout=subprocess.DEVNULL)
+    wait_for_port(port)
+    REDIS_TEST_URL = f"redis://127.0.0.1:{port}/0"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _redis_server is not None:
+        _redis_server.terminate()
+        _redis_server.wait(10)
 
 
 def free_port() -> int:
@@ -215,18 +239,22 @@ def s3_server() -> Iterator[dict[str, Any]]:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process (worker, CLI, server) these settings."""
-    from service.settings import SPECS
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")}
-    for spec in SPECS:
-        value = getattr(settings, spec.attr)
-        if isinstance(value, bool):
-            env[spec.env] = str(value).lower()
-        elif isinstance(value, tuple):
-            env[spec.env] = ",".join(value)
-        else:
-            env[spec.env] = str(value)
-    return env
+    return {**env, **settings.as_environ()}
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is `pid`, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 class ServerProcess:

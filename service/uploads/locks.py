@@ -35,12 +35,16 @@ class Heartbeat:
         self.redis = redis
         self.instance = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def _run(self) -> None:
-        while True:
+        # Stopped by an event, not by cancellation: a cancel landing inside a Redis call can
+        # be swallowed by the client, and shutdown would then wait for ever.
+        while not self._stopping.is_set():
             with contextlib.suppress(Exception):  # Redis down: locks simply can't be taken
                 await self.redis.set(_beat_key(self.instance), "1", ex=int(BEAT_SECONDS))
-            await asyncio.sleep(BEAT_SECONDS / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), BEAT_SECONDS / 3)
 
     async def start(self) -> None:
         with contextlib.suppress(Exception):
@@ -48,12 +52,13 @@ class Heartbeat:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            _, pending = await asyncio.wait({self._task}, timeout=BEAT_SECONDS)
+            for task in pending:  # stuck in a call that will not end: leave it cancelled
+                task.cancel()
         with contextlib.suppress(Exception):
-            await self.redis.delete(_beat_key(self.instance))
+            await asyncio.wait_for(self.redis.delete(_beat_key(self.instance)), BEAT_SECONDS)
 
 
 class UploadLock:

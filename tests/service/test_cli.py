@@ -10,13 +10,14 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from tests.conftest import PASSWORD, REDIS_TEST_URL, make_settings
+from tests import conftest
+from tests.conftest import PASSWORD, make_settings
 
 
 def kumpul(cwd: Path, *args: str, stdin: str | None = None,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")}
-    base.update({"KUMPUL_REDIS_URL": REDIS_TEST_URL, "KUMPUL_LOG_LEVEL": "warning"})
+    base.update({"KUMPUL_REDIS_URL": conftest.REDIS_TEST_URL, "KUMPUL_LOG_LEVEL": "warning"})
     base.update(env or {})
     return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=cwd, env=base,
                           input=stdin, capture_output=True, text=True, timeout=120)

@@ -14,23 +14,9 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from tests.conftest import PASSWORD, free_port, wait_for_port
+from tests.conftest import PASSWORD, child_pids, free_port, wait_for_port
 
 SETUP = re.compile(r"First owner: open (\S+/setup/\S+)")
-
-
-def children_of(pid: int) -> set[int]:
-    """Process ids below `pid`, read from /proc."""
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 @pytest.fixture
@@ -60,7 +46,7 @@ def test_serve_from_a_fresh_folder(served: tuple[str, str, subprocess.Popen[str]
     """The printed one-time link makes the first owner and leads to a working admin page."""
     base, setup_link, proc, out = served
     assert "started redis-server" in out.read_text()
-    kids = children_of(proc.pid)
+    kids = child_pids(proc.pid)
     assert len(kids) == 3  # redis-server, one worker, the scheduler
     ready = httpx.get(f"{base}/readyz").json()
     assert ready["status"] == "ready", ready

@@ -270,3 +270,32 @@ def test_consent_is_audited(member: tuple[Actor, str, Actor], media: dict[str, P
         return list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
     assert run_db(settings, actions)[-2:] == ["consent.given", "clip.uploaded"]
+
+
+def test_heartbeat_stops_even_mid_call() -> None:
+    """Shutdown can't hang on the heartbeat, even if Redis never answers."""
+    import asyncio
+    import socket
+
+    from redis.asyncio import Redis as AsyncRedis
+
+    from service.uploads.locks import BEAT_SECONDS, Heartbeat
+
+    silent = socket.socket()  # accepts connections, never replies
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+
+    async def run() -> float:
+        redis = AsyncRedis(host="127.0.0.1", port=silent.getsockname()[1], socket_timeout=60)
+        beat = Heartbeat(redis)
+        task = asyncio.create_task(beat.start())
+        await asyncio.sleep(0.5)  # start() is stuck inside its first SET
+        started = asyncio.get_running_loop().time()
+        task.cancel()
+        await beat.stop()
+        return asyncio.get_running_loop().time() - started
+
+    try:
+        assert asyncio.run(run()) < 2 * BEAT_SECONDS + 1
+    finally:
+        silent.close()

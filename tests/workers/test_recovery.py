@@ -20,7 +20,7 @@ from service.db.models import Clip, utcnow
 from service.settings import Settings
 from service.storage import open_store
 from tests import media_files
-from tests.conftest import World, run_db, settings_env
+from tests.conftest import World, child_pids, run_db, settings_env
 from tests.uploads.conftest import upload_all
 from workers import jobs
 
@@ -32,19 +32,6 @@ def clip_row(settings: Settings) -> Clip:
         return clip
 
     return run_db(settings, work)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def ffmpeg_processes_for(clip_id: str) -> list[str]:
@@ -80,7 +67,7 @@ def test_sigkill_mid_transcode(world: World, settings: Settings, tmp_path: Path,
     finally:
         # As a crash would: the worker and its work horse (RQ gives the horse a session of
         # its own). The encoder is left alone: it must die with the horse by itself.
-        horses = children(worker.pid)
+        horses = child_pids(worker.pid)
         for pid in (worker.pid, *horses):
             os.kill(pid, signal.SIGKILL)
         worker.wait(10)
