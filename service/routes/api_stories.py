@@ -118,13 +118,14 @@ async def my_clip_events(request: Request) -> Response:
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
-        rows = await clips.clips_of_member(session, access)
     channel = clip_channel(access.community.id, access.user.id)
 
     async def stream() -> AsyncIterator[str]:
         pubsub = svc.redis.pubsub()
-        await pubsub.subscribe(channel)
+        await pubsub.subscribe(channel)  # before the snapshot, so no change falls between
         try:
+            async with svc.db() as session:
+                rows = await clips.clips_of_member(session, access)
             for clip in reversed(rows):
                 yield f"data: {encode(clip_event(clip))}\n\n"
             while True:
