@@ -86,6 +86,3 @@ class TooManyRequests(ApiError):
     code = "rate_limited"
 
 
-class ServiceUnavailable(ApiError):
-    status = 503
-    code = "unavailable"

@@ -30,10 +30,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
-
-
 def new_token(prefix: str = "") -> str:
     return prefix + secrets.token_urlsafe(32)
 

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -46,10 +45,6 @@ class Services:
     templates: Jinja2Templates
     upload_sink: Sink
     heartbeat: Heartbeat
-
-    @property
-    def jinja(self) -> Environment:
-        return self.templates.env
 
 
 def services(request: Request) -> Services:

@@ -41,7 +41,8 @@ def ingest_clip(clip_id: str) -> str:
 
 
 def _run(ctx: JobContext, clip_id: str) -> str:
-    claimed = ctx.db(lambda session: _claim(session, clip_id, ctx))
+    claimed = ctx.db(lambda session: _claim(session, clip_id,
+                                            ctx.settings.ingest_deadline_seconds))
     if claimed is None:
         return "skipped"
     scratch = ctx.scratch(f"ingest-{clip_id}")
@@ -59,12 +60,12 @@ def _run(ctx: JobContext, clip_id: str) -> str:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-async def _claim(session: AsyncSession, clip_id: str, ctx: JobContext) -> Claimed | None:
-    clip = await clips.start_processing(session, clip_id, ctx.settings.ingest_deadline_seconds)
+async def _claim(session: AsyncSession, clip_id: str, deadline_seconds: int) -> Claimed | None:
+    """The member's page hears of `processing` from the first progress report, after commit."""
+    clip = await clips.start_processing(session, clip_id, deadline_seconds)
     if clip is None:
         return None
     prompt = await session.get(Prompt, clip.prompt_id) if clip.prompt_id else None
-    ctx.announce(clip)
     return Claimed(clip, prompt.max_seconds if prompt else None)
 
 

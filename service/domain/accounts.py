@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import anyio.to_thread
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,10 +68,6 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
         security.verify_password, user.password_hash if user else None, str(password)
     )
     return user if ok else None
-
-
-async def count_users(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count(User.id))) or 0)
 
 
 # --- browser sessions -------------------------------------------------------------------

@@ -147,8 +147,6 @@ async def claim_overdue(session: AsyncSession, deadline_seconds: int,
 async def refuse(session: AsyncSession, clip: Clip, *, code: str, message: str, hint: str,
                  facts: dict[str, Any] | None = None, sha256: str | None = None) -> None:
     """The source is not a story we can take: `invalid`, with a reason the member can act on."""
-    if clip.state != ClipState.processing:
-        transition(clip, ClipState.processing)
     transition(clip, ClipState.invalid, reason=message, hint=hint)
     clip.deadline_at = None
     if facts is not None:

@@ -93,6 +93,19 @@ async def discard(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,
     await session.delete(clip)
 
 
+async def unfinished(session: AsyncSession, clip_id: str) -> Upload | None:
+    return await session.scalar(select(Upload).where(Upload.clip_id == clip_id,
+                                                     Upload.completed_at.is_(None)))
+
+
+async def drop_unfinished(session: AsyncSession, sink: Sink, clip_id: str) -> None:
+    """Stop an unfinished upload of a clip that is being withdrawn: its bytes go too."""
+    upload = await unfinished(session, clip_id)
+    if upload is not None:
+        await anyio.to_thread.run_sync(sink.abort, upload)
+        await session.delete(upload)
+
+
 async def expired(session: AsyncSession, limit: int = 100) -> list[tuple[Upload, Clip]]:
     rows = await session.execute(
         select(Upload, Clip).join(Clip, Clip.id == Upload.clip_id)

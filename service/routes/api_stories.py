@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from service import jobs
-from service.db.models import Prompt, Upload
-from service.domain import clips, prompts
+from service.db.models import Prompt
+from service.domain import clips, prompts, uploads
 from service.domain.roles import Permission
 from service.events import clip_channel, clip_event, encode
 from service.uploads.locks import upload_lock
@@ -164,11 +163,7 @@ async def withdraw(request: Request) -> Response:
     async with _upload_guard(svc, clip_id), svc.db.begin() as session:
         access = await member_access(request, session, Permission.view)
         clip = await clips.member_clip(session, access, clip_id)
-        upload = await session.scalar(select(Upload).where(
-            Upload.clip_id == clip.id, Upload.completed_at.is_(None)))
-        if upload is not None:  # stop an unfinished upload: its bytes go too
-            await anyio.to_thread.run_sync(svc.upload_sink.abort, upload)
-            await session.delete(upload)
+        await uploads.drop_unfinished(session, svc.upload_sink, clip.id)
         await clips.withdraw(session, access, clip)
         event = clip_event(clip)
     await anyio.to_thread.run_sync(jobs.purge_clip, svc.queues, clip.id)
@@ -180,12 +175,11 @@ async def withdraw(request: Request) -> Response:
 async def _upload_guard(svc: Services, clip_id: str) -> AsyncIterator[None]:
     """Hold an unfinished upload's lock, so no PATCH writes while consent is withdrawn."""
     async with svc.db() as session:
-        upload_id = await session.scalar(select(Upload.id).where(
-            Upload.clip_id == clip_id, Upload.completed_at.is_(None)))
-    if upload_id is None:
+        upload = await uploads.unfinished(session, clip_id)
+    if upload is None:
         yield
         return
-    async with upload_lock(svc.redis, upload_id, svc.heartbeat.instance):
+    async with upload_lock(svc.redis, upload.id, svc.heartbeat.instance):
         yield
 
 

@@ -80,13 +80,6 @@ class ObjectStore(ABC):
     def get(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """Stream the bytes [offset, offset+length) of an object."""
 
-    def download(self, key: str, dest: Path) -> ObjectInfo:
-        info = self.stat(key)
-        with dest.open("wb") as fh:
-            for chunk in self.get(key):
-                fh.write(chunk)
-        return info
-
     @abstractmethod
     def stat(self, key: str) -> ObjectInfo: ...
 

@@ -80,14 +80,6 @@ def open_sink(store: ObjectStore, spool_dir: Path) -> Sink:
     raise TypeError(f"no upload sink for {type(store).__name__}")
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
