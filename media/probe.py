@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from media.run import INPUT_GUARD, MediaError, local_input, run
+from media.run import FORMATS, INPUT_GUARD, PROTOCOLS, MediaError, local_input, run
 
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 
@@ -114,9 +114,11 @@ def measure_duration(path: Path, *, timeout: float) -> float:
     return end
 
 
-def probe(path: Path, *, timeout: float) -> MediaInfo:
-    """Probe a local file under the untrusted-media rules."""
-    result = run(["ffprobe", "-v", "error", *INPUT_GUARD, "-show_format", "-show_streams",
+def probe(path: Path, *, timeout: float, formats: str = FORMATS) -> MediaInfo:
+    """Probe a local file under the untrusted-media rules (`formats`: the demuxers allowed;
+    videos by default)."""
+    guard = ("-protocol_whitelist", PROTOCOLS, "-format_whitelist", formats)
+    result = run(["ffprobe", "-v", "error", *guard, "-show_format", "-show_streams",
                   "-of", "json", local_input(path)], timeout=timeout)
     try:
         data = json.loads(result.stdout)

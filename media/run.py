@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -96,3 +97,10 @@ def run(args: Sequence[str], *, timeout: float, on_line: Callable[[str], None] |
         last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {proc.returncode}"
         raise MediaError(last, stderr)
     return Result("".join(out), stderr)
+
+
+@functools.cache
+def tool_version(tool: str = "ffmpeg") -> str:
+    """The first line of `tool -version`, for manifests."""
+    result = run([tool, "-version"], timeout=10)
+    return result.stdout.splitlines()[0] if result.stdout else "unknown"
