@@ -8,6 +8,8 @@ from __future__ import annotations
 from service.queue import Queues
 
 INGEST_TIMEOUT = 600  # seconds; the reconciler's deadline (settings) must exceed it
+REEL_TIMEOUT = 1800
+REEL_DEADLINE = REEL_TIMEOUT + 300  # a render not done by then is queued again
 
 
 def ingest_clip(queues: Queues, clip_id: str) -> str:
@@ -19,3 +21,14 @@ def ingest_clip(queues: Queues, clip_id: str) -> str:
 def purge_clip(queues: Queues, clip_id: str) -> str:
     return queues.enqueue("default", "workers.jobs.purge_clip_media", clip_id,
                           job_id=f"purge-{clip_id}", timeout=300)
+
+
+def render_reel(queues: Queues, reel_id: str, version: int) -> str:
+    return queues.enqueue("reels", "workers.reels.render_reel", reel_id, version,
+                          job_id=f"reel-{reel_id}-v{version}", timeout=REEL_TIMEOUT,
+                          retries=2, backoff=[10, 60])
+
+
+def render_reels(queues: Queues, renders: list[tuple[str, int]]) -> None:
+    for reel_id, version in renders:
+        render_reel(queues, reel_id, version)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import jobs as service_jobs
 from service.db.models import Clip
-from service.domain import clips, uploads
+from service.domain import clips, reels, uploads
 from service.domain.clip_state import ClipState
 from service.queue import Queues
 from service.uploads.sink import open_sink
@@ -58,11 +58,15 @@ def expire_uploads() -> int:
 
 
 def reconcile() -> int:
-    """Re-queue clips stuck in a working state past their deadline (lost job, dead worker)."""
+    """Re-queue clips and reels stuck in a working state past their deadline (lost job,
+    dead worker, Redis restarted without the queue): the database is the source of truth."""
     with JobContext() as ctx:
         stuck = ctx.db(lambda session: clips.claim_overdue(
             session, ctx.settings.ingest_deadline_seconds))
+        renders = ctx.db(lambda session: reels.claim_overdue(
+            session, service_jobs.REEL_DEADLINE))
         queues = Queues(ctx.redis)
         for clip_id in stuck:
             service_jobs.ingest_clip(queues, clip_id)
-        return len(stuck)
+        service_jobs.render_reels(queues, renders)
+        return len(stuck) + len(renders)

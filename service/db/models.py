@@ -220,6 +220,12 @@ class Clip(Base):
     release_sha256: Mapped[str] = mapped_column(String(64))
     consented_at: Mapped[datetime]
     deadline_at: Mapped[datetime | None]
+    trim_in: Mapped[int] = mapped_column(Integer, default=0)  # frames at 30 fps
+    trim_out: Mapped[int | None] = mapped_column(Integer)       # None: to the end
+    caption_name: Mapped[str | None] = mapped_column(String(60))  # None: the member's name
+    caption_quote: Mapped[str] = mapped_column(String(120), default="")
+    reviewed_by: Mapped[int | None] = mapped_column(Integer)
+    reviewed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -239,3 +245,63 @@ class Upload(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     completed_at: Mapped[datetime | None]
+
+
+class ClipEdit(Base):
+    """One moderator edit of a clip's trim or caption: what changed, from what to what."""
+
+    __tablename__ = "clip_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    editor_id: Mapped[int | None] = mapped_column(Integer)
+    changes: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Asset(Base):
+    """A moderator's file for reels: background music, an intro or an outro clip."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(80))
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reel(Base):
+    """A highlight reel. `state` changes only through `domain.reel_state.transition`.
+
+    `version` is the last render asked for; `rendered_version` the last good one (preview,
+    download); `public_version` what the public page serves (None: not public)."""
+
+    __tablename__ = "reels"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    slug: Mapped[str] = mapped_column(String(16), unique=True)
+    title: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    canvas: Mapped[str] = mapped_column(String(8))
+    composition: Mapped[dict[str, Any]] = mapped_column()
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    rendered_version: Mapped[int | None] = mapped_column(Integer)
+    public_version: Mapped[int | None] = mapped_column(Integer)
+    republish: Mapped[bool] = mapped_column(Boolean, default=False)
+    manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    deadline_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None]

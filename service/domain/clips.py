@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import Clip, Prompt, utcnow
-from service.domain import audit
+from service.domain import audit, reels
 from service.domain.clip_state import WORKING, ClipState, transition
 from service.domain.communities import Access, current_release
 from service.errors import Conflict, NotFound, Unprocessable
@@ -73,19 +73,15 @@ async def clips_of_member(session: AsyncSession, access: Access) -> list[Clip]:
     return list(rows)
 
 
-async def withdraw(session: AsyncSession, access: Access, clip: Clip) -> None:
-    """The member takes back consent: the clip leaves every use and its media goes."""
+async def withdraw(session: AsyncSession, access: Access, clip: Clip) -> list[reels.Job]:
+    """The member takes back consent: the clip leaves every use and its media goes.
+
+    Returns the reels to render again without it. The caller queues them, and the job that
+    deletes the media (`service.jobs.purge_clip`), after commit."""
     transition(clip, ClipState.withdrawn)
     audit.record(session, action="consent.withdrawn", subject_type="clip", subject_id=clip.id,
                  actor_id=access.user.id, community_id=clip.community_id)
-    await after_withdrawal(session, clip)
-
-
-async def after_withdrawal(session: AsyncSession, clip: Clip) -> None:
-    """What withdrawal sets off beyond the clip itself; reels that used the clip hook in here.
-
-    Deleting the media is a job the caller enqueues after commit (`service.jobs.purge_clip`)."""
-
+    return await reels.drop_clip(session, clip, why="consent.withdrawn")
 
 
 async def start_processing(session: AsyncSession, clip_id: str,

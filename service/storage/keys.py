@@ -22,3 +22,24 @@ def reel_file(reel_id: str, version: int, name: str = "reel.mp4") -> str:
 
 def live_recording(session_id: str, name: str = "recording.mkv") -> str:
     return f"live/{session_id}/{name}"
+
+
+def clip_piece(clip_id: str, digest: str) -> str:
+    """A clip rendered into a reel's canvas: kept with the clip, so withdrawal purges it."""
+    return f"clips/{clip_id}/pieces/{digest}.mov"
+
+
+def reel_version(reel_id: str, version: int) -> str:
+    return f"reels/{reel_id}/v{version}"
+
+
+def reel_card(reel_id: str, digest: str) -> str:
+    return f"reels/{reel_id}/cards/{digest}.mov"
+
+
+def asset_source(asset_id: str) -> str:
+    return f"assets/{asset_id}/source"
+
+
+def asset_piece(asset_id: str, digest: str) -> str:
+    return f"assets/{asset_id}/pieces/{digest}.mov"

@@ -1,0 +1,75 @@
+"""Moderators' files for reels: background music, intro and outro clips."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.models import Asset
+from service.domain import audit
+from service.domain.communities import Access
+from service.domain.story_rules import clean_filename
+from service.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+
+KINDS = ("music", "intro", "outro")
+MAX_BYTES = {"music": 30 * 1024 * 1024, "intro": 100 * 1024 * 1024,
+             "outro": 100 * 1024 * 1024}
+_AUDIO_HINT = "Send an MP3, M4A, WAV, OGG or FLAC file."
+_VIDEO_HINT = "Send an MP4, MOV or WebM video."
+
+
+def check_kind(kind: object) -> str:
+    if kind not in KINDS:
+        raise Unprocessable(f"kind must be one of {', '.join(KINDS)}.", code="invalid_kind")
+    return str(kind)
+
+
+def check_size(kind: str, size: int) -> None:
+    if size <= 0:
+        raise Unprocessable("The file is empty.", code="empty_file")
+    if size > MAX_BYTES[kind]:
+        raise PayloadTooLarge(f"A {kind} file can be at most {MAX_BYTES[kind] // 2**20} MB.",
+                              code="file_too_large")
+
+
+def sniff(kind: str, head: bytes) -> str:
+    """The content type from the first bytes, or a clear refusal."""
+    if kind == "music":
+        if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+            return "audio/mpeg"
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            return "audio/wav"
+        if head[:4] == b"OggS":
+            return "audio/ogg"
+        if head[:4] == b"fLaC":
+            return "audio/flac"
+        if head[4:8] == b"ftyp":
+            return "audio/mp4"
+        raise UnsupportedMediaType("This isn't an audio file we take.", code="unsupported_type",
+                                   hint=_AUDIO_HINT)
+    if head[4:8] == b"ftyp":
+        return "video/mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "video/webm"
+    raise UnsupportedMediaType("This isn't a video file we take.", code="unsupported_type",
+                               hint=_VIDEO_HINT)
+
+
+def new(session: AsyncSession, access: Access, *, kind: str, name: object, size: int,
+        content_type: str) -> Asset:
+    asset = Asset(id=uuid.uuid4().hex, community_id=access.community.id, kind=kind,
+                  name=clean_filename(str(name or kind)), size=size, content_type=content_type,
+                  created_by=access.user.id)
+    session.add(asset)
+    audit.record(session, action="asset.added", subject_type="asset", subject_id=asset.id,
+                 actor_id=access.user.id, community_id=access.community.id,
+                 data={"kind": kind, "name": asset.name, "size": size})
+    return asset
+
+
+async def of_community(session: AsyncSession, access: Access) -> list[Asset]:
+    rows = await session.scalars(select(Asset).where(Asset.community_id == access.community.id)
+                                 .order_by(Asset.created_at.desc()))
+    return list(rows)

@@ -1,0 +1,55 @@
+"""The reel's life: one pure function decides every move and refuses illegal ones."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from service.db.models import Reel, utcnow
+from service.errors import Conflict
+
+
+class ReelState(StrEnum):
+    draft = "draft"
+    rendering = "rendering"
+    rendered = "rendered"
+    published = "published"
+    unpublished = "unpublished"
+    failed = "failed"
+    stale = "stale"  # a clip in it was withdrawn: re-rendered without it, or unpublished
+
+
+S = ReelState
+MOVES: dict[ReelState, frozenset[ReelState]] = {
+    S.draft: frozenset({S.rendering}),
+    # a render that was asked for while the reel was public publishes itself when done
+    S.rendering: frozenset({S.rendered, S.published, S.failed, S.stale}),
+    S.rendered: frozenset({S.rendering, S.published, S.stale}),
+    S.published: frozenset({S.unpublished, S.rendering, S.stale}),
+    S.unpublished: frozenset({S.published, S.rendering, S.stale}),
+    S.failed: frozenset({S.rendering, S.stale}),
+    S.stale: frozenset({S.rendering, S.unpublished}),
+}
+WORKING = frozenset({S.rendering})  # the reconciler watches these
+EDITABLE = frozenset(set(S) - {S.rendering})
+
+
+class InvalidReelTransition(Conflict):
+    code = "invalid_transition"
+
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"Cannot move a reel that is {current!r} to {target!r}.")
+        self.current = current
+        self.target = target
+
+
+def can_move(current: ReelState | str, target: ReelState | str) -> bool:
+    return ReelState(target) in MOVES[ReelState(current)]
+
+
+def transition(reel: Reel, target: ReelState, *, reason: str | None = None) -> None:
+    """Move `reel` to `target` or raise naming its current state."""
+    if not can_move(reel.state, target):
+        raise InvalidReelTransition(reel.state, target)
+    reel.state = target
+    reel.reason = reason
+    reel.updated_at = utcnow()
