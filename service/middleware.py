@@ -57,6 +57,9 @@ class RequestContext:
                 status = message["status"]
                 headers = message.setdefault("headers", [])
                 present = {name.lower() for name, _ in headers}
+                if any(name.lower() == b"content-security-policy" and b"frame-ancestors" in value
+                       for name, value in headers):
+                    present.add(b"x-frame-options")  # the page states who may frame it
                 headers.append((b"x-request-id", rid.encode()))
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
             await send(message)
@@ -79,16 +82,20 @@ class RequestContext:
 class BodyLimit:
     """Refuse request bodies over the limit, by Content-Length or as they stream.
 
-    Paths under `exempt` (resumable uploads) enforce their own, larger limits.
+    Paths starting with one of `exempt` (resumable uploads) or ending with one of
+    `exempt_suffixes` (moderators' asset files) enforce their own, larger limits.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, exempt: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: tuple[str, ...] = (),
+                 exempt_suffixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = exempt
+        self.exempt_suffixes = exempt_suffixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt) \
+                or scope["path"].endswith(self.exempt_suffixes):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

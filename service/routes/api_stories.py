@@ -164,9 +164,10 @@ async def withdraw(request: Request) -> Response:
         access = await member_access(request, session, Permission.view)
         clip = await clips.member_clip(session, access, clip_id)
         await uploads.drop_unfinished(session, svc.upload_sink, clip.id)
-        await clips.withdraw(session, access, clip)
+        renders = await clips.withdraw(session, access, clip)
         event = clip_event(clip)
     await anyio.to_thread.run_sync(jobs.purge_clip, svc.queues, clip.id)
+    await anyio.to_thread.run_sync(jobs.render_reels, svc.queues, renders)
     await svc.redis.publish(clip_channel(clip.community_id, clip.member_id), encode(event))
     return JSONResponse(event)
 

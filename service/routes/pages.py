@@ -207,7 +207,8 @@ async def community_page(request: Request, who: Principal, *, status: int = 200,
         "release": release, "prompts": open_prompts,
         "can_manage": allows(access.role, Permission.manage_members),
         "can_prompt": allows(access.role, Permission.manage_prompts),
-        "can_share": allows(access.role, Permission.share_story), **extra,
+        "can_share": allows(access.role, Permission.share_story),
+        "can_moderate": allows(access.role, Permission.moderate), **extra,
     }, who=who, status=status)
 
 

@@ -1,0 +1,76 @@
+"""The public face of a published reel: its page, an embeddable player, the video (with
+Range) and the poster. Everything reads `public_version`, so unpublishing ends access at once."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service.db.models import Reel
+from service.domain import reels
+from service.routes.objects import ranged_response
+from service.storage import ObjectNotFound
+from service.storage.keys import reel_version
+from service.web import services
+
+NO_STORE_IN_SHARED_CACHES = {"Cache-Control": "public, no-cache"}  # revalidate every time
+
+
+async def _reel(request: Request) -> Reel:
+    async with services(request).db() as session:
+        return await reels.public(session, request.path_params["slug"])
+
+
+def _context(request: Request, reel: Reel) -> dict[str, object]:
+    base = services(request).settings.public_url.rstrip("/")
+    page_url = f"{base}/r/{reel.slug}"
+    width, height = reel.output.get("width") or 720, reel.output.get("height") or 1280
+    return {"reel": reel, "page_url": page_url, "video_url": f"{page_url}/video.mp4",
+            "poster_url": f"{page_url}/poster.jpg", "embed_url": f"{page_url}/embed",
+            "width": width, "height": height}
+
+
+async def reel_page(request: Request) -> Response:
+    reel = await _reel(request)
+    return services(request).templates.TemplateResponse(
+        request, "public_reel.html", _context(request, reel),
+        headers=NO_STORE_IN_SHARED_CACHES)
+
+
+async def reel_embed(request: Request) -> Response:
+    reel = await _reel(request)
+    response = services(request).templates.TemplateResponse(
+        request, "embed.html", _context(request, reel), headers=NO_STORE_IN_SHARED_CACHES)
+    # the one page meant to be framed by other sites
+    response.headers["Content-Security-Policy"] = "frame-ancestors *"
+    return response
+
+
+async def _file(request: Request, name: str) -> Response:
+    reel = await _reel(request)
+    assert reel.public_version is not None
+    store = services(request).store
+    key = f"{reel_version(reel.id, reel.public_version)}/{name}"
+    try:
+        info = await anyio.to_thread.run_sync(store.stat, key)
+    except ObjectNotFound:
+        return Response(status_code=404)
+    return ranged_response(request, store, info, NO_STORE_IN_SHARED_CACHES)
+
+
+async def reel_video(request: Request) -> Response:
+    return await _file(request, "reel.mp4")
+
+
+async def reel_poster(request: Request) -> Response:
+    return await _file(request, "poster.jpg")
+
+
+routes = [
+    Route("/r/{slug}", reel_page, methods=["GET"]),
+    Route("/r/{slug}/embed", reel_embed, methods=["GET"]),
+    Route("/r/{slug}/video.mp4", reel_video, methods=["GET", "HEAD"]),
+    Route("/r/{slug}/poster.jpg", reel_poster, methods=["GET", "HEAD"]),
+]
