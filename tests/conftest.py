@@ -34,6 +34,8 @@ from service.settings import Settings, load_settings
 from tests.actors import Actor
 
 T = TypeVar("T")
+pytest_plugins = ["tests.studio"]  # the moderation fixtures (studio, story_sources)
+
 PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 # Set by pytest_configure: a redis-server of this test run's own (or KUMPUL_TEST_REDIS).
 REDIS_TEST_URL = os.environ.get("KUMPUL_TEST_REDIS", "")

@@ -10,6 +10,11 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", *args], check=True, timeout=120)
 
 
+def ffmpeg_out(path: Path, *args: str) -> Path:
+    ffmpeg(*args, str(path))
+    return path
+
+
 def story_mp4(path: Path, seconds: float = 2, size: str = "320x240", audio: bool = True) -> Path:
     """H.264 + AAC, like a phone's MP4."""
     inputs = ["-f", "lavfi", "-i", f"testsrc2=s={size}:r=30:d={seconds}"]

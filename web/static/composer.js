@@ -1,0 +1,214 @@
+// Reel composer: order approved clips (drag and drop or arrows), trim each, choose the look,
+// render with a progress bar, preview, publish and unpublish. Every change is saved at once.
+import { api, el, showError, FPS } from "./api.js";
+
+const root = document.getElementById("composer");
+const slug = root.dataset.community;
+const reelUrl = `/api/communities/${slug}/reels/${root.dataset.reel}`;
+const $ = (id) => document.getElementById(id);
+const problem = $("problem");
+const form = $("settings");
+let reel = null;
+let approved = new Map();
+let polling = null;
+
+function items() {
+  return reel.composition.items;
+}
+
+async function save(change) {
+  problem.hidden = true;
+  $("save-state").textContent = "Saving…";
+  try {
+    reel = await api("PATCH", reelUrl, change);
+    $("save-state").textContent = "Saved";
+  } catch (error) {
+    $("save-state").textContent = "";
+    showError(problem, error);
+  }
+  show();
+}
+
+function seconds(frames) {
+  return (frames / FPS).toFixed(2);
+}
+
+function trimInput(item, field) {
+  const clip = approved.get(item.clip_id);
+  return el("input", {
+    type: "number", step: String(1 / FPS), min: "0", max: clip ? seconds(clip.frames) : undefined,
+    value: seconds(item[field]), "aria-label": field === "trim_in" ? "In (s)" : "Out (s)", class: "trim-input",
+    onchange: (event) => {
+      const next = items().map((i) => (i.clip_id === item.clip_id
+        ? { ...i, [field]: Math.round(Number(event.target.value) * FPS) } : i));
+      save({ items: next });
+    },
+  });
+}
+
+function move(from, to) {
+  const next = [...items()];
+  const [moved] = next.splice(from, 1);
+  next.splice(to, 0, moved);
+  save({ items: next });
+}
+
+let dragging = null;
+function showItems() {
+  const list = $("items");
+  list.replaceChildren(...items().map((item, index) => {
+    const clip = approved.get(item.clip_id);
+    const row = el("li", { draggable: "true", class: "reel-item", dataset: { clip: item.clip_id } },
+      clip ? el("img", { src: clip.media.poster, alt: "", class: "thumb" }) : null,
+      el("div", { class: "grow" },
+        el("strong", {}, clip ? clip.member.display_name : item.clip_id), el("br"),
+        el("label", { class: "inline-label" }, "In ", trimInput(item, "trim_in")),
+        el("label", { class: "inline-label" }, " Out ", trimInput(item, "trim_out"))),
+      el("button", { type: "button", class: "small secondary", "aria-label": "Move up", disabled: index === 0, onclick: () => move(index, index - 1) }, "↑"),
+      el("button", { type: "button", class: "small secondary", "aria-label": "Move down", disabled: index === items().length - 1, onclick: () => move(index, index + 1) }, "↓"),
+      el("button", { type: "button", class: "small danger", "aria-label": "Remove", onclick: () => save({ items: items().filter((i) => i.clip_id !== item.clip_id) }) }, "✕"));
+    row.addEventListener("dragstart", (event) => { dragging = index; event.dataTransfer.effectAllowed = "move"; });
+    row.addEventListener("dragover", (event) => { event.preventDefault(); row.classList.add("drop"); });
+    row.addEventListener("dragleave", () => row.classList.remove("drop"));
+    row.addEventListener("drop", (event) => {
+      event.preventDefault();
+      row.classList.remove("drop");
+      if (dragging !== null && dragging !== index) move(dragging, index);
+      dragging = null;
+    });
+    return row;
+  }));
+  $("items-empty").hidden = items().length > 0;
+  const inReel = new Set(items().map((i) => i.clip_id));
+  $("approved").replaceChildren(...[...approved.values()].map((clip) => el("li", {},
+    el("img", { src: clip.media.poster, alt: "", class: "thumb" }),
+    el("div", { class: "grow" }, el("strong", {}, clip.member.display_name), el("br"),
+      el("small", { class: "muted" }, `${seconds(clip.trim_out - clip.trim_in)} s${clip.caption_quote ? ` · “${clip.caption_quote}”` : ""}`)),
+    el("button", { type: "button", class: "small", disabled: inReel.has(clip.id), dataset: { add: clip.id },
+      onclick: () => save({ items: [...items(), { clip_id: clip.id }] }) }, inReel.has(clip.id) ? "Added" : "Add"))));
+}
+
+function showSettings() {
+  const c = reel.composition;
+  if (document.activeElement?.form !== form) {
+    form.title.value = reel.title;
+    form.canvas.value = reel.canvas;
+    form.transition.value = c.transition;
+    form.crossfade_frames.value = String(c.crossfade_frames);
+    form.title_on.checked = Boolean(c.title_card);
+    form.title_text.value = c.title_card ? c.title_card.text : (form.title_text.value || reel.title);
+    if (c.title_card) form.title_color.value = c.title_card.color;
+    form.captions.checked = c.captions;
+    for (const name of ["music_asset", "intro_asset", "outro_asset"]) form[name].value = c[name] || "";
+  }
+  form.crossfade_frames.disabled = c.transition !== "crossfade";
+}
+
+function showRender() {
+  const rendering = reel.state === "rendering";
+  $("reel-state").textContent = reel.state;
+  $("reel-state").dataset.state = reel.state;
+  $("reel-title").textContent = reel.title;
+  $("render").disabled = rendering || !items().length;
+  $("publish").disabled = rendering || reel.rendered_version === null || reel.public_version === reel.rendered_version;
+  $("unpublish").disabled = reel.public_version === null;
+  $("render-progress").hidden = !rendering;
+  const pct = Math.round(100 * (reel.progress || 0));
+  $("render-bar").value = pct;
+  $("render-pct").textContent = `${pct}%`;
+  if (reel.state === "failed" && reel.reason) showError(problem, { message: reel.reason });
+  const preview = $("preview");
+  if (reel.preview && !rendering) {
+    if (preview.dataset.version !== String(reel.rendered_version)) {
+      preview.dataset.version = String(reel.rendered_version);
+      preview.poster = reel.preview.poster;
+      preview.src = reel.preview.video;
+    }
+    preview.hidden = false;
+    $("download").hidden = false;
+    $("download").href = `${reelUrl}/download`;
+  } else if (!reel.preview) {
+    preview.hidden = true;
+    $("download").hidden = true;
+  }
+  $("public").hidden = !reel.public_url;
+  if (reel.public_url) {
+    $("public-url").href = reel.public_url;
+    $("public-url").textContent = reel.public_url;
+    $("embed").value = reel.embed;
+  }
+  if (rendering && !polling) polling = setInterval(refresh, 1000);
+  if (!rendering && polling) { clearInterval(polling); polling = null; }
+}
+
+function show() {
+  showItems();
+  showSettings();
+  showRender();
+}
+
+async function refresh() {
+  try {
+    reel = await api("GET", reelUrl);
+    show();
+  } catch (error) { showError(problem, error); }
+}
+
+form.addEventListener("change", (event) => {
+  const name = event.target.name;
+  if (name === "title") save({ title: form.title.value });
+  else if (name === "canvas") save({ canvas: form.canvas.value });
+  else if (name === "transition") save({ transition: form.transition.value });
+  else if (name === "crossfade_frames") save({ crossfade_frames: Number(form.crossfade_frames.value) });
+  else if (name === "captions") save({ captions: form.captions.checked });
+  else if (name.startsWith("title_")) {
+    save({ title_card: form.title_on.checked ? { text: form.title_text.value || reel.title, color: form.title_color.value } : null });
+  } else if (name.endsWith("_asset")) save({ [name]: form[name].value || null });
+});
+form.addEventListener("submit", (event) => event.preventDefault());
+
+$("render").addEventListener("click", async () => {
+  problem.hidden = true;
+  try { reel = await api("POST", `${reelUrl}/render`); show(); } catch (error) { showError(problem, error); }
+});
+$("publish").addEventListener("click", async () => {
+  try { reel = await api("POST", `${reelUrl}/publish`); show(); } catch (error) { showError(problem, error); }
+});
+$("unpublish").addEventListener("click", async () => {
+  if (!window.confirm("Take this reel off its public page now?")) return;
+  try { reel = await api("POST", `${reelUrl}/unpublish`); show(); } catch (error) { showError(problem, error); }
+});
+
+async function loadAssets() {
+  const { assets } = await api("GET", `/api/communities/${slug}/assets`);
+  for (const [name, kind] of [["music_asset", "music"], ["intro_asset", "intro"], ["outro_asset", "outro"]]) {
+    const select = form[name];
+    select.replaceChildren(el("option", { value: "" }, "None"),
+      ...assets.filter((a) => a.kind === kind).map((a) => el("option", { value: a.id }, a.name)));
+  }
+}
+
+$("asset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = new FormData(event.target);
+  const file = data.get("file");
+  if (!file || !file.size) return;
+  try {
+    await api("POST", `/api/communities/${slug}/assets?kind=${data.get("kind")}&name=${encodeURIComponent(file.name)}`,
+      file, { raw: true, headers: { "Content-Type": "application/octet-stream" } });
+    await loadAssets();
+    showSettings();
+  } catch (error) { showError(problem, error); }
+});
+
+async function start() {
+  try {
+    const [{ clips }, current] = await Promise.all([
+      api("GET", `/api/communities/${slug}/review?state=approved`), api("GET", reelUrl)]);
+    approved = new Map(clips.map((c) => [c.id, c]));
+    reel = current;
+    await loadAssets();
+    show();
+  } catch (error) { showError(problem, error); }
+}
+start();
