@@ -28,9 +28,9 @@ class Studio:
         return f"/api/communities/{self.slug}{path}"
 
 
-def share(actor: Actor, slug: str, source: Path, **meta: object) -> str:
+def share(actor: Actor, slug: str, source: Path) -> str:
     """The member shares a story; ingest makes its rendition. Returns the clip id."""
-    upload_all(actor, slug, source.read_bytes(), **meta)
+    upload_all(actor, slug, source.read_bytes())
     clip_id = str(actor.get(f"/api/communities/{slug}/clips/mine").json()["clips"][0]["id"])
     assert ingest_clip(clip_id) == "ready_for_review"
     return clip_id

@@ -35,7 +35,7 @@ def approve_all(studio: Studio) -> None:
 def new_reel(studio: Studio, **change: Any) -> dict[str, Any]:
     made = studio.moderator.post(studio.api("/reels"), json={"title": "Spring: 100% \"real\""})
     assert made.status_code == 201, made.text
-    reel = made.json()
+    reel: dict[str, Any] = made.json()
     if change:
         changed = studio.moderator.patch(studio.api(f"/reels/{reel['id']}"), json=change)
         assert changed.status_code == 200, changed.text
