@@ -19,6 +19,7 @@ from typing import Any
 
 import ffmpeg
 
+from media import aac
 from media.canvas import FPS, GOP, MEZZANINE, SAMPLE_RATE, SAMPLES_PER_FRAME, TIMESCALE, Mezzanine
 from media.normalise import Progress, _command
 from media.run import PROTOCOLS, MediaError, local_input, run
@@ -212,20 +213,29 @@ def mix(parts: Sequence[Part], plan_: AudioPlan, dst: Path, *, timeout: float) -
 
 def assemble(parts: Sequence[Part], segments: Sequence[Segment], windows: dict[int, Path],
              soundtrack: Path, level: Level, plan_: AudioPlan, dst: Path, *,
-             timeout: float, on_progress: Progress | None = None) -> None:
-    """Pass 2: join the video by stream copy and mux the soundtrack, brought to the target
-    loudness by a gain and held under the true-peak ceiling by a limiter, encoded once."""
+             timeout: float, jobs: int = 2, on_progress: Progress | None = None) -> None:
+    """Pass 2: the soundtrack brought to the target loudness by a gain (and held under the
+    ceiling by a limiter when the gain could pass it), encoded once to AAC on `jobs` cores;
+    then the video joined by stream copy and both muxed."""
+    filters: list[tuple[str, dict[str, Any]]] = [
+        ("volume", {"volume": f"{level.gain(plan_.lufs):.2f}dB"})]
+    if level.needs_limiter(plan_.lufs, plan_.true_peak):
+        filters.append(("alimiter", {"limit": f"{10 ** (plan_.true_peak / 20):.4f}",
+                                     "level": 0, "latency": 1, "attack": 5, "release": 50}))
+    encoded = dst.with_suffix(".aac")
+    aac.encode(soundtrack, encoded, samples=total_frames(parts, plan_.overlap)
+               * SAMPLES_PER_FRAME, filters=filters, timeout=timeout, jobs=jobs,
+               options={"acodec": "aac", "ar": SAMPLE_RATE, "ac": 2, "b:a": "160k",
+                        "aac_coder": "fast"})
     listing = concat_list(parts, segments, windows, dst.with_suffix(".ffconcat"))
     video = ffmpeg.input(local_input(listing), f="concat", safe=0,
                          protocol_whitelist=PROTOCOLS, format_whitelist="concat,mov")["v:0"]
-    audio = (ffmpeg.input(local_input(soundtrack), protocol_whitelist=PROTOCOLS,
-                          format_whitelist="wav")["a:0"]
-             .filter("volume", f"{level.gain(plan_.lufs):.2f}dB"))
-    if level.needs_limiter(plan_.lufs, plan_.true_peak):
-        audio = audio.filter("alimiter", limit=f"{10 ** (plan_.true_peak / 20):.4f}", level=0,
-                             latency=1, attack=5, release=50)
-    out = ffmpeg.output(video, audio, str(dst), f="mp4", vcodec="copy", acodec="aac",
-                        ar=SAMPLE_RATE, ac=2, **{"b:a": "160k", "aac_coder": "fast"},
+    # the stream starts with the encoder's priming packet: declare it (negative start ->
+    # an edit list), so that audio starts with the video
+    audio = ffmpeg.input(local_input(encoded), f="aac", protocol_whitelist=PROTOCOLS,
+                         format_whitelist="aac",
+                         itsoffset=f"{-aac.PRIMING / SAMPLE_RATE:.9f}")["a:0"]
+    out = ffmpeg.output(video, audio, str(dst), f="mp4", vcodec="copy", acodec="copy",
                         video_track_timescale=TIMESCALE, movflags="+faststart",
                         map_metadata=-1)
     run(_command(out, "-y"), timeout=timeout, keep_stdout=False)
