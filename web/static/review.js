@@ -20,7 +20,7 @@ function filters() {
   return params;
 }
 
-async function load(selectId) {
+async function load(selectId, { quiet = false } = {}) {
   problem.hidden = true;
   try {
     const data = await api("GET", `${base}?${filters()}`);
@@ -34,6 +34,8 @@ async function load(selectId) {
     return;
   }
   const list = $("queue");
+  const shown = [...list.querySelectorAll(".poster")].map((b) => b.dataset.clip).join();
+  if (quiet && shown === clips.map((c) => c.id).join()) return; // nothing new
   list.replaceChildren(...clips.map((c) => el("li", {},
     el("button", { type: "button", class: "poster", dataset: { clip: c.id },
       "aria-label": `${c.member.display_name}: ${c.title || c.filename}`, onclick: () => select(c.id) },
@@ -41,7 +43,9 @@ async function load(selectId) {
       el("span", { class: "poster-label" }, c.member.display_name, el("br"),
         el("small", {}, `${(c.frames / FPS).toFixed(1)} s`))))));
   $("empty").hidden = clips.length > 0;
-  if (selectId && clips.some((c) => c.id === selectId)) select(selectId);
+  if (quiet && current && clips.some((c) => c.id === current.id)) {
+    for (const b of document.querySelectorAll(".poster")) b.classList.toggle("selected", b.dataset.clip === current.id);
+  } else if (selectId && clips.some((c) => c.id === selectId)) select(selectId);
   else if (clips.length) select(clips[0].id);
   else $("detail").hidden = true;
 }
@@ -176,3 +180,5 @@ document.addEventListener("keydown", (event) => {
 
 $("filters").addEventListener("change", () => load());
 load();
+// new stories arrive while moderators work: look again every 10 s (the player is left alone)
+setInterval(() => { if (!document.hidden) load(undefined, { quiet: true }); }, 10_000);
