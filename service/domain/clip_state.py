@@ -36,10 +36,12 @@ WORKING = frozenset({S.uploaded, S.processing})  # the reconciler watches these
 
 
 class InvalidTransition(Conflict):
+    """An illegal move of a state machine (clips, reels); the message names the state."""
+
     code = "invalid_transition"
 
-    def __init__(self, current: str, target: str) -> None:
-        super().__init__(f"Cannot move a clip that is {current!r} to {target!r}.")
+    def __init__(self, current: str, target: str, noun: str = "clip") -> None:
+        super().__init__(f"Cannot move a {noun} that is {current!r} to {target!r}.")
         self.current = current
         self.target = target
 

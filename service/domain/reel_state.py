@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from service.db.models import Reel, utcnow
-from service.errors import Conflict
+from service.domain.clip_state import InvalidTransition
 
 
 class ReelState(StrEnum):
@@ -33,15 +33,6 @@ WORKING = frozenset({S.rendering})  # the reconciler watches these
 EDITABLE = frozenset(set(S) - {S.rendering})
 
 
-class InvalidReelTransition(Conflict):
-    code = "invalid_transition"
-
-    def __init__(self, current: str, target: str) -> None:
-        super().__init__(f"Cannot move a reel that is {current!r} to {target!r}.")
-        self.current = current
-        self.target = target
-
-
 def can_move(current: ReelState | str, target: ReelState | str) -> bool:
     return ReelState(target) in MOVES[ReelState(current)]
 
@@ -49,7 +40,7 @@ def can_move(current: ReelState | str, target: ReelState | str) -> bool:
 def transition(reel: Reel, target: ReelState, *, reason: str | None = None) -> None:
     """Move `reel` to `target` or raise naming its current state."""
     if not can_move(reel.state, target):
-        raise InvalidReelTransition(reel.state, target)
+        raise InvalidTransition(reel.state, target, "reel")
     reel.state = target
     reel.reason = reason
     reel.updated_at = utcnow()
