@@ -14,6 +14,7 @@ from service.domain.story_rules import clean_filename
 from service.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 KINDS = ("music", "intro", "outro")
+HEAD_BYTES = 64  # enough to tell the types apart
 MAX_BYTES = {"music": 30 * 1024 * 1024, "intro": 100 * 1024 * 1024,
              "outro": 100 * 1024 * 1024}
 _AUDIO_HINT = "Send an MP3, M4A, WAV, OGG or FLAC file."
@@ -57,9 +58,14 @@ def sniff(kind: str, head: bytes) -> str:
                                hint=_VIDEO_HINT)
 
 
-def new(session: AsyncSession, access: Access, *, kind: str, name: object, size: int,
-        content_type: str) -> Asset:
-    asset = Asset(id=uuid.uuid4().hex, community_id=access.community.id, kind=kind,
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new(session: AsyncSession, access: Access, *, asset_id: str, kind: str, name: object,
+        size: int, content_type: str) -> Asset:
+    """The row of an asset whose file is already stored under `asset_source(asset_id)`."""
+    asset = Asset(id=asset_id, community_id=access.community.id, kind=kind,
                   name=clean_filename(str(name or kind)), size=size, content_type=content_type,
                   created_by=access.user.id)
     session.add(asset)

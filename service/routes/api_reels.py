@@ -23,7 +23,7 @@ from service.web import Services, json_body, member_access, services
 LINK_SECONDS = 900
 
 
-def reel_view(svc: Services, reel: Reel) -> dict[str, object]:
+async def reel_view(svc: Services, reel: Reel) -> dict[str, object]:
     base = svc.settings.public_url.rstrip("/")
     view: dict[str, object] = {
         "id": reel.id, "slug": reel.slug, "title": reel.title, "state": reel.state,
@@ -33,7 +33,8 @@ def reel_view(svc: Services, reel: Reel) -> dict[str, object]:
         "updated_at": reel.updated_at.isoformat(), "progress": None, "preview": None,
         "public_url": None, "embed": None}
     if reel.state == ReelState.rendering:
-        job = svc.queues.job(f"reel-{reel.id}-v{reel.version}")
+        job = await anyio.to_thread.run_sync(svc.queues.job,
+                                             f"reel-{reel.id}-v{reel.version}")
         view["progress"] = float(job.meta.get("progress", 0.0)) if job else 0.0
     if reel.rendered_version is not None:
         prefix = reel_version(reel.id, reel.rendered_version)
@@ -69,7 +70,7 @@ async def reels_list(request: Request) -> Response:
     async with svc.db() as session:
         access = await member_access(request, session, Permission.moderate)
         rows = await reels.of_community(session, access)
-    return JSONResponse({"reels": [reel_view(svc, r) for r in rows]})
+    return JSONResponse({"reels": [await reel_view(svc, r) for r in rows]})
 
 
 async def reels_create(request: Request) -> Response:
@@ -96,7 +97,7 @@ async def reels_create(request: Request) -> Response:
         body = await json_body(request)
         reel = await reels.create(session, access, title=body.get("title"),
                                   canvas=body.get("canvas", "9:16"))
-    return JSONResponse(reel_view(svc, reel), status_code=201)
+    return JSONResponse(await reel_view(svc, reel), status_code=201)
 
 
 async def reel_detail(request: Request) -> Response:
@@ -116,7 +117,7 @@ async def reel_detail(request: Request) -> Response:
     async with svc.db() as session:
         access = await member_access(request, session, Permission.moderate)
         reel = await reels.get(session, access, request.path_params["reel_id"])
-    return JSONResponse(reel_view(svc, reel))
+    return JSONResponse(await reel_view(svc, reel))
 
 
 async def reel_update(request: Request) -> Response:
@@ -144,7 +145,7 @@ async def reel_update(request: Request) -> Response:
         access = await member_access(request, session, Permission.moderate)
         reel = await reels.get(session, access, request.path_params["reel_id"])
         await reels.update(session, access, reel, await json_body(request))
-    return JSONResponse(reel_view(svc, reel))
+    return JSONResponse(await reel_view(svc, reel))
 
 
 async def reel_render(request: Request) -> Response:
@@ -168,7 +169,7 @@ async def reel_render(request: Request) -> Response:
         job = await reels.request_render(session, reel, actor_id=access.user.id,
                                          deadline_seconds=jobs.REEL_DEADLINE)
     await anyio.to_thread.run_sync(jobs.render_reels, svc.queues, [job])
-    return JSONResponse(reel_view(svc, reel), status_code=202)
+    return JSONResponse(await reel_view(svc, reel), status_code=202)
 
 
 async def _publishing(request: Request, publish: bool) -> Response:
@@ -177,7 +178,7 @@ async def _publishing(request: Request, publish: bool) -> Response:
         access = await member_access(request, session, Permission.moderate)
         reel = await reels.get(session, access, request.path_params["reel_id"])
         await (reels.publish if publish else reels.unpublish)(session, access, reel)
-    return JSONResponse(reel_view(svc, reel))
+    return JSONResponse(await reel_view(svc, reel))
 
 
 async def reel_publish(request: Request) -> Response:
@@ -287,20 +288,25 @@ async def assets_upload(request: Request) -> Response:
         assets.check_size(kind, int(declared))
     svc.settings.spool_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=svc.settings.spool_dir, prefix="asset-") as spool:
-        size, content_type = 0, ""
+        size, head = 0, b""
         async for chunk in request.stream():
-            if not content_type and chunk:
-                content_type = assets.sniff(kind, chunk[:64])
             size += len(chunk)
             assets.check_size(kind, size)
+            if len(head) < assets.HEAD_BYTES:
+                head += chunk[:assets.HEAD_BYTES - len(head)]
+                if len(head) == assets.HEAD_BYTES:
+                    assets.sniff(kind, head)  # refuse a wrong type before taking it all
             await anyio.to_thread.run_sync(spool.write, chunk)
         assets.check_size(kind, size)
+        content_type = assets.sniff(kind, head)
         await anyio.to_thread.run_sync(spool.flush)
-        async with svc.db.begin() as session:
-            asset = assets.new(session, access, kind=kind, size=size, content_type=content_type,
-                               name=request.query_params.get("name"))
-            await anyio.to_thread.run_sync(svc.store.put_file, asset_source(asset.id),
-                                           Path(spool.name), content_type)
+        asset_id = assets.new_id()
+        # write, then commit: no transaction is open while the file goes to storage
+        await anyio.to_thread.run_sync(svc.store.put_file, asset_source(asset_id),
+                                       Path(spool.name), content_type)
+    async with svc.db.begin() as session:
+        asset = assets.new(session, access, asset_id=asset_id, kind=kind, size=size,
+                           content_type=content_type, name=request.query_params.get("name"))
     return JSONResponse(asset_view(asset), status_code=201)
 
 
