@@ -1,0 +1,212 @@
+"""Fan-out without re-encoding: the publisher's encoded frames go to every viewer as they are.
+
+aiortc decodes what it receives and encodes what it sends; its MediaRelay shares decoded
+frames, so each viewer still costs an encoder. Here the publisher's receiver hands its
+re-assembled *encoded* frames (VP8, H.264 or Opus, as depayloaded by the jitter buffer)
+to a `Fanout` instead of its decoder, and each viewer's sender gets them as `av.Packet`s,
+which aiortc only packetizes (`Encoder.pack`), never encodes.
+
+A viewer starts at a keyframe: on joining (and when it reports loss with a PLI) the
+publisher is asked for one, and the viewer's track skips delta frames until it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Awaitable, Callable
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+log = logging.getLogger("kumpul.live")
+VIDEO_CLOCK = Fraction(1, 90000)
+AUDIO_CLOCK = Fraction(1, 48000)
+QUEUE_FRAMES = 120  # per viewer; a viewer further behind than this drops frames
+ASK_AGAIN_SECONDS = 0.5  # a viewer still waiting for a keyframe asks again this often
+
+
+def is_keyframe(codec: str, data: bytes) -> bool:
+    """Whether an encoded video frame can start decoding."""
+    if codec == "VP8":
+        return bool(data) and not data[0] & 0x01  # P bit clear: key frame (RFC 6386 9.1)
+    if codec == "H264":
+        # Annex B: any IDR (5) or SPS (7) NAL unit
+        i = 0
+        while True:
+            i = data.find(b"\x00\x00\x01", i)
+            if i < 0 or i + 3 >= len(data):
+                return False
+            if data[i + 3] & 0x1F in (5, 7):
+                return True
+            i += 3
+    return True  # audio
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """What one viewer's sender reads: the publisher's encoded frames, from a keyframe on."""
+
+    def __init__(self, kind: str, fanout: Fanout) -> None:
+        super().__init__()
+        self.kind = kind
+        self._fanout = fanout
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(QUEUE_FRAMES)
+        self._started = kind == "audio"
+        self._reading = False
+        self._asked_at = time.monotonic()
+        self.sent = 0
+
+    def offer(self, packet: av.Packet[Any], key: bool) -> None:
+        if not self._started:
+            if not key:
+                if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
+                    self._ask()
+                return
+            self._started = True
+        if self._queue.full():  # a slow viewer: drop, and restart at the next keyframe
+            self.restart()
+            return
+        self._queue.put_nowait(packet)
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    def restart(self) -> None:
+        """Start again at the next keyframe (asked for now)."""
+        if self.kind == "video":
+            self._started = False
+            self._drain()
+            self._ask()
+
+    def _ask(self) -> None:
+        self._asked_at = time.monotonic()
+        self._fanout.want_keyframe()
+
+    def close(self) -> None:
+        self._drain()
+        self._queue.put_nowait(None)
+
+    async def recv(self) -> av.Packet[Any]:  # aiortc's senders take packets as well as frames
+        if self.readyState != "live":
+            raise MediaStreamError
+        if not self._reading:  # the viewer's transport is up only now: start it on a
+            self._reading = True  # keyframe made from here on, not on one queued earlier
+            self.restart()
+        packet = await self._queue.get()
+        if packet is None:
+            self.stop()
+            raise MediaStreamError
+        self.sent += 1
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self._fanout.remove(self)
+
+
+class _Tap:
+    """Stands in for the receiver's decoder queue: encoded frames go to the fan-out."""
+
+    def __init__(self, original: queue.Queue[Any], fanout: Fanout) -> None:
+        self.original = original
+        self.fanout = fanout
+
+    def get(self) -> Any:
+        """The idle decoder thread waits here until the receiver stops."""
+        return self.original.get()
+
+    def put(self, item: tuple[RTCRtpCodecParameters, Any] | None) -> None:
+        if item is None:  # the receiver stops: end its (idle) decoder thread
+            self.original.put(None)
+            self.fanout.end()
+            return
+        codec, frame = item
+        self.fanout.publish(codec, frame.data, frame.timestamp)
+
+
+class Fanout:
+    """One published track (the publisher's video or audio) and the viewers reading it."""
+
+    def __init__(self, kind: str, request_keyframe: Callable[[], Awaitable[None]]) -> None:
+        self.kind = kind
+        self.codec: RTCRtpCodecParameters | None = None
+        self.viewers: set[ForwardedTrack] = set()
+        self.frames = 0
+        self._request_keyframe = request_keyframe
+        self._asking: asyncio.Task[None] | None = None
+        self.ended = False
+        self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
+
+    @classmethod
+    def tap(cls, receiver: RTCRtpReceiver) -> Fanout:
+        """Take over a started receiver's encoded frames (its decoder is left idle)."""
+        track = receiver.track
+
+        async def pli() -> None:
+            ssrcs = [s.source for s in receiver.getSynchronizationSources()]
+            if ssrcs:
+                await receiver._send_rtcp_pli(ssrcs[0])
+
+        fanout = cls(track.kind, pli)
+        original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__decoder_queue = _Tap(original, fanout)  # type: ignore[attr-defined]
+        return fanout
+
+    def publish(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
+        self.codec = codec
+        self.frames += 1
+        key = is_keyframe(codec.name, data)
+        packet = av.Packet(data)
+        packet.pts = timestamp
+        packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
+        for viewer in tuple(self.viewers):
+            viewer.offer(packet, key)
+        if self.on_frame is not None:
+            self.on_frame(codec, data, timestamp, key)
+
+    def add(self) -> ForwardedTrack:
+        track = ForwardedTrack(self.kind, self)
+        self.viewers.add(track)
+        self.want_keyframe()
+        return track
+
+    def remove(self, track: ForwardedTrack) -> None:
+        self.viewers.discard(track)
+
+    def want_keyframe(self) -> None:
+        """Ask the publisher for a keyframe (at most one request in flight)."""
+        if self.kind != "video" or self.ended:
+            return
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask())
+
+    async def _ask(self) -> None:
+        try:
+            await self._request_keyframe()
+        except Exception:  # a closing transport: nothing to ask any more
+            log.debug("keyframe request failed", exc_info=True)
+
+    def end(self) -> None:
+        self.ended = True
+        for viewer in tuple(self.viewers):
+            viewer.close()
+        self.viewers.clear()
+
+
+def relay_losses(sender: RTCRtpSender, track: ForwardedTrack) -> None:
+    """A viewer's PLI (lost pictures) becomes a keyframe request to the publisher."""
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        await original(packet)
+        if type(packet).__name__ == "RtcpPsfbPacket" and getattr(packet, "fmt", None) == 1:
+            track.restart()
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
