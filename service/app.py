@@ -21,6 +21,8 @@ import web
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
 from service.error_handlers import exception_handlers
+from service.live.ice import use_host_addresses
+from service.live.rooms import Rooms
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import Queues, redis_client
@@ -28,6 +30,7 @@ from service.ratelimit import RateLimiter
 from service.routes import (
     api_auth,
     api_communities,
+    api_live,
     api_reels,
     api_review,
     api_stories,
@@ -69,11 +72,15 @@ def create_app(settings: Settings) -> Starlette:
             queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
             upload_sink=open_sink(store, settings.spool_dir), heartbeat=Heartbeat(redis),
+            rooms=Rooms(settings),
         )
+        if settings.ice_host_addresses:
+            use_host_addresses(settings.ice_host_addresses)
         await services.heartbeat.start()
         try:
             yield {"services": services}
         finally:
+            await services.rooms.close()
             await services.heartbeat.stop()
             await redis.aclose()
             services.queues.redis.close()
@@ -87,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
             *api_stories.routes,
             *api_review.routes,
             *api_reels.routes,
+            *api_live.routes,
             *tus_routes.routes,
             *objects.routes,
             *pages.routes,

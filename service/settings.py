@@ -92,6 +92,23 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _ice_urls(raw: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    bad = [i for i in items if not i.startswith(("stun:", "turn:", "turns:"))]
+    if bad:
+        raise ValueError("expected stun:, turn: or turns: URLs, comma-separated")
+    return items
+
+
+def _ipv4_list(raw: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for item in items:
+        parts = item.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts):
+            raise ValueError("expected IPv4 addresses, comma-separated")
+    return items
+
+
 def _bucket(raw: str) -> str:
     value = raw.strip()
     ok = 3 <= len(value) <= 63 and all(c.islower() or c.isdigit() or c in "-." for c in value)
@@ -171,6 +188,17 @@ SPECS: tuple[Spec, ...] = (
          "Longest side in pixels of the web rendition every clip is normalised to."),
     Spec("KUMPUL_INGEST_DEADLINE_SECONDS", "ingest_deadline_seconds", _int_range(30, 86400),
          "900", "A clip still being processed after this long is re-queued by the reconciler."),
+    Spec("KUMPUL_ICE_SERVERS", "ice_servers", _ice_urls, "",
+         "STUN/TURN servers offered to live-room clients (comma-separated `stun:`/`turn:` "
+         "URLs), also sent as WHIP/WHEP `Link` headers."),
+    Spec("KUMPUL_TURN_USERNAME", "turn_username", _text, "", "Username for the TURN servers."),
+    Spec("KUMPUL_TURN_CREDENTIAL", "turn_credential", _text, "",
+         "Credential for the TURN servers."),
+    Spec("KUMPUL_ICE_HOST_ADDRESSES", "ice_host_addresses", _ipv4_list, "",
+         "IPv4 addresses the server offers as ICE host candidates. Empty: every interface "
+         "but loopback; set `127.0.0.1` when clients run on the same machine."),
+    Spec("KUMPUL_LIVE_MAX_VIEWERS", "live_max_viewers", _int_range(1, 5000), "300",
+         "Viewers one live room takes at most."),
     Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
          "Workers `kumpul serve` starts beside the app."),
 )
@@ -214,6 +242,11 @@ class Settings:
     max_pixels: int
     rendition_long_side: int
     ingest_deadline_seconds: int
+    ice_servers: tuple[str, ...]
+    turn_username: str
+    turn_credential: str
+    ice_host_addresses: tuple[str, ...]
+    live_max_viewers: int
 
     @property
     def secure_cookies(self) -> bool:

@@ -18,6 +18,7 @@ from service.domain import accounts, communities
 from service.domain.communities import Access
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
+from service.live.rooms import Rooms
 from service.metrics import Metrics
 from service.queue import Queues
 from service.ratelimit import RateLimiter
@@ -45,6 +46,7 @@ class Services:
     templates: Jinja2Templates
     upload_sink: Sink
     heartbeat: Heartbeat
+    rooms: Rooms
 
 
 def services(request: Request) -> Services:

@@ -305,3 +305,45 @@ class Reel(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None]
+
+
+class LiveSession(Base):
+    """A live experience session. `state` changes only through `domain.live_state.transition`.
+
+    The host publishes with a Bearer token whose SHA-256 is kept here (WHIP)."""
+
+    __tablename__ = "live_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    publish_token_hash: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    recording_state: Mapped[str] = mapped_column(String(16), default="none")
+    recording_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LiveEvent(Base):
+    """A chat message or a reaction in a live session, timed against its recording."""
+
+    __tablename__ = "live_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(String(500))
+    at_ms: Mapped[int] = mapped_column(BigInteger)  # since the recording started
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]

@@ -1,0 +1,112 @@
+"""Live sessions: scheduled by hosts, listed for members, published with a token (WHIP)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.models import LiveSession, utcnow
+from service.domain import audit
+from service.domain.communities import Access
+from service.domain.live_state import LiveState, transition
+from service.errors import Gone, NotFound, Unauthorized, Unprocessable
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _when(raw: object) -> datetime:
+    if raw in (None, ""):
+        return utcnow()
+    try:
+        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise Unprocessable("starts_at is an ISO 8601 date and time.",
+                            code="invalid_starts_at") from None
+    if when.tzinfo is None:
+        raise Unprocessable("starts_at needs a time zone (e.g. Z or +07:00).",
+                            code="invalid_starts_at")
+    if when < utcnow() - timedelta(days=1):
+        raise Unprocessable("starts_at is in the past.", code="invalid_starts_at")
+    return when
+
+
+async def schedule(session: AsyncSession, access: Access, *, title: object,
+                   description: object = "", starts_at: object = None) -> tuple[LiveSession, str]:
+    """A new session and its publish token (shown once; only its hash is kept)."""
+    name = " ".join(str(title or "").split())[:120]
+    if len(name) < 3:
+        raise Unprocessable("Give the session a title of at least 3 characters.",
+                            code="title_required")
+    token = "kpub_" + secrets.token_urlsafe(32)
+    live = LiveSession(id=uuid.uuid4().hex, community_id=access.community.id,
+                       host_id=access.user.id, title=name,
+                       description=str(description or "")[:2000], starts_at=_when(starts_at),
+                       state=LiveState.scheduled, publish_token_hash=_hash(token),
+                       recording_state="none")
+    session.add(live)
+    audit.record(session, action="live.scheduled", subject_type="live", subject_id=live.id,
+                 actor_id=access.user.id, community_id=access.community.id,
+                 data={"title": name})
+    return live, token
+
+
+async def of_community(session: AsyncSession, access: Access,
+                       include_ended: bool = False) -> list[LiveSession]:
+    query = select(LiveSession).where(LiveSession.community_id == access.community.id)
+    if not include_ended:
+        query = query.where(LiveSession.state != LiveState.ended)
+    rows = await session.scalars(query.order_by(LiveSession.starts_at))
+    return list(rows)
+
+
+async def get(session: AsyncSession, access: Access, session_id: str) -> LiveSession:
+    live = await session.get(LiveSession, session_id)
+    if live is None or live.community_id != access.community.id:
+        raise NotFound("No such live session.", code="session_not_found")
+    return live
+
+
+async def by_publish_token(session: AsyncSession, session_id: str,
+                           token: str | None) -> LiveSession:
+    """The session a WHIP request may publish to: the right token, not ended."""
+    live = await session.get(LiveSession, session_id)
+    if live is None:
+        raise NotFound("No such live session.", code="session_not_found")
+    if not token or not secrets.compare_digest(_hash(token), live.publish_token_hash):
+        raise Unauthorized("That publish token doesn't open this session.",
+                           code="invalid_token",
+                           hint="Copy the stream key from the host studio again.")
+    if live.state == LiveState.ended:
+        raise Gone("This session has ended.", code="session_ended")
+    return live
+
+
+async def go_live(session: AsyncSession, session_id: str) -> LiveSession | None:
+    live = await session.get(LiveSession, session_id)
+    if live is None or live.state != LiveState.scheduled:
+        return live
+    transition(live, LiveState.live)
+    audit.record(session, action="live.started", subject_type="live", subject_id=live.id,
+                 actor_id=live.host_id, community_id=live.community_id)
+    return live
+
+
+async def end(session: AsyncSession, live: LiveSession, actor_id: int | None) -> None:
+    transition(live, LiveState.ended)
+    audit.record(session, action="live.ended", subject_type="live", subject_id=live.id,
+                 actor_id=actor_id, community_id=live.community_id)
+
+
+async def new_publish_token(session: AsyncSession, access: Access, live: LiveSession) -> str:
+    token = "kpub_" + secrets.token_urlsafe(32)
+    live.publish_token_hash = _hash(token)
+    audit.record(session, action="live.token_reset", subject_type="live", subject_id=live.id,
+                 actor_id=access.user.id, community_id=live.community_id)
+    return token

@@ -1,0 +1,260 @@
+"""API: live sessions (schedule, list, end) and their standard signalling, WHIP (RFC 9725)
+for the publisher and WHEP for viewers."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service.db.models import Community, LiveSession
+from service.domain import communities, live
+from service.domain.live_state import LiveState
+from service.domain.roles import Permission
+from service.errors import Gone, NotFound, UnsupportedMediaType
+from service.web import Services, json_body, member_access, require_user, services
+
+
+def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
+    room = svc.rooms.find(row.id)
+    base = svc.settings.public_url.rstrip("/")
+    return {"id": row.id, "title": row.title, "description": row.description,
+            "state": row.state, "starts_at": row.starts_at.isoformat(),
+            "started_at": row.started_at.isoformat() if row.started_at else None,
+            "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+            "host_id": row.host_id, "viewers": len(room.viewers) if room else 0,
+            "publishing": bool(room and room.publishing),
+            "whip_url": f"{base}/api/live/{row.id}/whip",
+            "whep_url": f"{base}/api/live/{row.id}/whep"}
+
+
+def _ice_links(svc: Services) -> dict[str, str]:
+    links = []
+    for url in svc.settings.ice_servers:
+        link = f'<{url}>; rel="ice-server"'
+        if url.startswith("turn") and svc.settings.turn_username:
+            link += (f'; username="{quote(svc.settings.turn_username)}"; '
+                     f'credential="{quote(svc.settings.turn_credential)}"; '
+                     'credential-type="password"')
+        links.append(link)
+    return {"Link": ", ".join(links)} if links else {}
+
+
+async def _sdp(request: Request) -> str:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        raise UnsupportedMediaType("Send the offer as application/sdp.", code="sdp_required")
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        raise UnsupportedMediaType("That SDP offer is too large.", code="sdp_too_large")
+    return body.decode("utf-8", errors="replace")
+
+
+def _answer(svc: Services, sdp: str, location: str) -> Response:
+    return Response(sdp, status_code=201, media_type="application/sdp",
+                    headers={"Location": location, **_ice_links(svc)})
+
+
+async def sessions_list(request: Request) -> Response:
+    """
+    summary: Upcoming and live sessions of a community.
+    tags: [live]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Sessions, content: {application/json: {schema: {$ref: '#/components/schemas/LiveSessions'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db() as session:
+        access = await member_access(request, session, Permission.view)
+        rows = await live.of_community(session, access)
+    return JSONResponse({"sessions": [session_view(svc, r) for r in rows]})
+
+
+async def sessions_create(request: Request) -> Response:
+    """
+    summary: Schedule a live session (hosts). The publish token (stream key) is shown once.
+    tags: [live]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/NewLiveSession'}
+    responses:
+      201: {description: Scheduled, content: {application/json: {schema: {$ref: '#/components/schemas/LiveSession'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      422: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db.begin() as session:
+        access = await member_access(request, session, Permission.host_sessions)
+        body = await json_body(request)
+        row, token = await live.schedule(session, access, title=body.get("title"),
+                                         description=body.get("description", ""),
+                                         starts_at=body.get("starts_at"))
+    return JSONResponse({**session_view(svc, row), "publish_token": token}, status_code=201)
+
+
+async def session_end(request: Request) -> Response:
+    """
+    summary: End a live session (or call off a scheduled one); everyone is disconnected.
+    tags: [live]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Ended, content: {application/json: {schema: {$ref: '#/components/schemas/LiveSession'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      409: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db.begin() as session:
+        access = await member_access(request, session, Permission.host_sessions)
+        row = await live.get(session, access, request.path_params["session_id"])
+        await live.end(session, row, access.user.id)
+    await svc.rooms.end(row.id)
+    return JSONResponse(session_view(svc, row))
+
+
+async def whip_publish(request: Request) -> Response:
+    """
+    summary: WHIP (RFC 9725) publish. The body is an SDP offer; Bearer is the publish token.
+    tags: [live]
+    parameters:
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/sdp:
+          schema: {type: string}
+    responses:
+      201: {description: The SDP answer; Location names the resource, content: {application/sdp: {schema: {type: string}}}}
+      400: {$ref: '#/components/responses/Error'}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      409: {$ref: '#/components/responses/Error'}
+      410: {$ref: '#/components/responses/Error'}
+      415: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    token = _bearer(request)
+    async with svc.db() as session:
+        await live.by_publish_token(session, session_id, token)
+    offer = await _sdp(request)
+    answer, resource = await svc.rooms.get(session_id).publish(offer)
+    async with svc.db.begin() as session:
+        await live.go_live(session, session_id)
+    return _answer(svc, answer, f"/api/live/{session_id}/whip/{resource}")
+
+
+async def whip_stop(request: Request) -> Response:
+    """
+    summary: WHIP resource delete - stop publishing (the session stays live until ended).
+    tags: [live]
+    parameters:
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+      - {name: resource, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Stopped}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      410: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    async with svc.db() as session:
+        await live.by_publish_token(session, session_id, _bearer(request))
+    room = svc.rooms.find(session_id)
+    if room is None or not await room.stop_publisher(request.path_params["resource"]):
+        raise NotFound("No such publishing resource.", code="resource_not_found")
+    return Response(status_code=200)
+
+
+async def whep_view(request: Request) -> Response:
+    """
+    summary: WHEP playback. The body is an SDP offer; members sign in with their session or a personal token.
+    tags: [live]
+    parameters:
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/sdp:
+          schema: {type: string}
+    responses:
+      201: {description: The SDP answer; Location names the resource, content: {application/sdp: {schema: {type: string}}}}
+      400: {$ref: '#/components/responses/Error'}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      409: {$ref: '#/components/responses/Error'}
+      410: {$ref: '#/components/responses/Error'}
+      415: {$ref: '#/components/responses/Error'}
+      503: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    row = await _member_session(request, svc, session_id)
+    if row.state == LiveState.ended:
+        raise Gone("This session has ended.", code="session_ended")
+    offer = await _sdp(request)
+    answer, resource = await svc.rooms.get(session_id).view(offer)
+    return _answer(svc, answer, f"/api/live/{session_id}/whep/{resource}")
+
+
+async def whep_stop(request: Request) -> Response:
+    """
+    summary: WHEP resource delete - leave the session.
+    tags: [live]
+    parameters:
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+      - {name: resource, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Left}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    await _member_session(request, svc, session_id)
+    room = svc.rooms.find(session_id)
+    if room is None or not await room.stop_viewer(request.path_params["resource"]):
+        raise NotFound("No such viewing resource.", code="resource_not_found")
+    return Response(status_code=200)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _member_session(request: Request, svc: Services, session_id: str) -> LiveSession:
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        row = await session.get(LiveSession, session_id)
+        community = await session.get(Community, row.community_id) if row else None
+        if row is None or community is None:
+            raise NotFound("No such live session.", code="session_not_found")
+        await communities.require(session, who.user, community.slug, Permission.view)
+    return row
+
+
+routes = [
+    Route("/api/communities/{slug}/live", sessions_list, methods=["GET"]),
+    Route("/api/communities/{slug}/live", sessions_create, methods=["POST"]),
+    Route("/api/communities/{slug}/live/{session_id}/end", session_end, methods=["POST"]),
+    Route("/api/live/{session_id}/whip", whip_publish, methods=["POST"]),
+    Route("/api/live/{session_id}/whip/{resource}", whip_stop, methods=["DELETE"]),
+    Route("/api/live/{session_id}/whep", whep_view, methods=["POST"]),
+    Route("/api/live/{session_id}/whep/{resource}", whep_stop, methods=["DELETE"]),
+]
