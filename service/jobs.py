@@ -32,3 +32,9 @@ def render_reel(queues: Queues, reel_id: str, version: int) -> str:
 def render_reels(queues: Queues, renders: list[tuple[str, int]]) -> None:
     for reel_id, version in renders:
         render_reel(queues, reel_id, version)
+
+
+def render_recording(queues: Queues, session_id: str) -> str:
+    return queues.enqueue("live", "workers.live.render_recording", session_id,
+                          job_id=f"recording-{session_id}", timeout=4 * 3600, retries=2,
+                          backoff=[30, 300])

@@ -110,3 +110,19 @@ async def new_publish_token(session: AsyncSession, access: Access, live: LiveSes
     audit.record(session, action="live.token_reset", subject_type="live", subject_id=live.id,
                  actor_id=access.user.id, community_id=live.community_id)
     return token
+
+
+async def recording_stored(session: AsyncSession, session_id: str, key: str) -> None:
+    """The recording is in storage: its rendition is to be made (`processing`)."""
+    live = await session.get(LiveSession, session_id)
+    if live is None:
+        return
+    live.recording_state, live.recording_key = "processing", key
+    audit.record(session, action="live.recorded", subject_type="live", subject_id=live.id,
+                 actor_id=None, community_id=live.community_id, data={"key": key})
+
+
+async def recording_done(session: AsyncSession, session_id: str, ok: bool) -> None:
+    live = await session.get(LiveSession, session_id)
+    if live is not None and live.recording_state == "processing":
+        live.recording_state = "ready" if ok else "failed"

@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiortc import (
     RTCConfiguration,
@@ -20,6 +21,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from service.errors import ApiError, BadRequest, Conflict
 from service.live.forward import Fanout, relay_losses
+from service.live.recorder import Recorder
 from service.settings import Settings
 
 log = logging.getLogger("kumpul.live")
@@ -71,6 +73,7 @@ class Room:
     fanouts: dict[str, Fanout] = field(default_factory=dict)
     viewers: dict[str, RTCPeerConnection] = field(default_factory=dict)
     on_change: Callable[[Room], None] | None = None
+    recorder: Recorder | None = None
 
     @property
     def publishing(self) -> bool:
@@ -104,6 +107,8 @@ class Room:
                 transceiver.direction = "recvonly"
 
         answer = await _answer(pc, offer, recvonly)
+        if self.recorder is not None:
+            self.recorder.attach(self.fanouts)
         self._changed()
         return answer, self.publisher_id
 
@@ -168,10 +173,12 @@ class Room:
         self._changed()
         return True
 
-    async def close(self) -> None:
+    async def close(self) -> Path | None:
+        """Everyone leaves; returns the finished recording, if anything was recorded."""
         for resource in list(self.viewers):
             await self.stop_viewer(resource)
         await self.stop_publisher()
+        return self.recorder.close() if self.recorder is not None else None
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -197,21 +204,24 @@ class Rooms:
     def __init__(self, settings: Settings) -> None:
         self.config = ice_configuration(settings)
         self.max_viewers = settings.live_max_viewers
+        self.recordings = settings.data_dir / "recordings"
         self._rooms: dict[str, Room] = {}
 
     def get(self, session_id: str) -> Room:
         room = self._rooms.get(session_id)
         if room is None:
-            room = self._rooms[session_id] = Room(session_id, self.config, self.max_viewers)
+            room = self._rooms[session_id] = Room(
+                session_id, self.config, self.max_viewers,
+                recorder=Recorder(self.recordings / f"{session_id}.webm"))
         return room
 
     def find(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
 
-    async def end(self, session_id: str) -> None:
+    async def end(self, session_id: str) -> Path | None:
+        """Close the room; returns its recording file, if any."""
         room = self._rooms.pop(session_id, None)
-        if room is not None:
-            await room.close()
+        return await room.close() if room is not None else None
 
     async def close(self) -> None:
         for session_id in list(self._rooms):

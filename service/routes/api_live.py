@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service import jobs
 from service.db.models import Community, LiveSession
 from service.domain import communities, live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission
 from service.errors import Gone, NotFound, UnsupportedMediaType
+from service.storage.keys import live_recording
 from service.web import Services, json_body, member_access, require_user, services
 
 
@@ -26,6 +29,7 @@ def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
             "ended_at": row.ended_at.isoformat() if row.ended_at else None,
             "host_id": row.host_id, "viewers": len(room.viewers) if room else 0,
             "publishing": bool(room and room.publishing),
+            "recording": row.recording_state,
             "whip_url": f"{base}/api/live/{row.id}/whip",
             "whep_url": f"{base}/api/live/{row.id}/whep"}
 
@@ -122,7 +126,15 @@ async def session_end(request: Request) -> Response:
         access = await member_access(request, session, Permission.host_sessions)
         row = await live.get(session, access, request.path_params["session_id"])
         await live.end(session, row, access.user.id)
-    await svc.rooms.end(row.id)
+    recording = await svc.rooms.end(row.id)
+    if recording is not None:  # into storage, then its rendition is made by a worker
+        key = live_recording(row.id)
+        await anyio.to_thread.run_sync(svc.store.put_file, key, recording, "video/webm")
+        async with svc.db.begin() as session:
+            await live.recording_stored(session, row.id, key)
+            row.recording_state = "processing"
+        await anyio.to_thread.run_sync(jobs.render_recording, svc.queues, row.id)
+        recording.unlink(missing_ok=True)
     return JSONResponse(session_view(svc, row))
 
 

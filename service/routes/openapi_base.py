@@ -141,6 +141,8 @@ SCHEMAS.update({
                          "starts_at": _time, "started_at": {"type": ["string", "null"]},
                          "ended_at": {"type": ["string", "null"]}, "host_id": _int,
                          "viewers": _int, "publishing": {"type": "boolean"},
+                         "recording": {"type": "string",
+                                       "enum": ["none", "processing", "ready", "failed"]},
                          "whip_url": _str, "whep_url": _str, "publish_token": _str},
                         ["id", "title", "state"]),
     "LiveSessions": _list("sessions", "LiveSession"),

@@ -20,8 +20,13 @@ def reel_file(reel_id: str, version: int, name: str = "reel.mp4") -> str:
     return f"reels/{reel_id}/v{version}/{name}"
 
 
-def live_recording(session_id: str, name: str = "recording.mkv") -> str:
+def live_recording(session_id: str, name: str = "recording.webm") -> str:
     return f"live/{session_id}/{name}"
+
+
+def live_rendition(session_id: str) -> str:
+    """The folder of the recording's web rendition (web.mp4, poster.jpg, filmstrip.jpg)."""
+    return f"live/{session_id}/rendition"
 
 
 def clip_piece(clip_id: str, digest: str) -> str:

@@ -12,7 +12,13 @@ from typing import Any
 
 import av
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender, VideoStreamTrack
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
 from aiortc.codecs import vpx
 from aiortc.mediastreams import AudioStreamTrack
 
@@ -201,3 +207,54 @@ def test_keyframe_detection() -> None:
     assert not forward.is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")
     assert forward.is_keyframe("opus", b"\x00")
     assert fractions.Fraction(1, 90000) == forward.VIDEO_CLOCK
+
+
+def test_a_hundred_viewers_come_and_go_and_nothing_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 join/leave cycles through a room: peer connections, forwarded tracks and asyncio
+    tasks return to where they started (nothing leaks per viewer)."""
+    from service.live.rooms import Room
+
+    async def run() -> dict[str, int]:
+        publisher = RTCPeerConnection()
+        publisher.addTrack(MovingPicture())
+        publisher.addTrack(AudioStreamTrack())
+        prefer(publisher, "video", "VP8")
+        room = Room("s", RTCConfiguration(), max_viewers=10)
+        await publisher.setLocalDescription(await publisher.createOffer())
+        sdp = publisher.localDescription.sdp
+        answer, _ = await room.publish(sdp)
+        await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        for _ in range(200):  # until the publisher's first frames are in
+            if room.fanouts and all(f.codec for f in room.fanouts.values()):
+                break
+            await asyncio.sleep(0.05)
+
+        async def cycle() -> None:
+            viewer = Viewer()
+            prefer(viewer.pc, "video", "VP8")
+            await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
+            answer, resource = await room.view(viewer.pc.localDescription.sdp)
+            await viewer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+            await asyncio.sleep(0.05)
+            await viewer.close()
+            await room.stop_viewer(resource)
+
+        for _ in range(5):  # warm up: lazily created things exist before counting
+            await cycle()
+        await asyncio.sleep(0.5)
+        before = {"tasks": len(asyncio.all_tasks()), "viewers": len(room.viewers),
+                  "tracks": sum(len(f.viewers) for f in room.fanouts.values())}
+        for _ in range(100):
+            await cycle()
+        await asyncio.sleep(1.0)
+        after = {"tasks": len(asyncio.all_tasks()), "viewers": len(room.viewers),
+                 "tracks": sum(len(f.viewers) for f in room.fanouts.values())}
+        await room.close()
+        await publisher.close()
+        return {**{f"before_{k}": v for k, v in before.items()},
+                **{f"after_{k}": v for k, v in after.items()}}
+
+    counts = asyncio.run(run())
+    assert counts["after_viewers"] == counts["before_viewers"] == 0, counts
+    assert counts["after_tracks"] == counts["before_tracks"] == 0, counts
+    assert counts["after_tasks"] <= counts["before_tasks"] + 2, counts

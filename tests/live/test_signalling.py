@@ -4,6 +4,7 @@ members watch moving video, and every protocol error gets its status and a clear
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
+from media.probe import probe
 from service.settings import Settings
-from tests.conftest import ServerProcess
+from service.storage import open_store
+from tests.conftest import ServerProcess, settings_env
 from tests.live.test_forward import MovingPicture, Viewer, moving, prefer
 from tests.remote import RemoteMember, member_of_new_community
+from workers.live import render_recording
 
 SDP = {"Content-Type": "application/sdp"}
 
@@ -157,3 +161,49 @@ def test_only_members_watch_and_only_hosts_schedule(live_server: ServerProcess) 
     unknown = httpx.post(f"{live_server.url}/api/live/nope/whep", content="v=0",
                          headers={**SDP, **host.auth})
     assert code(unknown) == (404, "session_not_found")
+
+
+def test_the_recording_lands_in_storage_and_gets_a_rendition(
+        live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The host's stream is remuxed (not re-encoded) to WebM while live; when the session
+    ends it goes to storage and the worker makes its web rendition."""
+    host = member_of_new_community(live_server, role="host")
+    live = schedule(live_server, host)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=20) as client:
+            publisher, made = await publish(client, live["whip_url"], live["publish_token"])
+            assert made.status_code == 201, made.text
+            await asyncio.sleep(4)
+            ended = await client.post(
+                f"{live_server.url}/api/communities/{host.slug}/live/{live['id']}/end",
+                headers=host.auth)
+            assert ended.json()["recording"] == "processing", ended.text
+            await publisher.close()
+
+    asyncio.run(run())
+    for key, value in settings_env(live_server.settings).items():
+        monkeypatch.setenv(key, value)
+    store = open_store(live_server.settings)
+    recording = tmp_path / "recording.webm"
+    recording.write_bytes(b"".join(store.get(f"live/{live['id']}/recording.webm")))
+    streams = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+         "stream=codec_name,nb_read_frames", "-of", "csv=p=0", str(recording)],
+        capture_output=True, text=True, check=True).stdout.split()
+    codecs = dict(line.split(",") for line in streams)
+    assert set(codecs) == {"vp8", "opus"}
+    assert 60 <= int(codecs["vp8"]) <= 130  # about 4 s at 30 fps, from the first keyframe
+    assert render_recording(live["id"]) == "ready"
+    made = probe(_fetch(store, live["id"], tmp_path), timeout=60)
+    assert made.video is not None and made.video.codec == "h264"
+    assert 2.0 < made.duration < 5.0
+    listed = httpx.get(f"{live_server.url}/api/communities/{host.slug}/live",
+                       headers=host.auth).json()["sessions"]
+    assert listed == []  # ended sessions leave the upcoming list
+
+
+def _fetch(store: Any, session_id: str, folder: Path) -> Path:
+    path = folder / "web.mp4"
+    path.write_bytes(b"".join(store.get(f"live/{session_id}/rendition/web.mp4")))
+    return path
