@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db.models import LiveSession, utcnow
+from service.db.models import LiveEvent, LiveSession, utcnow
 from service.domain import audit
 from service.domain.communities import Access
 from service.domain.live_state import LiveState, transition
@@ -126,3 +126,25 @@ async def recording_done(session: AsyncSession, session_id: str, ok: bool) -> No
     live = await session.get(LiveSession, session_id)
     if live is not None and live.recording_state == "processing":
         live.recording_state = "ready" if ok else "failed"
+
+
+async def add_event(session: AsyncSession, session_id: str, kind: str, user_id: int,
+                    body: str, at_ms: int) -> int:
+    """A chat message or reaction, kept on the recording's timeline (for highlights)."""
+    event = LiveEvent(session_id=session_id, user_id=user_id, kind=kind, body=body,
+                      at_ms=at_ms)
+    session.add(event)
+    await session.flush()
+    return event.id
+
+
+async def delete_event(session: AsyncSession, session_id: str, event_id: int,
+                       actor_id: int) -> None:
+    event = await session.get(LiveEvent, event_id)
+    if event is None or event.session_id != session_id or event.kind != "chat":
+        return
+    event.deleted_at = utcnow()
+    live = await session.get(LiveSession, session_id)
+    audit.record(session, action="live.message_deleted", subject_type="live",
+                 subject_id=session_id, actor_id=actor_id,
+                 community_id=live.community_id if live else None, data={"id": event_id})

@@ -125,39 +125,57 @@ class _Tap:
     def put(self, item: tuple[RTCRtpCodecParameters, Any] | None) -> None:
         if item is None:  # the receiver stops: end its (idle) decoder thread
             self.original.put(None)
-            self.fanout.end()
+            self.fanout.detach(self)
             return
         codec, frame = item
-        self.fanout.publish(codec, frame.data, frame.timestamp)
+        if self.fanout.source is self:
+            self.fanout.publish(codec, frame.data, frame.timestamp)
 
 
 class Fanout:
-    """One published track (the publisher's video or audio) and the viewers reading it."""
+    """One slot of a room (the host's or the guest's video or audio) and the viewers reading
+    it. Publishers come and go (a reconnect, a guest on stage); viewers stay subscribed."""
 
-    def __init__(self, kind: str, request_keyframe: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, kind: str) -> None:
         self.kind = kind
         self.codec: RTCRtpCodecParameters | None = None
         self.viewers: set[ForwardedTrack] = set()
         self.frames = 0
-        self._request_keyframe = request_keyframe
+        self.source: _Tap | None = None
+        self._request_keyframe: Callable[[], Awaitable[None]] | None = None
         self._asking: asyncio.Task[None] | None = None
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
 
     @classmethod
     def tap(cls, receiver: RTCRtpReceiver) -> Fanout:
-        """Take over a started receiver's encoded frames (its decoder is left idle)."""
-        track = receiver.track
+        """A new fan-out fed by a started receiver."""
+        fanout = cls(receiver.track.kind)
+        fanout.attach(receiver)
+        return fanout
 
+    def attach(self, receiver: RTCRtpReceiver) -> None:
+        """Take over a receiver's encoded frames (its decoder is left idle)."""
         async def pli() -> None:
             ssrcs = [s.source for s in receiver.getSynchronizationSources()]
             if ssrcs:
                 await receiver._send_rtcp_pli(ssrcs[0])
 
-        fanout = cls(track.kind, pli)
         original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
-        receiver._RTCRtpReceiver__decoder_queue = _Tap(original, fanout)  # type: ignore[attr-defined]
-        return fanout
+        tap = _Tap(original, self)
+        receiver._RTCRtpReceiver__decoder_queue = tap  # type: ignore[attr-defined]
+        self.source, self._request_keyframe = tap, pli
+        for viewer in self.viewers:  # a new source: everyone starts at its first keyframe
+            viewer.restart()
+
+    def detach(self, source: _Tap | None = None) -> None:
+        """The publisher left; viewers stay and wait for the next one."""
+        if source is None or source is self.source:
+            self.source, self._request_keyframe = None, None
+
+    @property
+    def live(self) -> bool:
+        return self.source is not None
 
     def publish(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
         self.codec = codec
@@ -182,19 +200,21 @@ class Fanout:
 
     def want_keyframe(self) -> None:
         """Ask the publisher for a keyframe (at most one request in flight)."""
-        if self.kind != "video" or self.ended:
+        if self.kind != "video" or self.ended or self._request_keyframe is None:
             return
         if self._asking is None or self._asking.done():
-            self._asking = asyncio.ensure_future(self._ask())
+            self._asking = asyncio.ensure_future(self._ask(self._request_keyframe))
 
-    async def _ask(self) -> None:
+    async def _ask(self, request: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self._request_keyframe()
+            await request()
         except Exception:  # a closing transport: nothing to ask any more
             log.debug("keyframe request failed", exc_info=True)
 
     def end(self) -> None:
+        """The room closes: every viewer's track ends."""
         self.ended = True
+        self.detach()
         for viewer in tuple(self.viewers):
             viewer.close()
         self.viewers.clear()

@@ -3,6 +3,7 @@ joined through WHIP and WHEP offers. Media is forwarded, never re-encoded (`forw
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -20,6 +21,7 @@ from aiortc import (
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from service.errors import ApiError, BadRequest, Conflict
+from service.live.channel import Channel
 from service.live.forward import Fanout, relay_losses
 from service.live.recorder import Recorder
 from service.settings import Settings
@@ -63,70 +65,102 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
     return pc.localDescription.sdp
 
 
+SLOTS = ("host", "guest")  # who publishes: the host, and one member on stage
+
+
+def _slot() -> dict[str, Fanout]:
+    return {"video": Fanout("video"), "audio": Fanout("audio")}
+
+
+@dataclass
+class Publisher:
+    pc: RTCPeerConnection
+    resource: str
+
+
 @dataclass
 class Room:
     session_id: str
     config: RTCConfiguration
     max_viewers: int
-    publisher: RTCPeerConnection | None = None
-    publisher_id: str | None = None
-    fanouts: dict[str, Fanout] = field(default_factory=dict)
+    slots: dict[str, dict[str, Fanout]] = field(
+        default_factory=lambda: {slot: _slot() for slot in SLOTS})
+    publishers: dict[str, Publisher] = field(default_factory=dict)
     viewers: dict[str, RTCPeerConnection] = field(default_factory=dict)
     on_change: Callable[[Room], None] | None = None
     recorder: Recorder | None = None
+    channel: Channel | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def fanouts(self) -> dict[str, Fanout]:
+        """The host's video and audio."""
+        return self.slots["host"]
+
+    def on_stage(self, slot: str) -> bool:
+        found = self.publishers.get(slot)
+        return found is not None and found.pc.connectionState not in ("failed", "closed")
 
     @property
     def publishing(self) -> bool:
-        return self.publisher is not None and self.publisher.connectionState not in (
-            "failed", "closed")
+        return self.on_stage("host")
 
-    async def publish(self, sdp: str) -> tuple[str, str]:
-        """WHIP: take the publisher's offer; returns (answer SDP, resource id)."""
+    async def publish(self, sdp: str, slot: str = "host") -> tuple[str, str]:
+        """WHIP: take a publisher's offer for `slot`; returns (answer SDP, resource id)."""
         offer = _offer(sdp)
-        if self.publishing:
+        if self.on_stage(slot):
             raise Conflict("Someone is already publishing to this session.",
                            code="already_publishing",
                            hint="Stop the other stream (or DELETE its resource) first.")
         pc = RTCPeerConnection(self.config)
-        self.publisher, self.publisher_id = pc, secrets.token_urlsafe(12)
-        self.fanouts = {}
+        publisher = self.publishers[slot] = Publisher(pc, secrets.token_urlsafe(12))
+        fanouts = self.slots[slot]
 
         @pc.on("track")
         def on_track(track: object) -> None:
             receiver = next(t.receiver for t in pc.getTransceivers()
                             if t.receiver.track is track)
-            self.fanouts[receiver.track.kind] = Fanout.tap(receiver)
+            fanouts[receiver.track.kind].attach(receiver)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed") and self.publisher is pc:
-                await self.stop_publisher()
+            if pc.connectionState in ("failed", "closed"):
+                await self.stop_publisher(slot, publisher.resource)
 
         def recvonly() -> None:
             for transceiver in pc.getTransceivers():
                 transceiver.direction = "recvonly"
 
-        answer = await _answer(pc, offer, recvonly)
-        if self.recorder is not None:
-            self.recorder.attach(self.fanouts)
+        try:
+            answer = await _answer(pc, offer, recvonly)
+        except BaseException:
+            self.publishers.pop(slot, None)
+            raise
+        if slot == "host" and self.recorder is not None:
+            self.recorder.attach(fanouts)
         self._changed()
-        return answer, self.publisher_id
+        return answer, publisher.resource
 
-    async def stop_publisher(self, resource: str | None = None) -> bool:
-        if self.publisher is None or (resource is not None and resource != self.publisher_id):
+    async def stop_publisher(self, slot: str = "host", resource: str | None = None) -> bool:
+        found = self.publishers.get(slot)
+        if found is None or (resource is not None and resource != found.resource):
             return False
-        pc, self.publisher, self.publisher_id = self.publisher, None, None
-        for fanout in self.fanouts.values():
-            fanout.end()
-        await pc.close()
+        del self.publishers[slot]
+        for fanout in self.slots[slot].values():
+            fanout.detach()
+        await found.pc.close()
         self._changed()
         return True
 
+    def publisher_slot(self, resource: str) -> str | None:
+        return next((slot for slot, p in self.publishers.items() if p.resource == resource),
+                    None)
+
     async def view(self, sdp: str) -> tuple[str, str]:
-        """WHEP: take a viewer's offer; returns (answer SDP, resource id)."""
+        """WHEP: take a viewer's offer; returns (answer SDP, resource id). The offer's first
+        video and audio get the host; a second pair, if offered, gets whoever is on stage."""
         offer = _offer(sdp)
-        if not self.publishing or not self.fanouts \
-                or not all(f.codec for f in self.fanouts.values()):
+        if not self.publishing or not all(f.codec for f in self.fanouts.values()):
             raise NotLive("The host isn't live yet.", hint="Try again when the session starts.",
                           headers={"Retry-After": "2"})
         if len(self.viewers) >= self.max_viewers:
@@ -142,12 +176,17 @@ class Room:
                 await self.stop_viewer(resource)
 
         def attach() -> None:
+            taken: dict[str, int] = {}
             for transceiver in pc.getTransceivers():
-                fanout = self.fanouts.get(transceiver.kind)
-                if fanout is None:
+                kind = transceiver.kind
+                index = taken[kind] = taken.get(kind, -1) + 1
+                if index >= len(SLOTS):
                     transceiver.direction = "inactive"
                     continue
-                transceiver.setCodecPreferences(_same_codec(fanout, transceiver.kind))
+                fanout = self.slots[SLOTS[index]][kind]
+                # the stage has no codec of its own until someone is on it: the host's
+                transceiver.setCodecPreferences(_same_codec(
+                    fanout if fanout.codec else self.fanouts[kind], kind))
                 track = fanout.add()
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
@@ -177,10 +216,19 @@ class Room:
         """Everyone leaves; returns the finished recording, if anything was recorded."""
         for resource in list(self.viewers):
             await self.stop_viewer(resource)
-        await self.stop_publisher()
+        for slot in SLOTS:
+            await self.stop_publisher(slot)
+            for fanout in self.slots[slot].values():
+                fanout.end()
         return self.recorder.close() if self.recorder is not None else None
 
     def _changed(self) -> None:
+        if self.channel is not None:  # the live viewer count, to everyone in the room
+            task = asyncio.ensure_future(self.channel.broadcast(
+                {"type": "viewers", "count": len(self.viewers),
+                 "live": self.publishing, "stage": self.on_stage("guest")}))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if self.on_change is not None:
             self.on_change(self)
 
@@ -230,4 +278,4 @@ class Rooms:
 
     @property
     def peer_count(self) -> int:
-        return sum(len(r.viewers) + (1 if r.publisher else 0) for r in self._rooms.values())
+        return sum(len(r.viewers) + len(r.publishers) for r in self._rooms.values())

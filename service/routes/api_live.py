@@ -15,7 +15,7 @@ from service.db.models import Community, LiveSession
 from service.domain import communities, live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission
-from service.errors import Gone, NotFound, UnsupportedMediaType
+from service.errors import Gone, NotFound, Unauthorized, UnsupportedMediaType
 from service.storage.keys import live_recording
 from service.web import Services, json_body, member_access, require_user, services
 
@@ -160,14 +160,31 @@ async def whip_publish(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
-    token = _bearer(request)
-    async with svc.db() as session:
-        await live.by_publish_token(session, session_id, token)
+    slot, guest = await _publisher(svc, session_id, _bearer(request))
     offer = await _sdp(request)
-    answer, resource = await svc.rooms.get(session_id).publish(offer)
-    async with svc.db.begin() as session:
-        await live.go_live(session, session_id)
+    room = svc.rooms.get(session_id)
+    answer, resource = await room.publish(offer, slot)
+    if slot == "host":
+        async with svc.db.begin() as session:
+            await live.go_live(session, session_id)
+    elif room.channel is not None:
+        await room.channel.on_stage(guest)
     return _answer(svc, answer, f"/api/live/{session_id}/whip/{resource}")
+
+
+async def _publisher(svc: Services, session_id: str, token: str | None) -> tuple[str, int | None]:
+    """Which slot a WHIP token opens: the host's publish token, or a stage invite (a member
+    the host invited, while the session is live)."""
+    try:
+        async with svc.db() as session:
+            await live.by_publish_token(session, session_id, token)
+        return "host", None
+    except Unauthorized:
+        room = svc.rooms.find(session_id)
+        guest = room.channel.stage_user(token) if room and room.channel else None
+        if guest is None or room is None or not room.publishing:
+            raise
+        return "guest", guest
 
 
 async def whip_stop(request: Request) -> Response:
@@ -185,11 +202,14 @@ async def whip_stop(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
-    async with svc.db() as session:
-        await live.by_publish_token(session, session_id, _bearer(request))
+    await _publisher(svc, session_id, _bearer(request))
     room = svc.rooms.find(session_id)
-    if room is None or not await room.stop_publisher(request.path_params["resource"]):
+    resource = request.path_params["resource"]
+    slot = room.publisher_slot(resource) if room else None
+    if room is None or slot is None or not await room.stop_publisher(slot, resource):
         raise NotFound("No such publishing resource.", code="resource_not_found")
+    if slot == "guest" and room.channel is not None:
+        await room.channel.on_stage(None)
     return Response(status_code=200)
 
 

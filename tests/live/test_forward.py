@@ -74,6 +74,7 @@ class Viewer:
         self.pc.addTransceiver("video", direction="recvonly")
         self.pc.addTransceiver("audio", direction="recvonly")
         self.frames: list[bytes] = []
+        self.per_track: dict[str, list[bytes]] = {}
         self.audio = 0
         self.first_frame_at: float | None = None
         self.started = time.monotonic()
@@ -93,7 +94,9 @@ class Viewer:
                         self.first_frame_at = time.monotonic()
                     gray = frame.reformat(format="gray").planes[0]
                     start = 120 * gray.line_size
-                    self.frames.append(bytes(gray)[start:start + frame.width:8])
+                    row = bytes(gray)[start:start + frame.width:8]
+                    self.frames.append(row)
+                    self.per_track.setdefault(track.id, []).append(row)  # type: ignore[attr-defined]
                 else:
                     self.audio += 1
         except MediaStreamError:

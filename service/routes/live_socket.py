@@ -1,0 +1,132 @@
+"""The room channel's WebSocket: `/api/live/{session_id}/room`. Signed-in members of the
+session's community only, from this site's own pages (the Origin is checked)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from service.db.models import Community, LiveSession, User
+from service.domain import accounts, communities, live
+from service.domain.live_state import LiveState
+from service.domain.roles import Permission, allows
+from service.errors import ApiError
+from service.live.channel import Channel, Person
+from service.live.rooms import Room
+from service.web import SESSION_COOKIE, Services
+
+MAX_MESSAGE = 4096  # bytes of one incoming message
+
+
+def _services(ws: WebSocket) -> Services:
+    found = ws.state.services
+    assert isinstance(found, Services)
+    return found
+
+
+def _same_origin(ws: WebSocket, public_url: str) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:  # not a browser: cookies are not sent by other sites' pages anyway
+        return True
+    mine = urlsplit(public_url)
+    theirs = urlsplit(origin)
+    return (theirs.scheme, theirs.netloc) == (mine.scheme, mine.netloc) or \
+        theirs.netloc == ws.headers.get("host")
+
+
+async def _who(svc: Services, ws: WebSocket, session_id: str) -> tuple[
+        User, LiveSession, str] | None:
+    async with svc.db() as session:
+        try:
+            user, _ = await accounts.session_user(session, ws.cookies.get(SESSION_COOKIE, ""))
+            row = await session.get(LiveSession, session_id)
+            community = await session.get(Community, row.community_id) if row else None
+            if row is None or community is None:
+                return None
+            access = await communities.require(session, user, community.slug, Permission.view)
+        except ApiError:
+            return None
+    return user, row, access.role
+
+
+def channel_of(svc: Services, room: Room) -> Channel:
+    if room.channel is None:
+        session_id = room.session_id
+
+        async def persist(kind: str, user_id: int, body: str, at_ms: int) -> int:
+            async with svc.db.begin() as session:
+                return await live.add_event(session, session_id, kind, user_id, body, at_ms)
+
+        async def forget(event_id: int, actor_id: int) -> None:
+            async with svc.db.begin() as session:
+                await live.delete_event(session, session_id, event_id, actor_id)
+
+        recorder = room.recorder
+        room.channel = Channel(persist, forget,
+                               clock=recorder.elapsed_ms if recorder else (lambda: 0))
+
+        async def remove_guest() -> None:
+            await room.stop_publisher("guest")
+
+        room.channel.on_remove_guest = remove_guest
+    return room.channel
+
+
+async def room_socket(ws: WebSocket) -> None:
+    svc = _services(ws)
+    session_id = ws.path_params["session_id"]
+    # refusals are sent as close codes after the handshake, so clients can tell them apart
+    # (a refused handshake is only a bare HTTP 403)
+    if not _same_origin(ws, svc.settings.public_url):
+        await _refuse(ws, 4403, "cross-site connection")
+        return
+    found = await _who(svc, ws, session_id)
+    if found is None:
+        await _refuse(ws, 4401, "sign in as a member of this community")
+        return
+    user, row, role = found
+    if row.state == LiveState.ended:
+        await _refuse(ws, 4410, "the session has ended")
+        return
+    await ws.accept()
+    channel = channel_of(svc, svc.rooms.get(session_id))
+
+    async def send(message: dict[str, Any]) -> None:
+        await ws.send_json(message)
+
+    person = Person(user.id, user.display_name,
+                    can_moderate=allows(role, Permission.moderate) or row.host_id == user.id,
+                    is_host=row.host_id == user.id, send=send)
+    conn = await channel.join(person)
+    try:
+        while True:
+            text = await ws.receive_text()
+            if len(text.encode()) > MAX_MESSAGE:
+                await send({"type": "error", "code": "message_too_large",
+                            "message": f"Messages are at most {MAX_MESSAGE} bytes."})
+                continue
+            try:
+                message = json.loads(text)
+            except json.JSONDecodeError:
+                message = None
+            if not isinstance(message, dict):
+                await send({"type": "error", "code": "invalid_json",
+                            "message": "Send one JSON object per message."})
+                continue
+            await channel.handle(conn, message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await channel.leave(conn)
+
+
+async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+    await ws.accept()
+    await ws.close(code=code, reason=reason)
+
+
+routes = [WebSocketRoute("/api/live/{session_id}/room", room_socket)]
