@@ -15,7 +15,7 @@ from service.db.models import Community, LiveSession
 from service.domain import communities, live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission
-from service.errors import Gone, NotFound, Unauthorized, UnsupportedMediaType
+from service.errors import Forbidden, Gone, NotFound, Unauthorized, UnsupportedMediaType
 from service.storage.keys import live_recording
 from service.web import Services, json_body, member_access, require_user, services
 
@@ -126,6 +126,9 @@ async def session_end(request: Request) -> Response:
         access = await member_access(request, session, Permission.host_sessions)
         row = await live.get(session, access, request.path_params["session_id"])
         await live.end(session, row, access.user.id)
+    room = svc.rooms.find(row.id)
+    if room is not None and room.channel is not None:
+        await room.channel.broadcast({"type": "ended"})
     recording = await svc.rooms.end(row.id)
     if recording is not None:  # into storage, then its rendition is made by a worker
         key = live_recording(row.id)
@@ -138,9 +141,32 @@ async def session_end(request: Request) -> Response:
     return JSONResponse(session_view(svc, row))
 
 
+async def session_token(request: Request) -> Response:
+    """
+    summary: A new publish token (stream key) for WHIP encoders such as OBS; the old one stops working.
+    tags: [live]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: The token, content: {application/json: {schema: {$ref: '#/components/schemas/LiveSession'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db.begin() as session:
+        access = await member_access(request, session, Permission.host_sessions)
+        row = await live.get(session, access, request.path_params["session_id"])
+        if row.host_id != access.user.id:
+            raise Forbidden("Only the session's host gets its stream key.", code="not_the_host")
+        token = await live.new_publish_token(session, access, row)
+    return JSONResponse({**session_view(svc, row), "publish_token": token})
+
+
 async def whip_publish(request: Request) -> Response:
     """
-    summary: WHIP (RFC 9725) publish. The body is an SDP offer; Bearer is the publish token.
+    summary: WHIP (RFC 9725) publish. The body is an SDP offer; Bearer is the publish token (or a stage token; the studio page uses the host's session).
     tags: [live]
     parameters:
       - {name: session_id, in: path, required: true, schema: {type: string}}
@@ -160,7 +186,9 @@ async def whip_publish(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
-    slot, guest = await _publisher(svc, session_id, _bearer(request))
+    token = _bearer(request)
+    slot, guest = (await _publisher(svc, session_id, token) if token
+                   else await _studio(request, svc, session_id))
     offer = await _sdp(request)
     room = svc.rooms.get(session_id)
     answer, resource = await room.publish(offer, slot)
@@ -170,6 +198,21 @@ async def whip_publish(request: Request) -> Response:
     elif room.channel is not None:
         await room.channel.on_stage(guest)
     return _answer(svc, answer, f"/api/live/{session_id}/whip/{resource}")
+
+
+async def _studio(request: Request, svc: Services, session_id: str) -> tuple[str, None]:
+    """The built-in studio page publishes with the host's own signed-in session."""
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        row = await session.get(LiveSession, session_id)
+        if row is None:
+            raise NotFound("No such live session.", code="session_not_found")
+        if row.host_id != who.user.id:
+            raise Forbidden("Only the session's host publishes from the studio.",
+                            code="not_the_host")
+        if row.state == LiveState.ended:
+            raise Gone("This session has ended.", code="session_ended")
+    return "host", None
 
 
 async def _publisher(svc: Services, session_id: str, token: str | None) -> tuple[str, int | None]:
@@ -285,6 +328,7 @@ routes = [
     Route("/api/communities/{slug}/live", sessions_list, methods=["GET"]),
     Route("/api/communities/{slug}/live", sessions_create, methods=["POST"]),
     Route("/api/communities/{slug}/live/{session_id}/end", session_end, methods=["POST"]),
+    Route("/api/communities/{slug}/live/{session_id}/token", session_token, methods=["POST"]),
     Route("/api/live/{session_id}/whip", whip_publish, methods=["POST"]),
     Route("/api/live/{session_id}/whip/{resource}", whip_stop, methods=["DELETE"]),
     Route("/api/live/{session_id}/whep", whep_view, methods=["POST"]),

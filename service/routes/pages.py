@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service.domain import accounts, communities, prompts
+from service.domain import accounts, communities, live, prompts
 from service.domain.roles import Permission, Role, allows
 from service.errors import ApiError, Forbidden, Unauthorized
 from service.login import clear_session_cookie, log_in, set_session_cookie
@@ -202,9 +202,11 @@ async def community_page(request: Request, who: Principal, *, status: int = 200,
         members = await communities.members(session, access.community)
         release = await communities.current_release(session, access.community)
         open_prompts = await prompts.open_prompts(session, access.community)
+        sessions = await live.of_community(session, access)
     return render(request, "community.html", {
         "community": access.community, "role": access.role, "members": members,
-        "release": release, "prompts": open_prompts,
+        "release": release, "prompts": open_prompts, "sessions": sessions,
+        "can_host": allows(access.role, Permission.host_sessions),
         "can_manage": allows(access.role, Permission.manage_members),
         "can_prompt": allows(access.role, Permission.manage_prompts),
         "can_share": allows(access.role, Permission.share_story),

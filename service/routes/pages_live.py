@@ -1,0 +1,71 @@
+"""Live pages: schedule (form), the host studio and the viewer page. The pages speak WHIP,
+WHEP and the room channel themselves (live.js, studio.js, watch.js)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from service.domain import communities, live
+from service.domain.roles import Permission
+from service.errors import ApiError, Forbidden
+from service.routes.pages import community_page, page, read_form, render
+from service.web import require_user, services
+
+
+@page
+async def schedule(request: Request) -> Response:
+    svc = services(request)
+    form = await read_form(request)
+    slug = request.path_params["slug"]
+    async with svc.db() as session:
+        who = await require_user(request, session, form)
+    try:
+        async with svc.db.begin() as session:
+            access = await communities.require(session, who.user, slug,
+                                               Permission.host_sessions)
+            starts = form.get("starts_at")
+            row, _ = await live.schedule(
+                session, access, title=form.get("title"),
+                description=form.get("description", ""),
+                starts_at=f"{starts}:00+00:00" if starts and len(str(starts)) == 16 else starts)
+    except ApiError as exc:
+        if exc.code == "community_not_found":
+            raise
+        return await community_page(request, who, status=exc.status, error=exc.body()["error"])
+    return RedirectResponse(f"/c/{slug}/live/{row.id}/studio", status_code=303)
+
+
+async def _live_page(request: Request, template: str, host_only: bool) -> Response:
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.view)
+        row = await live.get(session, access, request.path_params["session_id"])
+    if host_only and row.host_id != who.user.id:
+        raise Forbidden("Only the session's host opens the studio.", code="not_the_host")
+    context: dict[str, Any] = {
+        "community": access.community, "session": row,
+        "ice_servers": [{"urls": url} for url in svc.settings.ice_servers]}
+    return render(request, template, context, who=who)
+
+
+@page
+async def studio(request: Request) -> Response:
+    return await _live_page(request, "studio.html", host_only=True)
+
+
+@page
+async def watch(request: Request) -> Response:
+    return await _live_page(request, "watch.html", host_only=False)
+
+
+routes = [
+    Route("/c/{slug}/live", schedule, methods=["POST"]),
+    Route("/c/{slug}/live/{session_id}", watch, methods=["GET"]),
+    Route("/c/{slug}/live/{session_id}/studio", studio, methods=["GET"]),
+]

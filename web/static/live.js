@@ -1,0 +1,118 @@
+// Live rooms from the browser: WHIP to publish, WHEP to watch, and the room channel.
+import { ApiError } from "./api.js";
+
+const csrf = document.querySelector("[data-csrf]")?.dataset.csrf || "";
+
+function iceServers() {
+  try { return JSON.parse(document.querySelector("[data-ice]")?.dataset.ice || "[]"); } catch { return []; }
+}
+
+function gathered(pc, ms = 2000) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ms); // send what we have; the server's answer carries its own
+  });
+}
+
+function preferVP8(transceiver) {
+  const codecs = RTCRtpSender.getCapabilities("video")?.codecs || [];
+  const vp8 = codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp8");
+  if (vp8.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(vp8);
+}
+
+async function exchange(url, pc, headers) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const response = await fetch(url, {
+    method: "POST", credentials: "same-origin", body: pc.localDescription.sdp,
+    headers: { "Content-Type": "application/sdp", "X-CSRF-Token": csrf, ...headers },
+  });
+  if (!response.ok) {
+    pc.close();
+    throw new ApiError(response.status, await response.json().catch(() => null));
+  }
+  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+  return response.headers.get("Location");
+}
+
+export async function publish(url, stream, headers = {}) {
+  const pc = new RTCPeerConnection({ iceServers: iceServers() });
+  for (const track of stream.getTracks()) {
+    const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    if (track.kind === "video") preferVP8(transceiver);
+  }
+  const location = await exchange(url, pc, headers);
+  return { pc, location, stop: () => stop(pc, location, headers) };
+}
+
+export async function watch(url, onStreams) {
+  const pc = new RTCPeerConnection({ iceServers: iceServers() });
+  const slots = [new MediaStream(), new MediaStream()]; // the host, whoever is on stage
+  for (let i = 0; i < 2; i += 1) {
+    preferVP8(pc.addTransceiver("video", { direction: "recvonly" }));
+    pc.addTransceiver("audio", { direction: "recvonly" });
+  }
+  pc.addEventListener("track", (event) => {
+    const index = pc.getTransceivers().indexOf(event.transceiver);
+    slots[index < 2 ? 0 : 1].addTrack(event.track);
+    onStreams(slots);
+  });
+  const location = await exchange(url, pc, {});
+  return { pc, location, stop: () => stop(pc, location, {}) };
+}
+
+async function stop(pc, location, headers) {
+  pc.close();
+  if (location) {
+    await fetch(location, { method: "DELETE", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, ...headers } }).catch(() => {});
+  }
+}
+
+export function channel(sessionId, onMessage) {
+  let socket;
+  let closed = false;
+  const open = () => {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${window.location.host}/api/live/${sessionId}/room`);
+    socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      if (!closed && event.code < 4000) setTimeout(open, 2000); // reconnect unless refused
+      else onMessage({ type: "closed", code: event.code, reason: event.reason });
+    });
+  };
+  open();
+  return {
+    send: (message) => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify(message)),
+    close: () => { closed = true; socket.close(); },
+  };
+}
+
+export function chatItem(list, message, canModerate, onDelete) {
+  const item = document.createElement("li");
+  item.dataset.id = message.id;
+  const who = document.createElement("strong");
+  who.textContent = `${message.name}: `;
+  item.append(who, document.createTextNode(message.text));
+  if (canModerate) {
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link small";
+    remove.textContent = "Delete";
+    remove.addEventListener("click", () => onDelete(message));
+    item.append(" ", remove);
+  }
+  list.append(item);
+  list.scrollTop = list.scrollHeight;
+}
+
+export function floatReaction(target, emoji) {
+  const bubble = document.createElement("span");
+  bubble.className = "reaction-bubble";
+  bubble.textContent = emoji;
+  bubble.style.left = `${10 + Math.random() * 70}%`;
+  target.append(bubble);
+  setTimeout(() => bubble.remove(), 2500);
+}

@@ -1,0 +1,128 @@
+// Viewer page: the host (and a guest on stage) over WHEP, chat, reactions, raise a hand,
+// and going on stage when invited (WHIP with the stage token).
+import { showError } from "./api.js";
+import { channel, chatItem, floatReaction, publish, watch } from "./live.js";
+
+const root = document.getElementById("watch");
+const sessionId = root.dataset.session;
+const $ = (id) => document.getElementById(id);
+const problem = $("problem");
+let viewing = null;
+let stageToken = null;
+let onStage = null;
+let handUp = false;
+let canModerate = false;
+
+let starting = false;
+async function startWatching() {
+  if (viewing || starting) return; // one WHEP connection per page
+  starting = true;
+  try {
+    viewing = await watch(`/api/live/${sessionId}/whep`, (slots) => {
+      $("host-video").srcObject = slots[0];
+      $("guest-video").srcObject = slots[1];
+    });
+    $("waiting").hidden = true;
+  } catch (error) {
+    viewing = null;
+    if (error.code === "session_not_live") setTimeout(startWatching, 2000);
+    else if (error.code === "session_ended") $("waiting").textContent = "This session has ended.";
+    else showError(problem, error);
+  } finally {
+    starting = false;
+  }
+}
+
+$("unmute").addEventListener("click", () => {
+  for (const id of ["host-video", "guest-video"]) {
+    $(id).muted = false;
+    $(id).play().catch(() => {});
+  }
+  $("unmute").hidden = true;
+});
+
+$("hand").addEventListener("click", () => {
+  handUp = !handUp;
+  room.send({ type: "hand", up: handUp });
+  $("hand").textContent = handUp ? "Lower hand" : "Raise hand";
+});
+
+$("join-stage").addEventListener("click", async () => {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+    onStage = await publish(`/api/live/${sessionId}/whip`, stream, { Authorization: `Bearer ${stageToken}` });
+    onStage.stream = stream;
+    $("self-video").srcObject = stream;
+    $("self-video").hidden = false;
+    $("join-stage").hidden = true;
+    $("invited").hidden = true;
+    $("leave-stage").hidden = false;
+  } catch (error) { showError(problem, error); }
+});
+
+function leaveStage() {
+  if (!onStage) return;
+  onStage.stream.getTracks().forEach((t) => t.stop());
+  onStage.pc.close();
+  onStage = null;
+  $("self-video").hidden = true;
+  $("leave-stage").hidden = true;
+}
+$("leave-stage").addEventListener("click", async () => {
+  const current = onStage;
+  leaveStage();
+  if (current) await current.stop().catch(() => {});
+});
+
+const REACTIONS = [];
+function reactionButtons(list) {
+  if (REACTIONS.length) return;
+  REACTIONS.push(...list);
+  $("reaction-buttons").replaceChildren(...list.map((emoji) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = emoji;
+    b.setAttribute("aria-label", `React ${emoji}`);
+    b.addEventListener("click", () => room.send({ type: "reaction", emoji }));
+    return b;
+  }));
+}
+
+const deleteMessage = (message) => room.send({ type: "delete", id: message.id });
+const room = channel(sessionId, (message) => {
+  if (message.type === "hello") {
+    canModerate = message.moderator;
+    reactionButtons(message.reactions);
+  } else if (message.type === "viewers") {
+    $("viewer-count").textContent = `${message.count} watching`;
+    if (message.live) startWatching();
+  } else if (message.type === "chat") chatItem($("chat"), message, canModerate, deleteMessage);
+  else if (message.type === "deleted") $("chat").querySelector(`[data-id="${message.id}"]`)?.remove();
+  else if (message.type === "reaction") floatReaction($("reactions-layer"), message.emoji);
+  else if (message.type === "invite") {
+    stageToken = message.stage_token;
+    $("invited").hidden = false;
+    $("join-stage").hidden = false;
+  } else if (message.type === "stage") {
+    const someoneElse = message.guest !== null && !onStage;
+    $("guest-video").hidden = !someoneElse;
+    if (message.guest === null) leaveStage();
+  } else if (message.type === "ended" || (message.type === "closed" && message.code === 4410)) {
+    leaveStage();
+    if (viewing) { viewing.pc.close(); viewing = null; }
+    $("live-state").textContent = "ended";
+    $("live-state").dataset.state = "ended";
+    $("waiting").hidden = false;
+    $("waiting").textContent = "This session has ended.";
+  } else if (message.type === "error") showError(problem, message);
+});
+
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = event.target.text;
+  if (input.value.trim()) room.send({ type: "chat", text: input.value });
+  input.value = "";
+});
+
+if (root.dataset.state === "live") startWatching();
+else if (root.dataset.state === "ended") $("waiting").textContent = "This session has ended.";
