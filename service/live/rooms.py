@@ -160,7 +160,7 @@ class Room:
         """WHEP: take a viewer's offer; returns (answer SDP, resource id). The offer's first
         video and audio get the host; a second pair, if offered, gets whoever is on stage."""
         offer = _offer(sdp)
-        if not self.publishing or not all(f.codec for f in self.fanouts.values()):
+        if not self.publishing or not any(f.codec for f in self.fanouts.values()):
             raise NotLive("The host isn't live yet.", hint="Try again when the session starts.",
                           headers={"Retry-After": "2"})
         if len(self.viewers) >= self.max_viewers:
