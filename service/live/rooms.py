@@ -90,6 +90,7 @@ class Room:
     on_change: Callable[[Room], None] | None = None
     recorder: Recorder | None = None
     channel: Channel | None = None
+    guest_recorders: list[Recorder] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -138,6 +139,11 @@ class Room:
             raise
         if slot == "host" and self.recorder is not None:
             self.recorder.attach(fanouts)
+        elif slot == "guest" and self.recorder is not None:  # each stage turn: a file
+            turn = Recorder(self.recorder.path.with_name(
+                f"{self.session_id}-guest-{len(self.guest_recorders) + 1}.webm"))
+            turn.attach(fanouts)
+            self.guest_recorders.append(turn)
         self._changed()
         return answer, publisher.resource
 
@@ -212,15 +218,18 @@ class Room:
         self._changed()
         return True
 
-    async def close(self) -> Path | None:
-        """Everyone leaves; returns the finished recording, if anything was recorded."""
+    async def close(self) -> list[Path]:
+        """Everyone leaves; returns the finished recordings: the host's first, then each
+        guest's turn on stage (only those with anything in them)."""
         for resource in list(self.viewers):
             await self.stop_viewer(resource)
         for slot in SLOTS:
             await self.stop_publisher(slot)
             for fanout in self.slots[slot].values():
                 fanout.end()
-        return self.recorder.close() if self.recorder is not None else None
+        made = [r.close() for r in ([self.recorder] if self.recorder else [])
+                + self.guest_recorders]
+        return [path for path in made if path is not None]
 
     def _changed(self) -> None:
         if self.channel is not None:  # the live viewer count, to everyone in the room
@@ -266,10 +275,10 @@ class Rooms:
     def find(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
 
-    async def end(self, session_id: str) -> Path | None:
-        """Close the room; returns its recording file, if any."""
+    async def end(self, session_id: str) -> list[Path]:
+        """Close the room; returns its recordings (the host's first)."""
         room = self._rooms.pop(session_id, None)
-        return await room.close() if room is not None else None
+        return await room.close() if room is not None else []
 
     async def close(self) -> None:
         for session_id in list(self._rooms):

@@ -16,6 +16,7 @@ from service.domain import communities, live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission
 from service.errors import Forbidden, Gone, NotFound, Unauthorized, UnsupportedMediaType
+from service.settings import Settings
 from service.storage.keys import live_recording
 from service.web import Services, json_body, member_access, require_user, services
 
@@ -34,13 +35,14 @@ def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
             "whep_url": f"{base}/api/live/{row.id}/whep"}
 
 
-def _ice_links(svc: Services) -> dict[str, str]:
+def ice_links(settings: Settings) -> dict[str, str]:
+    """The STUN/TURN servers as WHIP/WHEP `Link` headers (RFC 9725 section 4.6)."""
     links = []
-    for url in svc.settings.ice_servers:
+    for url in settings.ice_servers:
         link = f'<{url}>; rel="ice-server"'
-        if url.startswith("turn") and svc.settings.turn_username:
-            link += (f'; username="{quote(svc.settings.turn_username)}"; '
-                     f'credential="{quote(svc.settings.turn_credential)}"; '
+        if url.startswith("turn") and settings.turn_username:
+            link += (f'; username="{quote(settings.turn_username)}"; '
+                     f'credential="{quote(settings.turn_credential)}"; '
                      'credential-type="password"')
         links.append(link)
     return {"Link": ", ".join(links)} if links else {}
@@ -58,7 +60,7 @@ async def _sdp(request: Request) -> str:
 
 def _answer(svc: Services, sdp: str, location: str) -> Response:
     return Response(sdp, status_code=201, media_type="application/sdp",
-                    headers={"Location": location, **_ice_links(svc)})
+                    headers={"Location": location, **ice_links(svc.settings)})
 
 
 async def sessions_list(request: Request) -> Response:
@@ -129,15 +131,18 @@ async def session_end(request: Request) -> Response:
     room = svc.rooms.find(row.id)
     if room is not None and room.channel is not None:
         await room.channel.broadcast({"type": "ended"})
-    recording = await svc.rooms.end(row.id)
-    if recording is not None:  # into storage, then its rendition is made by a worker
-        key = live_recording(row.id)
-        await anyio.to_thread.run_sync(svc.store.put_file, key, recording, "video/webm")
+    for path in await svc.rooms.end(row.id):  # into storage; a worker makes the rendition
+        guest = "-guest-" in path.name
+        key = live_recording(row.id, f"guest-{path.stem.rsplit('-', 1)[1]}.webm" if guest
+                             else "recording.webm")
+        await anyio.to_thread.run_sync(svc.store.put_file, key, path, "video/webm")
+        path.unlink(missing_ok=True)
+        if guest:
+            continue
         async with svc.db.begin() as session:
             await live.recording_stored(session, row.id, key)
             row.recording_state = "processing"
         await anyio.to_thread.run_sync(jobs.render_recording, svc.queues, row.id)
-        recording.unlink(missing_ok=True)
     return JSONResponse(session_view(svc, row))
 
 

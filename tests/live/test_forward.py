@@ -111,7 +111,8 @@ class Viewer:
 class Server:
     """The server side, in-process: one publisher connection, a fan-out per track."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec: str = "VP8") -> None:
+        self.codec = codec
         self.publisher = RTCPeerConnection()
         self.fanouts: dict[str, forward.Fanout] = {}
         self.viewers: list[RTCPeerConnection] = []
@@ -139,7 +140,7 @@ class Server:
         await viewer.pc.setRemoteDescription(pc.localDescription)
 
     async def _offer(self, viewer: Viewer) -> Any:
-        prefer(viewer.pc, "video", "VP8")
+        prefer(viewer.pc, "video", self.codec)
         await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
         return viewer.pc.localDescription
 
@@ -150,7 +151,8 @@ def moving(frames: list[bytes]) -> bool:
     return len(set(frames)) >= 20 and changes > len(frames) * 0.8
 
 
-async def scenario(viewers: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+async def scenario(viewers: int, monkeypatch: pytest.MonkeyPatch,
+                   codec: str = "VP8") -> dict[str, object]:
     encodes: dict[int, int] = {}
     original = vpx.Vp8Encoder.encode
 
@@ -159,11 +161,11 @@ async def scenario(viewers: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, o
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(vpx.Vp8Encoder, "encode", counting)
-    server = Server()
+    server = Server(codec)
     publisher = RTCPeerConnection()
     publisher.addTrack(MovingPicture())
     publisher.addTrack(AudioStreamTrack())
-    prefer(publisher, "video", "VP8")
+    prefer(publisher, "video", codec)
     await connect(publisher, server.publisher)
     await asyncio.wait_for(server.ready.wait(), 10)
     crowd = [Viewer() for _ in range(viewers)]
@@ -201,6 +203,13 @@ def test_viewers_see_the_publisher_without_a_server_encode(
     assert all(s < 1.0 for s in result["first_frame"]), result  # type: ignore[attr-defined]
     assert result["encoders"] == 1, result
     assert result["viewers_before"] == 3 and result["viewers_after"] == 0
+
+
+def test_h264_is_forwarded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An H.264 publisher (what OBS sends): viewers decode its moving picture."""
+    result = asyncio.run(scenario(2, monkeypatch, codec="H264"))
+    assert all(n > 40 for n in result["frames"]), result  # type: ignore[attr-defined]
+    assert all(result["moving"]), result  # type: ignore[arg-type]
 
 
 def test_keyframe_detection() -> None:

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from service.db.models import LiveEvent
 from service.settings import Settings
+from service.storage import open_store
 from tests.conftest import PASSWORD, ServerProcess, run_db
 from tests.live.test_forward import Viewer, moving, prefer
 from tests.live.test_signalling import SDP, publish, schedule
@@ -162,6 +163,10 @@ def test_chat_reactions_moderation_and_stage(live_server: ServerProcess,
             out["removed"] = (await b.expect("stage", guest=None))["guest"]
             _, again = await publish(client, live["whip_url"], invite["stage_token"])
             out["token_after_removal"] = again.status_code
+            ended = await client.post(
+                f"{live_server.url}/api/communities/{host.slug}/live/{live['id']}/end",
+                headers=host.auth)
+            out["ended"] = ended.json()["recording"]
             await viewer.close()
             await guestpc.close()
             await hostpc.close()
@@ -187,6 +192,9 @@ def test_chat_reactions_moderation_and_stage(live_server: ServerProcess,
         rows = await session.scalars(select(LiveEvent).order_by(LiveEvent.id))
         return [(e.kind, e.body, e.deleted_at is not None) for e in rows]
 
+    assert out["ended"] == "processing"
+    keys = {o.key.rsplit("/", 1)[1] for o in open_store(live_server.settings).list("live/")}
+    assert keys == {"recording.webm", "guest-1.webm"}  # the host's, and the guest's turn
     found = run_db(live_server.settings, events)
     assert found[0] == ("chat", "hello   room", True)  # deleted by the host
     assert ("reaction", "🔥", False) in found
