@@ -24,6 +24,7 @@ from aiortc.mediastreams import AudioStreamTrack
 
 from service.live import forward
 from service.live.ice import use_host_addresses
+from tests.live import run_async
 
 
 class MovingPicture(VideoStreamTrack):
@@ -196,7 +197,7 @@ def test_viewers_see_the_publisher_without_a_server_encode(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Three viewers decode moving video within a second of joining and get audio; the only
     VP8 encoder in the process is the publisher's own (the server forwards, never encodes)."""
-    result = asyncio.run(scenario(3, monkeypatch))
+    result = run_async(scenario(3, monkeypatch))
     assert all(n > 40 for n in result["frames"]), result  # type: ignore[attr-defined]
     assert all(result["moving"]), result  # type: ignore[arg-type]
     assert all(n > 50 for n in result["audio"]), result  # type: ignore[attr-defined]
@@ -207,7 +208,7 @@ def test_viewers_see_the_publisher_without_a_server_encode(
 
 def test_h264_is_forwarded_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """An H.264 publisher (what OBS sends): viewers decode its moving picture."""
-    result = asyncio.run(scenario(2, monkeypatch, codec="H264"))
+    result = run_async(scenario(2, monkeypatch, codec="H264"))
     assert all(n > 40 for n in result["frames"]), result  # type: ignore[attr-defined]
     assert all(result["moving"]), result  # type: ignore[arg-type]
 
@@ -266,7 +267,7 @@ def test_a_hundred_viewers_come_and_go_and_nothing_stays(monkeypatch: pytest.Mon
         return {**{f"before_{k}": v for k, v in before.items()},
                 **{f"after_{k}": v for k, v in after.items()}}
 
-    counts = asyncio.run(run())
+    counts = run_async(run())
     assert counts["after_viewers"] == counts["before_viewers"] == 0, counts
     assert counts["after_tracks"] == counts["before_tracks"] == 0, counts
     assert counts["after_tasks"] <= counts["before_tasks"] + 2, counts

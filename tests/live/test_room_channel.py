@@ -21,6 +21,7 @@ from service.db.models import LiveEvent
 from service.settings import Settings
 from service.storage import open_store
 from tests.conftest import PASSWORD, ServerProcess, run_db
+from tests.live import run_async
 from tests.live.test_forward import Viewer, moving, prefer
 from tests.live.test_signalling import SDP, publish, schedule
 from tests.remote import member_of_new_community
@@ -174,7 +175,7 @@ def test_chat_reactions_moderation_and_stage(live_server: ServerProcess,
             await sock.ws.close()
         return out
 
-    out = asyncio.run(run())
+    out = run_async(run())
     assert out["anonymous"] == 4401 and out["cross_site"] == 4403
     assert out["hello"] is True and out["presence"] == ["Ana", "Budi", "Mo"]
     assert out["chat"] == ("Ana", "hello   room", True)

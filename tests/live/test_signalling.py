@@ -18,6 +18,7 @@ from media.probe import probe
 from service.settings import Settings
 from service.storage import open_store
 from tests.conftest import ServerProcess, settings_env
+from tests.live import run_async
 from tests.live.test_forward import MovingPicture, Viewer, moving, prefer
 from tests.remote import RemoteMember, member_of_new_community
 from workers.live import render_recording
@@ -132,7 +133,7 @@ def test_publish_and_watch_over_whip_and_whep(live_server: ServerProcess) -> Non
             await publisher.close()
         return out
 
-    out = asyncio.run(run())
+    out = run_async(run())
     assert out["early"] == (409, "session_not_live")
     assert out["wrong_token"] == (401, "invalid_token")
     assert out["malformed"] == (400, "malformed_sdp")
@@ -181,7 +182,7 @@ def test_the_recording_lands_in_storage_and_gets_a_rendition(
             assert ended.json()["recording"] == "processing", ended.text
             await publisher.close()
 
-    asyncio.run(run())
+    run_async(run())
     for key, value in settings_env(live_server.settings).items():
         monkeypatch.setenv(key, value)
     store = open_store(live_server.settings)
