@@ -1,6 +1,7 @@
-"""The session's recording: the publisher's forwarded packets remuxed into WebM as they pass,
-never decoded or encoded. It starts at the first video keyframe; audio and video are placed
-on one timeline by when their first packets arrived."""
+"""The session's recording: the publisher's forwarded packets remuxed as they pass, never
+re-encoded: VP8 into WebM, H.264 (what OBS sends) into Matroska, Opus in both. It starts at
+the first video keyframe; audio and video are placed on one timeline by when their first
+packets arrived."""
 
 from __future__ import annotations
 
@@ -16,7 +17,26 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from service.live.forward import AUDIO_CLOCK, VIDEO_CLOCK, Fanout
 
 log = logging.getLogger("kumpul.live")
-STREAMS = {"VP8": "libvpx", "opus": "libopus"}
+STREAMS = {"VP8": "libvpx", "H264": "h264", "opus": "libopus"}
+CONTAINERS = {"VP8": ("webm", ".webm"), "H264": ("matroska", ".mkv")}
+
+
+def h264_setup(data: bytes) -> tuple[tuple[int, int], bytes] | None:
+    """Frame size and SPS/PPS (the Matroska header's codec data) of an H.264 keyframe. The
+    size is read by decoding this one frame; nothing is encoded."""
+    units = [u for u in data.split(b"\x00\x00\x01") if u]
+    params = b"".join(b"\x00\x00\x00\x01" + u.rstrip(b"\x00") for u in units
+                      if u[0] & 0x1F in (7, 8))
+    if not params:
+        return None
+    decoder = av.CodecContext.create("h264", "r")
+    try:
+        frames = list(decoder.decode(av.Packet(data))) + list(decoder.decode(None))
+    except av.FFmpegError:
+        return None
+    if not frames:
+        return None
+    return (frames[0].width, frames[0].height), params
 
 
 def vp8_size(data: bytes) -> tuple[int, int] | None:
@@ -28,8 +48,9 @@ def vp8_size(data: bytes) -> tuple[int, int] | None:
 
 
 class Recorder:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, stem: Path) -> None:
+        self.stem = stem  # the file's suffix comes with the codec
+        self.path = stem.with_suffix(".webm")
         self.started: float | None = None  # monotonic time of the recording's first frame
         self.packets = 0
         self._container: Any = None
@@ -62,10 +83,8 @@ class Recorder:
             return
         now = time.monotonic()
         if self._container is None:
-            size = vp8_size(data) if kind == "video" and key else None
-            if size is None:
+            if kind != "video" or not key or not self._open(codec.name, data):
                 return  # wait for the first video keyframe
-            self._open(size)
             self.started = now
         if kind not in self._origin:
             self._origin[kind] = (timestamp, now)
@@ -82,15 +101,28 @@ class Recorder:
         self._container.mux(packet)
         self.packets += 1
 
-    def _open(self, size: tuple[int, int]) -> None:
+    def _open(self, codec: str, keyframe: bytes) -> bool:
+        extradata = None
+        if codec == "VP8":
+            size = vp8_size(keyframe)
+        else:
+            found = h264_setup(keyframe)
+            size, extradata = found if found else (None, None)
+        if size is None:
+            return False
+        container, suffix = CONTAINERS[codec]
+        self.path = self.stem.with_suffix(suffix)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.path), "w", format="webm")
-        video = self._container.add_stream(STREAMS["VP8"], rate=30)
+        self._container = av.open(str(self.path), "w", format=container)
+        video = self._container.add_stream(STREAMS[codec], rate=30)
         video.width, video.height = size
         video.time_base = VIDEO_CLOCK
+        if extradata:
+            video.codec_context.extradata = extradata
         audio = self._container.add_stream(STREAMS["opus"], rate=48000)
         audio.time_base = Fraction(1, 48000)
         self._streams = {"video": video, "audio": audio}
+        return True
 
     def elapsed_ms(self) -> int:
         """Where on the recording's timeline `now` falls (chat and reactions are kept so)."""

@@ -140,8 +140,8 @@ class Room:
         if slot == "host" and self.recorder is not None:
             self.recorder.attach(fanouts)
         elif slot == "guest" and self.recorder is not None:  # each stage turn: a file
-            turn = Recorder(self.recorder.path.with_name(
-                f"{self.session_id}-guest-{len(self.guest_recorders) + 1}.webm"))
+            turn = Recorder(self.recorder.stem.with_name(
+                f"{self.session_id}-guest-{len(self.guest_recorders) + 1}"))
             turn.attach(fanouts)
             self.guest_recorders.append(turn)
         self._changed()
@@ -269,7 +269,7 @@ class Rooms:
         if room is None:
             room = self._rooms[session_id] = Room(
                 session_id, self.config, self.max_viewers,
-                recorder=Recorder(self.recordings / f"{session_id}.webm"))
+                recorder=Recorder(self.recordings / session_id))
         return room
 
     def find(self, session_id: str) -> Room | None:

@@ -133,9 +133,10 @@ async def session_end(request: Request) -> Response:
         await room.channel.broadcast({"type": "ended"})
     for path in await svc.rooms.end(row.id):  # into storage; a worker makes the rendition
         guest = "-guest-" in path.name
-        key = live_recording(row.id, f"guest-{path.stem.rsplit('-', 1)[1]}.webm" if guest
-                             else "recording.webm")
-        await anyio.to_thread.run_sync(svc.store.put_file, key, path, "video/webm")
+        name = f"guest-{path.stem.rsplit('-', 1)[1]}" if guest else "recording"
+        key = live_recording(row.id, name + path.suffix)
+        kind = "video/webm" if path.suffix == ".webm" else "video/x-matroska"
+        await anyio.to_thread.run_sync(svc.store.put_file, key, path, kind)
         path.unlink(missing_ok=True)
         if guest:
             continue

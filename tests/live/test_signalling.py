@@ -45,12 +45,12 @@ def schedule(server: ServerProcess, host: RemoteMember) -> dict[str, Any]:
     return body
 
 
-async def publish(client: httpx.AsyncClient, url: str, token: str) -> tuple[
+async def publish(client: httpx.AsyncClient, url: str, token: str, codec: str = "VP8") -> tuple[
         RTCPeerConnection, httpx.Response]:
     pc = RTCPeerConnection()
     pc.addTrack(MovingPicture())
     pc.addTrack(AudioStreamTrack())
-    prefer(pc, "video", "VP8")
+    prefer(pc, "video", codec)
     await pc.setLocalDescription(await pc.createOffer())
     answer = await client.post(url, content=pc.localDescription.sdp,
                                headers={**SDP, "Authorization": f"Bearer {token}"})
@@ -164,16 +164,21 @@ def test_only_members_watch_and_only_hosts_schedule(live_server: ServerProcess) 
     assert code(unknown) == (404, "session_not_found")
 
 
+@pytest.mark.parametrize(("codec", "name", "suffix"), [("VP8", "vp8", ".webm"),
+                                                       ("H264", "h264", ".mkv")])
 def test_the_recording_lands_in_storage_and_gets_a_rendition(
-        live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The host's stream is remuxed (not re-encoded) to WebM while live; when the session
-    ends it goes to storage and the worker makes its web rendition."""
+        live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        codec: str, name: str, suffix: str) -> None:
+    """The host's stream is remuxed (not re-encoded) while live: VP8 to WebM, H.264 (what
+    OBS sends) to Matroska; when the session ends it goes to storage and the worker makes
+    its web rendition."""
     host = member_of_new_community(live_server, role="host")
     live = schedule(live_server, host)
 
     async def run() -> None:
         async with httpx.AsyncClient(timeout=20) as client:
-            publisher, made = await publish(client, live["whip_url"], live["publish_token"])
+            publisher, made = await publish(client, live["whip_url"], live["publish_token"],
+                                            codec)
             assert made.status_code == 201, made.text
             await asyncio.sleep(4)
             ended = await client.post(
@@ -186,15 +191,15 @@ def test_the_recording_lands_in_storage_and_gets_a_rendition(
     for key, value in settings_env(live_server.settings).items():
         monkeypatch.setenv(key, value)
     store = open_store(live_server.settings)
-    recording = tmp_path / "recording.webm"
-    recording.write_bytes(b"".join(store.get(f"live/{live['id']}/recording.webm")))
+    recording = tmp_path / f"recording{suffix}"
+    recording.write_bytes(b"".join(store.get(f"live/{live['id']}/recording{suffix}")))
     streams = subprocess.run(
         ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
          "stream=codec_name,nb_read_frames", "-of", "csv=p=0", str(recording)],
         capture_output=True, text=True, check=True).stdout.split()
     codecs = dict(line.split(",") for line in streams)
-    assert set(codecs) == {"vp8", "opus"}
-    assert 60 <= int(codecs["vp8"]) <= 130  # about 4 s at 30 fps, from the first keyframe
+    assert set(codecs) == {name, "opus"}
+    assert 60 <= int(codecs[name]) <= 130  # about 4 s at 30 fps, from the first keyframe
     assert render_recording(live["id"]) == "ready"
     made = probe(_fetch(store, live["id"], tmp_path), timeout=60)
     assert made.video is not None and made.video.codec == "h264"
