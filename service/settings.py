@@ -149,8 +149,9 @@ SPECS: tuple[Spec, ...] = (
          secret=True),
     Spec("KUMPUL_HOST", "host", _text, "127.0.0.1", "Address the web app listens on."),
     Spec("KUMPUL_PORT", "port", _int_range(1, 65535), "8000", "Port the web app listens on."),
-    Spec("KUMPUL_PUBLIC_URL", "public_url", _url("http", "https"), "http://127.0.0.1:8000",
-         "Address people use to reach Kumpul; used in links and to decide Secure cookies."),
+    Spec("KUMPUL_PUBLIC_URL", "public_url", _url("http", "https"), "",
+         "Address people use to reach Kumpul; used in links and to decide Secure cookies. "
+         "Empty means `http://{host}:{port}`."),
     Spec("KUMPUL_SESSION_HOURS", "session_hours", _int_range(1, 24 * 90), "336",
          "How long a login lasts."),
     Spec("KUMPUL_LOGIN_ATTEMPTS", "login_attempts", _int_range(1, 1000), "10",
@@ -322,6 +323,9 @@ def load_settings(
         values["secret_key"] = _embedded_secret(data_dir)
     elif len(values["secret_key"]) < 32:
         raise SettingsError("KUMPUL_SECRET_KEY=(hidden): expected at least 32 characters")
+    if not values["public_url"]:
+        host = "127.0.0.1" if values["host"] in ("", "0.0.0.0", "::") else values["host"]  # noqa: S104
+        values["public_url"] = f"http://{host}:{values['port']}"
     values["public_url"] = values["public_url"].rstrip("/")
     unknown = sorted(k for k in source if k.startswith("KUMPUL_") and k not in KNOWN_VARIABLES)
     if unknown:

@@ -63,3 +63,13 @@ def test_https_public_url_means_secure_cookies(tmp_path: Path) -> None:
     settings = load_settings({"KUMPUL_DATA_DIR": str(tmp_path),
                               "KUMPUL_PUBLIC_URL": "https://stories.example.com/"}, env_file=None)
     assert settings.secure_cookies and settings.public_url == "https://stories.example.com"
+
+
+def test_public_url_follows_the_port_unless_set() -> None:
+    """Links (the first-owner link, invites) point where the app really listens."""
+    moved = load_settings({"KUMPUL_PORT": "8765", "KUMPUL_DATA_DIR": "/tmp/kumpul-settings"},
+                          env_file=None)
+    assert moved.public_url == "http://127.0.0.1:8765"
+    proxied = load_settings({"KUMPUL_PORT": "8765", "KUMPUL_DATA_DIR": "/tmp/kumpul-settings",
+                             "KUMPUL_PUBLIC_URL": "https://club.example.org/"}, env_file=None)
+    assert proxied.public_url == "https://club.example.org"
