@@ -82,12 +82,10 @@ def _run(ctx: JobContext, reel_id: str, version: int) -> str:
 class Pieces:
     """Fetches cached pieces, rendering and storing the missing ones."""
 
-    def __init__(self, ctx: JobContext, manifest: dict[str, Any], scratch: Path,
-                 report: Callable[[float], None]) -> None:
+    def __init__(self, ctx: JobContext, manifest: dict[str, Any], scratch: Path) -> None:
         self.ctx, self.store, self.scratch = ctx, ctx.store, scratch
         self.canvas = canvas(manifest["canvas"])
         self.template = manifest["template"]
-        self.report = report
         self.count = 0
 
     def _cached(self, key: str, make: Callable[[Path], None]) -> Path:
@@ -168,7 +166,7 @@ def _render(ctx: JobContext, manifest: dict[str, Any], scratch: Path) -> str:
     reel_id, version = manifest["reel_id"], manifest["version"]
     report = _reporter()
     total = len(manifest["clips"]) + 2 + bool(manifest["title_card"])
-    pieces = Pieces(ctx, manifest, scratch, report)
+    pieces = Pieces(ctx, manifest, scratch)
     parts: list[media_reel.Part] = []
 
     def step(part: media_reel.Part) -> None:

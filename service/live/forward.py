@@ -147,13 +147,6 @@ class Fanout:
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
 
-    @classmethod
-    def tap(cls, receiver: RTCRtpReceiver) -> Fanout:
-        """A new fan-out fed by a started receiver."""
-        fanout = cls(receiver.track.kind)
-        fanout.attach(receiver)
-        return fanout
-
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take over a receiver's encoded frames (its decoder is left idle)."""
         async def pli() -> None:
@@ -172,10 +165,6 @@ class Fanout:
         """The publisher left; viewers stay and wait for the next one."""
         if source is None or source is self.source:
             self.source, self._request_keyframe = None, None
-
-    @property
-    def live(self) -> bool:
-        return self.source is not None
 
     def publish(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
         self.codec = codec

@@ -87,7 +87,6 @@ class Room:
         default_factory=lambda: {slot: _slot() for slot in SLOTS})
     publishers: dict[str, Publisher] = field(default_factory=dict)
     viewers: dict[str, RTCPeerConnection] = field(default_factory=dict)
-    on_change: Callable[[Room], None] | None = None
     recorder: Recorder | None = None
     channel: Channel | None = None
     guest_recorders: list[Recorder] = field(default_factory=list)
@@ -238,8 +237,6 @@ class Room:
                  "live": self.publishing, "stage": self.on_stage("guest")}))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        if self.on_change is not None:
-            self.on_change(self)
 
 
 def _same_codec(fanout: Fanout, kind: str) -> list[RTCRtpCodecCapability]:
@@ -284,7 +281,3 @@ class Rooms:
         for session_id in list(self._rooms):
             with contextlib.suppress(Exception):
                 await self.end(session_id)
-
-    @property
-    def peer_count(self) -> int:
-        return sum(len(r.viewers) + len(r.publishers) for r in self._rooms.values())

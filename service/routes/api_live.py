@@ -15,7 +15,14 @@ from service.db.models import Community, LiveSession
 from service.domain import communities, live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission
-from service.errors import Forbidden, Gone, NotFound, Unauthorized, UnsupportedMediaType
+from service.errors import (
+    Forbidden,
+    Gone,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from service.settings import Settings
 from service.storage.keys import live_recording
 from service.web import Services, json_body, member_access, require_user, services
@@ -54,7 +61,7 @@ async def _sdp(request: Request) -> str:
         raise UnsupportedMediaType("Send the offer as application/sdp.", code="sdp_required")
     body = await request.body()
     if len(body) > 64 * 1024:
-        raise UnsupportedMediaType("That SDP offer is too large.", code="sdp_too_large")
+        raise PayloadTooLarge("That SDP offer is too large.", code="sdp_too_large")
     return body.decode("utf-8", errors="replace")
 
 
@@ -188,6 +195,7 @@ async def whip_publish(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
       409: {$ref: '#/components/responses/Error'}
       410: {$ref: '#/components/responses/Error'}
+      413: {$ref: '#/components/responses/Error'}
       415: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
@@ -280,6 +288,7 @@ async def whep_view(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
       409: {$ref: '#/components/responses/Error'}
       410: {$ref: '#/components/responses/Error'}
+      413: {$ref: '#/components/responses/Error'}
       415: {$ref: '#/components/responses/Error'}
       503: {$ref: '#/components/responses/Error'}
     """

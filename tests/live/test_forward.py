@@ -123,7 +123,8 @@ class Server:
         def on_track(track: object) -> None:
             receiver = next(t.receiver for t in self.publisher.getTransceivers()
                             if t.receiver.track is track)
-            self.fanouts[receiver.track.kind] = forward.Fanout.tap(receiver)
+            fanout = self.fanouts[receiver.track.kind] = forward.Fanout(receiver.track.kind)
+            fanout.attach(receiver)
             if len(self.fanouts) == 2:
                 self.ready.set()
 
