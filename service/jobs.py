@@ -38,3 +38,9 @@ def render_recording(queues: Queues, session_id: str) -> str:
     return queues.enqueue("live", "workers.live.render_recording", session_id,
                           job_id=f"recording-{session_id}", timeout=4 * 3600, retries=2,
                           backoff=[30, 300])
+
+
+def find_moments(queues: Queues, session_id: str) -> str:
+    return queues.enqueue("live", "workers.moments.find_moments", session_id,
+                          job_id=f"moments-{session_id}", timeout=3600, retries=2,
+                          backoff=[30, 300])

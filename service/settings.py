@@ -109,6 +109,17 @@ def _ipv4_list(raw: str) -> tuple[str, ...]:
     return items
 
 
+def _seconds_span(raw: str) -> tuple[int, int]:
+    low, sep, high = raw.strip().partition("-")
+    try:
+        span = (int(low), int(high)) if sep else (-1, -1)
+    except ValueError:
+        span = (-1, -1)
+    if not 1 <= span[0] <= span[1] <= 600:
+        raise ValueError("expected shortest-longest in whole seconds, e.g. 8-30 (at most 600)")
+    return span
+
+
 def _bucket(raw: str) -> str:
     value = raw.strip()
     ok = 3 <= len(value) <= 63 and all(c.islower() or c.isdigit() or c in "-." for c in value)
@@ -200,6 +211,10 @@ SPECS: tuple[Spec, ...] = (
          "but loopback; set `127.0.0.1` when clients run on the same machine."),
     Spec("KUMPUL_LIVE_MAX_VIEWERS", "live_max_viewers", _int_range(1, 5000), "300",
          "Viewers one live room takes at most."),
+    Spec("KUMPUL_MOMENT_SECONDS", "moment_seconds", _seconds_span, "8-30",
+         "Shortest and longest highlight the moment finder proposes from a session."),
+    Spec("KUMPUL_MOMENTS_PER_SESSION", "moments_per_session", _int_range(1, 50), "5",
+         "Highlights the moment finder proposes per session at most."),
     Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
          "Workers `kumpul serve` starts beside the app."),
 )
@@ -248,6 +263,8 @@ class Settings:
     turn_credential: str
     ice_host_addresses: tuple[str, ...]
     live_max_viewers: int
+    moment_seconds: tuple[int, int]
+    moments_per_session: int
 
     @property
     def secure_cookies(self) -> bool:
@@ -268,6 +285,8 @@ class Settings:
             value = getattr(self, spec.attr)
             if isinstance(value, bool):
                 out[spec.env] = str(value).lower()
+            elif spec.attr == "moment_seconds":
+                out[spec.env] = "-".join(map(str, value))
             elif isinstance(value, tuple):
                 out[spec.env] = ",".join(value)
             else:

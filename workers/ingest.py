@@ -15,24 +15,27 @@ from pathlib import Path
 from rq import get_current_job
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from media.cut import cut
 from media.normalise import RenditionSpec
 from media.probe import MediaInfo
 from service.db.models import Clip, Prompt
-from service.domain import clips
+from service.domain import clips, moments
 from service.domain.story_rules import Refusal, StoryLimits
 from service.events import clip_channel, encode
-from service.storage.keys import clip_source, clip_version
+from service.storage.keys import clip_source, clip_version, live_rendition
 from workers import rendition
 from workers.context import JobContext
 
 
 class Claimed:
-    def __init__(self, clip: Clip, prompt_seconds: int | None) -> None:
+    def __init__(self, clip: Clip, prompt_seconds: int | None,
+                 cut: tuple[str, int, int] | None) -> None:
         self.id = clip.id
         self.next_version = clip.version + 1
         self.prompt_seconds = prompt_seconds
         self.community_id = clip.community_id
         self.member_id = clip.member_id
+        self.cut = cut  # a live moment: (session, start ms, end ms) of its recording
 
 
 def ingest_clip(clip_id: str) -> str:
@@ -66,11 +69,14 @@ async def _claim(session: AsyncSession, clip_id: str, deadline_seconds: int) -> 
     if clip is None:
         return None
     prompt = await session.get(Prompt, clip.prompt_id) if clip.prompt_id else None
-    return Claimed(clip, prompt.max_seconds if prompt else None)
+    cut = await moments.cut_of(session, clip.id) if clip.source == "live" else None
+    return Claimed(clip, prompt.max_seconds if prompt else None, cut)
 
 
 def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
     settings = ctx.settings
+    if claimed.cut is not None and not ctx.store.exists(clip_source(claimed.id)):
+        _cut_moment(ctx, claimed.id, claimed.cut, scratch)
     fetched = rendition.fetch(ctx.store, clip_source(claimed.id), scratch)
     limits = StoryLimits.from_settings(settings, claimed.prompt_seconds)
     info, refusal = rendition.check(fetched.path, limits, settings.media_timeout_seconds)
@@ -90,6 +96,20 @@ def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
         return "withdrawn"
     ctx.announce(finished)
     return str(finished.state)
+
+
+def _cut_moment(ctx: JobContext, clip_id: str, moment: tuple[str, int, int],
+                scratch: Path) -> None:
+    """A live moment's source: its stretch of the session's rendition, cut frame-exact."""
+    session_id, start_ms, end_ms = moment
+    recording = rendition.fetch(ctx.store, f"{live_rendition(session_id)}/web.mp4",
+                                scratch).path
+    out = scratch / "moment.mp4"
+    cut(recording, out, start=start_ms / 1000, seconds=(end_ms - start_ms) / 1000,
+        timeout=ctx.settings.media_timeout_seconds)
+    recording.unlink()
+    ctx.store.put_file(clip_source(clip_id), out, "video/mp4")
+    out.unlink()
 
 
 def _refuse(ctx: JobContext, claimed: Claimed, refusal: Refusal, info: MediaInfo | None,

@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.normalise import RenditionSpec
 from media.probe import probe
+from service import jobs as service_jobs
 from service.db.models import LiveSession
 from service.domain import live
+from service.queue import Queues
 from service.storage.keys import live_rendition
 from workers import rendition
 from workers.context import JobContext
@@ -43,4 +45,5 @@ def render_recording(session_id: str) -> str:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         ctx.db(lambda session: live.recording_done(session, session_id, ok=True))
+        service_jobs.find_moments(Queues(ctx.redis), session_id)
         return "ready"

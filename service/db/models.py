@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -215,7 +216,11 @@ class Clip(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=0)  # of the rendition in storage
     rendition: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    release_id: Mapped[int] = mapped_column(ForeignKey("release_texts.id"))
+    # What the consent rests on: "release" (the member accepted the community's release
+    # text, `release_id`) or "session_terms" (a live moment: the host's recording terms,
+    # whose version and hash sit in release_version / release_sha256)
+    consent_basis: Mapped[str] = mapped_column(String(16), default="release")
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("release_texts.id"))
     release_version: Mapped[int] = mapped_column(Integer)
     release_sha256: Mapped[str] = mapped_column(String(64))
     consented_at: Mapped[datetime]
@@ -328,6 +333,13 @@ class LiveSession(Base):
     ended_at: Mapped[datetime | None]
     recording_state: Mapped[str] = mapped_column(String(16), default="none")
     recording_key: Mapped[str | None] = mapped_column(String(200))
+    # the recording terms the host accepted by going live (the consent basis of highlights)
+    terms_version: Mapped[int | None] = mapped_column(Integer)
+    terms_sha256: Mapped[str | None] = mapped_column(String(64))
+    terms_accepted_at: Mapped[datetime | None]
+    # the recording's loudness and scene changes, measured once for the moment finder
+    signals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    moments_state: Mapped[str] = mapped_column(String(16), default="none")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -347,3 +359,27 @@ class LiveEvent(Base):
     at_ms: Mapped[int] = mapped_column(BigInteger)  # since the recording started
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]
+
+
+class LiveMoment(Base):
+    """A moment of a session's recording proposed as a highlight.
+    `state` changes only through `domain.moment_state.transition`; an accepted moment
+    names the clip cut from it."""
+
+    __tablename__ = "live_moments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), index=True
+    )
+    start_ms: Mapped[int] = mapped_column(Integer)
+    end_ms: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    why: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    clip_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clips.id", ondelete="SET NULL"), unique=True
+    )
+    decided_by: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

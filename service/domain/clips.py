@@ -101,7 +101,8 @@ async def start_processing(session: AsyncSession, clip_id: str,
 async def finish_rendition(session: AsyncSession, clip_id: str, *, version: int, sha256: str,
                            facts: dict[str, Any], rendition: dict[str, Any]) -> Clip | None:
     """The rendition's objects are stored under `version`: make them current and send the
-    clip to review. None if the clip left `processing` meanwhile (e.g. withdrawn)."""
+    clip to review (a live moment, accepted already, is approved). None if the clip left
+    `processing` meanwhile (e.g. withdrawn)."""
     clip = await session.get(Clip, clip_id)
     if clip is None or clip.state != ClipState.processing:
         return None
@@ -111,6 +112,12 @@ async def finish_rendition(session: AsyncSession, clip_id: str, *, version: int,
     audit.record(session, action="clip.ready", subject_type="clip", subject_id=clip.id,
                  actor_id=None, community_id=clip.community_id,
                  data={"version": version, "sha256": sha256})
+    if clip.consent_basis == "session_terms" and clip.reviewed_by is not None:
+        # a live moment: the moderator's acceptance was the review
+        transition(clip, ClipState.approved)
+        audit.record(session, action="clip.approved", subject_type="clip", subject_id=clip.id,
+                     actor_id=clip.reviewed_by, community_id=clip.community_id,
+                     data={"by": "moment.accepted"})
     return clip
 
 

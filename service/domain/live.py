@@ -16,6 +16,14 @@ from service.domain.communities import Access
 from service.domain.live_state import LiveState, transition
 from service.errors import Gone, NotFound, Unauthorized, Unprocessable
 
+# The recording terms a host accepts by going live; the consent basis of the highlights cut
+# from the recording. A change of wording is a new version.
+TERMS_VERSION = 1
+TERMS = ("This session is recorded. As its host you agree that the community's moderators "
+         "may cut moments of the recording into clips and publish them in the community's "
+         "highlight reels. You can withdraw any such clip from My stories at any time.")
+TERMS_SHA256 = hashlib.sha256(TERMS.encode()).hexdigest()
+
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -66,6 +74,14 @@ async def of_community(session: AsyncSession, access: Access,
     return list(rows)
 
 
+async def past(session: AsyncSession, access: Access, limit: int = 10) -> list[LiveSession]:
+    """Ended sessions, latest first (their recordings and highlights)."""
+    rows = await session.scalars(select(LiveSession).where(
+        LiveSession.community_id == access.community.id,
+        LiveSession.state == LiveState.ended).order_by(LiveSession.ended_at.desc()).limit(limit))
+    return list(rows)
+
+
 async def get(session: AsyncSession, access: Access, session_id: str) -> LiveSession:
     live = await session.get(LiveSession, session_id)
     if live is None or live.community_id != access.community.id:
@@ -93,8 +109,11 @@ async def go_live(session: AsyncSession, session_id: str) -> LiveSession | None:
     if live is None or live.state != LiveState.scheduled:
         return live
     transition(live, LiveState.live)
+    live.terms_version, live.terms_sha256 = TERMS_VERSION, TERMS_SHA256
+    live.terms_accepted_at = live.started_at
     audit.record(session, action="live.started", subject_type="live", subject_id=live.id,
-                 actor_id=live.host_id, community_id=live.community_id)
+                 actor_id=live.host_id, community_id=live.community_id,
+                 data={"terms_version": TERMS_VERSION, "terms_sha256": TERMS_SHA256})
     return live
 
 

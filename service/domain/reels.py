@@ -191,6 +191,7 @@ async def _manifest(session: AsyncSession, reel: Reel, version: int) -> dict[str
         name = clip.caption_name if clip.caption_name is not None else (
             member.display_name if member else "")
         clips.append({"clip_id": clip.id, "clip_version": clip.version,
+                      "consent_basis": clip.consent_basis,
                       "release_version": clip.release_version,
                       "release_sha256": clip.release_sha256,
                       "consented_at": clip.consented_at.isoformat(),

@@ -35,7 +35,7 @@ def review_view(store: ObjectStore, clip: Clip, member: User) -> dict[str, objec
         "trim_in": start, "trim_out": end,
         "caption_name": clip.caption_name if clip.caption_name is not None
         else member.display_name, "caption_quote": clip.caption_quote,
-        "consent": {"release_version": clip.release_version,
+        "consent": {"basis": clip.consent_basis, "release_version": clip.release_version,
                     "release_sha256": clip.release_sha256,
                     "consented_at": clip.consented_at.isoformat()},
         "facts": {"container": clip.facts.get("container"),

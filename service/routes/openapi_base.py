@@ -150,6 +150,24 @@ SCHEMAS.update({
                             "description": {"type": "string", "maxLength": 2000},
                             "starts_at": {"type": "string", "format": "date-time"}},
                            ["title"]),
+    "Moment": _obj({"id": _int, "start_ms": _int, "end_ms": _int, "score": {"type": "number"},
+                    "why": _str, "state": {"type": "string", "enum": [
+                        "proposed", "accepted", "discarded"]},
+                    "clip": {"oneOf": [{"type": "null"}, _obj({
+                        "id": _str, "state": _str, "title": _str}, ["id", "state"])]}},
+                   ["id", "start_ms", "end_ms", "state"]),
+    "MomentBounds": _obj({"start_ms": {"type": "number", "minimum": 0},
+                          "end_ms": {"type": "number", "minimum": 0}}),
+    "Highlights": _obj({
+        "session": _obj({"id": _str, "title": _str, "state": _str}),
+        "recording": _obj({"state": _str}), "terms": {"type": "object"},
+        "finder": _obj({"state": {"type": "string", "enum": [
+            "none", "finding", "ready", "failed"]}, "min_seconds": _int, "max_seconds": _int,
+            "top": _int}),
+        "activity": _obj({k: {"type": "array", "items": {"type": "number"}}
+                          for k in ("reactions", "messages", "loudness")}),
+        "moments": {"type": "array", "items": {"$ref": "#/components/schemas/Moment"}}},
+        ["session", "recording", "finder", "activity", "moments"]),
     "CommunityDetail": {"allOf": [{"$ref": "#/components/schemas/Community"},
                                   _obj({"release": {"$ref": "#/components/schemas/Release"}})]},
 })

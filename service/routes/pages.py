@@ -203,9 +203,12 @@ async def community_page(request: Request, who: Principal, *, status: int = 200,
         release = await communities.current_release(session, access.community)
         open_prompts = await prompts.open_prompts(session, access.community)
         sessions = await live.of_community(session, access)
+        ended = (await live.past(session, access)
+                 if allows(access.role, Permission.moderate) else [])
     return render(request, "community.html", {
         "community": access.community, "role": access.role, "members": members,
         "release": release, "prompts": open_prompts, "sessions": sessions,
+        "ended": ended,
         "can_host": allows(access.role, Permission.host_sessions),
         "can_manage": allows(access.role, Permission.manage_members),
         "can_prompt": allows(access.role, Permission.manage_prompts),

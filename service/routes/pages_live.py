@@ -50,7 +50,8 @@ async def _live_page(request: Request, template: str, host_only: bool) -> Respon
         raise Forbidden("Only the session's host opens the studio.", code="not_the_host")
     context: dict[str, Any] = {
         "community": access.community, "session": row,
-        "ice_servers": [{"urls": url} for url in svc.settings.ice_servers]}
+        "ice_servers": [{"urls": url} for url in svc.settings.ice_servers],
+        "terms": live.TERMS, "terms_version": live.TERMS_VERSION}
     return render(request, template, context, who=who)
 
 
@@ -64,8 +65,22 @@ async def watch(request: Request) -> Response:
     return await _live_page(request, "watch.html", host_only=False)
 
 
+@page
+async def highlights(request: Request) -> Response:
+    """An ended session's proposed moments, for moderators (highlights.js speaks the API)."""
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+        access = await communities.require(session, who.user, request.path_params["slug"],
+                                           Permission.moderate)
+        row = await live.get(session, access, request.path_params["session_id"])
+    return render(request, "highlights.html", {"community": access.community, "session": row},
+                  who=who)
+
+
 routes = [
     Route("/c/{slug}/live", schedule, methods=["POST"]),
     Route("/c/{slug}/live/{session_id}", watch, methods=["GET"]),
     Route("/c/{slug}/live/{session_id}/studio", studio, methods=["GET"]),
+    Route("/c/{slug}/live/{session_id}/highlights", highlights, methods=["GET"]),
 ]

@@ -81,7 +81,7 @@ async function select(id) {
     ["Source", `${f.container || "?"}, ${v.codec || "?"} ${v.width || "?"}×${v.height || "?"}${v.fps ? ` @ ${Number(v.fps).toFixed(2)} fps` : ""}${v.hdr ? ", HDR" : ""}${v.rotation ? `, rotated ${v.rotation}°` : ""}`],
     ["Audio", f.audio ? `${f.audio.codec} ${f.audio.sample_rate} Hz, ${f.audio.channels} ch` : "none"],
     ["File", f.size ? `${(f.size / 1048576).toFixed(1)} MB` : "?"],
-    ["Consent", `release v${current.consent.release_version}, ${new Date(current.consent.consented_at).toLocaleString()}`],
+    ["Consent", `${current.consent.basis === "session_terms" ? "host's session recording terms" : "release"} v${current.consent.release_version}, ${new Date(current.consent.consented_at).toLocaleString()}`],
   ];
   $("facts").replaceChildren(...facts.flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
   $("history").replaceChildren(...current.edits.map((e) => el("li", {},
