@@ -150,9 +150,10 @@ def _why(first: int, stop: int, reactions: list[int], messages: list[int],
     seconds = stop - first
     parts = []
     r, m = sum(reactions[first:stop]), sum(messages[first:stop])
-    if r or m:
-        parts.append(f"{r} reaction{'s' * (r != 1)} and {m} message{'s' * (m != 1)} "
-                     f"in {seconds} s")
+    counted = [f"{n} {noun}{'s' * (n != 1)}" for n, noun in ((r, "reaction"), (m, "message"))
+               if n]
+    if counted:
+        parts.append(f"{' and '.join(counted)} in {seconds} s")
     top = max(loud[first:stop], default=0.0)
     if top > 0:
         parts.append(f"a loud moment ({top + loud_db:.0f} dB above the usual)")

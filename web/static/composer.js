@@ -82,7 +82,8 @@ function showItems() {
   const inReel = new Set(items().map((i) => i.clip_id));
   $("approved").replaceChildren(...[...approved.values()].map((clip) => el("li", {},
     el("img", { src: clip.media.poster, alt: "", class: "thumb" }),
-    el("div", { class: "grow" }, el("strong", {}, clip.member.display_name), el("br"),
+    el("div", { class: "grow" }, el("strong", {}, clip.member.display_name),
+      clip.source === "live" ? el("span", { class: "muted" }, ` · live: ${clip.title}`) : null, el("br"),
       el("small", { class: "muted" }, `${seconds(clip.trim_out - clip.trim_in)} s${clip.caption_quote ? ` · “${clip.caption_quote}”` : ""}`)),
     el("button", { type: "button", class: "small", disabled: inReel.has(clip.id), dataset: { add: clip.id },
       onclick: () => save({ items: [...items(), { clip_id: clip.id }] }) }, inReel.has(clip.id) ? "Added" : "Add"))));

@@ -117,17 +117,13 @@ function list() {
         el("small", { class: "muted" }, `${((m.end_ms - m.start_ms) / 1000).toFixed(1)} s`)),
       el("p", { class: "why" }, m.why),
       m.clip ? el("p", { class: "muted clip-state" }, `Clip ${CLIP[m.clip.state] || m.clip.state}.`) : null,
-      decided ? null : el("div", { class: "adjust" },
-        el("label", {}, "Start (s) ", el("input", { name: "start", type: "number", step: "0.1", min: "0",
-          value: (m.start_ms / 1000).toFixed(1), inputmode: "decimal" })),
+      decided ? null : el("div", { class: "adjust" }, ...["start", "end"].map((edge) => el("div", {},
+        el("label", {}, edge === "start" ? "Start (s) " : "End (s) ", el("input", {
+          name: edge, type: "number", step: "0.1", min: "0", inputmode: "decimal",
+          value: ((edge === "start" ? m.start_ms : m.end_ms) / 1000).toFixed(1) })),
         el("button", { type: "button", class: "small secondary", onclick: () => {
-          item.querySelector("[name=start]").value = player.currentTime.toFixed(1);
-        } }, "Start here"),
-        el("label", {}, "End (s) ", el("input", { name: "end", type: "number", step: "0.1", min: "0",
-          value: (m.end_ms / 1000).toFixed(1), inputmode: "decimal" })),
-        el("button", { type: "button", class: "small secondary", onclick: () => {
-          item.querySelector("[name=end]").value = player.currentTime.toFixed(1);
-        } }, "End here")),
+          item.querySelector(`[name=${edge}]`).value = player.currentTime.toFixed(1);
+        } }, edge === "start" ? "Start here" : "End here")))),
       el("p", { class: "actions" },
         el("button", { type: "button", class: "small secondary", onclick: () => play(m.start_ms) }, "Play"),
         m.state === "proposed" ? el("button", { type: "button", class: "small accept",
