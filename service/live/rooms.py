@@ -50,6 +50,9 @@ def _offer(sdp: str) -> RTCSessionDescription:
     if not sdp.strip().startswith("v=0"):
         raise BadRequest("The body must be an SDP offer (application/sdp).",
                          code="malformed_sdp")
+    if not any(line.startswith(("m=audio ", "m=video ")) for line in sdp.splitlines()):
+        raise BadRequest("The SDP offer has no audio or video to send or receive.",
+                         code="malformed_sdp")
     return RTCSessionDescription(sdp=sdp, type="offer")
 
 

@@ -103,7 +103,9 @@ async def invite_accept(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/Signup'}
     responses:
+      200: {description: Already a member (the link keeps its uses), content: {application/json: {schema: {$ref: '#/components/schemas/Joined'}}}}
       201: {description: Joined, content: {application/json: {schema: {$ref: '#/components/schemas/Joined'}}}}
+      401: {$ref: '#/components/responses/Error'}
       403: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
       409: {$ref: '#/components/responses/Error'}
@@ -124,9 +126,10 @@ async def invite_accept(request: Request) -> Response:
                 password=body.get("password", ""))
             grant = await accounts.start_session(session, user, svc.settings.session_hours)
         community, membership = await communities.accept_invite(session, token, user)
+        joined = membership in session.new
     response = JSONResponse({"user": views.user(user), "community": views.community(
         community, membership.role), "csrf_token": grant.csrf_token if grant else None},
-        status_code=201)
+        status_code=201 if joined else 200)
     if grant:
         set_session_cookie(response, svc, grant.token)
     return response

@@ -215,17 +215,14 @@ async def whip_publish(request: Request) -> Response:
 
 
 async def _studio(request: Request, svc: Services, session_id: str) -> tuple[str, None]:
-    """The built-in studio page publishes with the host's own signed-in session."""
-    async with svc.db() as session:
-        who = await require_user(request, session)
-        row = await session.get(LiveSession, session_id)
-        if row is None:
-            raise NotFound("No such live session.", code="session_not_found")
-        if row.host_id != who.user.id:
-            raise Forbidden("Only the session's host publishes from the studio.",
-                            code="not_the_host")
-        if row.state == LiveState.ended:
-            raise Gone("This session has ended.", code="session_ended")
+    """The built-in studio page publishes with the host's own signed-in session (someone
+    outside the community learns nothing of the session: 404)."""
+    row, user_id = await _member_session(request, svc, session_id)
+    if row.host_id != user_id:
+        raise Forbidden("Only the session's host publishes from the studio.",
+                        code="not_the_host")
+    if row.state == LiveState.ended:
+        raise Gone("This session has ended.", code="session_ended")
     return "host", None
 
 
@@ -294,7 +291,7 @@ async def whep_view(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
-    row = await _member_session(request, svc, session_id)
+    row, _ = await _member_session(request, svc, session_id)
     if row.state == LiveState.ended:
         raise Gone("This session has ended.", code="session_ended")
     offer = await _sdp(request)
@@ -328,7 +325,9 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def _member_session(request: Request, svc: Services, session_id: str) -> LiveSession:
+async def _member_session(request: Request, svc: Services,
+                          session_id: str) -> tuple[LiveSession, int]:
+    """The session, if the signed-in user is in its community; and who they are."""
     async with svc.db() as session:
         who = await require_user(request, session)
         row = await session.get(LiveSession, session_id)
@@ -336,7 +335,7 @@ async def _member_session(request: Request, svc: Services, session_id: str) -> L
         if row is None or community is None:
             raise NotFound("No such live session.", code="session_not_found")
         await communities.require(session, who.user, community.slug, Permission.view)
-    return row
+    return row, who.user.id
 
 
 routes = [

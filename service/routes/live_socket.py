@@ -39,17 +39,22 @@ def _same_origin(ws: WebSocket, public_url: str) -> bool:
 
 
 async def _who(svc: Services, ws: WebSocket, session_id: str) -> tuple[
-        User, LiveSession, str] | None:
+        User, LiveSession, str] | int:
+    """The member and the session, or the close code of the refusal: 4401 not signed in,
+    4404 no such session in the member's communities."""
     async with svc.db() as session:
         try:
             user, _ = await accounts.session_user(session, ws.cookies.get(SESSION_COOKIE, ""))
+        except ApiError:
+            return 4401
+        try:
             row = await session.get(LiveSession, session_id)
             community = await session.get(Community, row.community_id) if row else None
             if row is None or community is None:
-                return None
+                return 4404
             access = await communities.require(session, user, community.slug, Permission.view)
         except ApiError:
-            return None
+            return 4404
     return user, row, access.role
 
 
@@ -85,8 +90,8 @@ async def room_socket(ws: WebSocket) -> None:
         await _refuse(ws, 4403, "cross-site connection")
         return
     found = await _who(svc, ws, session_id)
-    if found is None:
-        await _refuse(ws, 4401, "sign in as a member of this community")
+    if isinstance(found, int):
+        await _refuse(ws, found, "sign in" if found == 4401 else "no such session here")
         return
     user, row, role = found
     if row.state == LiveState.ended:

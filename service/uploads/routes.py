@@ -90,7 +90,11 @@ async def create(request: Request) -> Response:
     svc = services(request)
     async with svc.db.begin() as session:
         who = await require_user(request, session)
-        access = await communities.require(session, who.user, meta.get("community", ""),
+        if not meta.get("community"):
+            raise BadRequest("Upload-Metadata must name the community (its slug).",
+                             code="community_required",
+                             hint="Add 'community <base64 slug>' to Upload-Metadata.")
+        access = await communities.require(session, who.user, meta["community"],
                                            Permission.share_story)
         upload = await uploads.create(session, access, sink_of(svc), svc.settings,
                                       length=length, meta=meta)
