@@ -45,6 +45,8 @@ class Queues:
         return str(job.id)
 
     def job(self, job_id: str) -> JobView | None:
+        if not job_id.isascii() or not job_id.replace("-", "").replace("_", "").isalnum():
+            return None  # not a job id RQ could have made
         try:
             job = Job.fetch(job_id, connection=self.redis)
         except NoSuchJobError:

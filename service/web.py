@@ -72,8 +72,9 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def int_param(raw: str, name: str) -> int:
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadRequest(f"{name} must be a positive whole number.", code="invalid_parameter")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > 2**31 - 1:
+        raise BadRequest(f"{name} must be a positive whole number (at most 2147483647).",
+                         code="invalid_parameter")
     return int(raw)
 
 

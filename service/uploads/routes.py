@@ -135,6 +135,7 @@ async def patch(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
       409: {$ref: '#/components/responses/Error'}
       410: {$ref: '#/components/responses/Error'}
+      412: {$ref: '#/components/responses/Error'}
       413: {$ref: '#/components/responses/Error'}
       415: {$ref: '#/components/responses/Error'}
       423: {$ref: '#/components/responses/Error'}
@@ -298,6 +299,7 @@ async def terminate(request: Request) -> Response:
       204: {description: Removed}
       404: {$ref: '#/components/responses/Error'}
       409: {$ref: '#/components/responses/Error'}
+      412: {$ref: '#/components/responses/Error'}
       423: {$ref: '#/components/responses/Error'}
     """
     tus.check_version(request)
