@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from service import logs
 from service.settings import load_for_command
 from workers.worker import run_worker
+
+
+NICENESS = 10
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_for_command()
     logs.configure(settings.log_level)
+    # Batch work yields the CPU to the web app (requests, live rooms) on a shared machine;
+    # the media tools it starts inherit the lower priority.
+    os.nice(NICENESS)
     run_worker(settings, args.queues or None, burst=args.burst)
     return 0
 
