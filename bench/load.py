@@ -12,8 +12,8 @@ Run from the repository root: `.venv/bin/python bench/load.py [--uploads 50] [--
   the RTP marker bit without decoding).
 - Uploads: each of 10 members sends 5 stories at once (50 in flight), each a generated
   4 s 640x360 MP4 (about 2 MB, distinct bytes), in 1 MiB PATCHes (`--chunk-kib`; the story
-  page sends 8 MiB); a failed request is an error, never retried. Lost: a story that does not reach `ready_for_review` with the
-  SHA-256 of the bytes sent.
+  page sends 8 MiB); a failed request is an error, never retried. Lost: a story that does
+  not reach `ready_for_review` with the SHA-256 of the bytes sent.
 - API latency: a prober asks `GET /api/communities/{slug}/live` and `GET .../clips/mine`
   every 50 ms, first on the idle app (the baseline), then during the load; the tus requests'
   own latencies are reported too.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -70,7 +71,7 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -166,7 +167,7 @@ async def view(url: str, tokens: list[str], count: int, seconds: float, report: 
             viewers.append(entry)
     await asyncio.sleep(3)  # every viewer's first keyframe
     began = time.monotonic()
-    Path(report + ".ready").touch()
+    await asyncio.to_thread(Path(report + ".ready").touch)
     await asyncio.sleep(seconds)
     ended = time.monotonic()
     fps = []
@@ -231,10 +232,8 @@ async def probe_api(client: httpx.AsyncClient, token: str, slug: str, lat: Laten
     while not stop.is_set():
         await timed(client, lat.api, lat.errors, "GET", paths[n % 2], {200}, headers=auth)
         n += 1
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.05)
-        except TimeoutError:
-            pass
 
 
 async def idle_baseline(url: str, token: str, slug: str, seconds: float) -> Latencies:

@@ -10,7 +10,6 @@ from service import logs
 from service.settings import load_for_command
 from workers.worker import run_worker
 
-
 NICENESS = 10
 
 
