@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 
+from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +67,12 @@ class RequestContext:
 
         self.metrics.in_flight.inc()
         try:
+            if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
+                await JSONResponse({"error": {
+                    "code": "invalid_text", "message": "The address may not contain NUL.",
+                    "hint": "Remove %00 from the address."}}, status_code=400)(
+                    scope, receive, send_with_id)
+                return
             await self.app(scope, receive, send_with_id)
         finally:
             self.metrics.in_flight.dec()

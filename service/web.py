@@ -68,7 +68,34 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise BadRequest(f"The body is not valid JSON ({exc}).", code="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.", code="malformed_json")
+    check_text(data)
     return data
+
+
+def storable(text: str) -> bool:
+    """Text a database can keep: no NUL character, no lone UTF-16 surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(value: object) -> None:
+    """Every string in a request's data (keys too) is storable, or a specific 400."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and not storable(item):
+            raise BadRequest("Text may not contain NUL characters or broken Unicode.",
+                             code="invalid_text", hint="Remove the control characters.")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def int_param(raw: str, name: str) -> int:

@@ -44,8 +44,8 @@ class Person:
 def clean_chat(text: object) -> str:
     if not isinstance(text, str):
         raise ChannelError("invalid_message", "A chat message is text.")
-    text = "".join(c for c in unicodedata.normalize("NFC", text)
-                   if c == "\n" or unicodedata.category(c) != "Cc").strip()
+    text = "".join(c for c in unicodedata.normalize("NFC", text)  # no controls, no lone
+                   if c == "\n" or unicodedata.category(c) not in ("Cc", "Cs")).strip()
     if not text:
         raise ChannelError("empty_message", "Write something first.")
     if len(text) > MAX_CHAT:

@@ -19,6 +19,7 @@ from service.login import clear_session_cookie, log_in, set_session_cookie
 from service.web import (
     SESSION_COOKIE,
     Principal,
+    check_text,
     client_ip,
     int_param,
     principal,
@@ -68,7 +69,9 @@ def page(handler: Handler) -> Handler:
 
 
 async def read_form(request: Request) -> FormData:
-    return await request.form(max_files=0, max_fields=50)
+    form = await request.form(max_files=0, max_fields=50)
+    check_text([*form.keys(), *(v for v in form.values() if isinstance(v, str))])
+    return form
 
 
 # --- signing in -------------------------------------------------------------------------

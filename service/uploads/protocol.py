@@ -72,6 +72,8 @@ def metadata(request: Request) -> dict[str, str]:
                              code="bad_metadata")
         try:
             out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            if "\x00" in out[key]:
+                raise UnicodeDecodeError("utf-8", b"", 0, 1, "NUL")
         except (binascii.Error, UnicodeDecodeError):
             raise BadRequest(f"Upload-Metadata value of {key!r} is not base64 UTF-8 text.",
                              code="bad_metadata") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import jobs
@@ -95,7 +95,15 @@ def approve_story(server: ServerProcess, slug: str, token: str) -> None:
         assert approved.status_code == 200, approved.text
 
 
-def test_accept_a_moment_and_publish_it_in_a_reel(server: ServerProcess, browser: Browser,
+@pytest.fixture
+def desk(browser: Browser) -> Iterator[BrowserContext]:
+    """The moderator's desktop browser, closed afterwards."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
+
+
+def test_accept_a_moment_and_publish_it_in_a_reel(server: ServerProcess, desk: BrowserContext,
                                                   worker: subprocess.Popen[bytes],
                                                   tmp_path: Path) -> None:
     first = member_of_new_community(server)
@@ -107,7 +115,7 @@ def test_accept_a_moment_and_publish_it_in_a_reel(server: ServerProcess, browser
            media_files.story_mp4(tmp_path / "story.mp4", 3, "360x640"))
     approve_story(server, first.slug, moderator)
 
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page = desk.new_page()
     log_in(page, server, "mod@example.com")
     page.goto(f"{server.url}/c/{first.slug}")
     past = page.locator("#past-sessions")

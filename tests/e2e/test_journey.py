@@ -52,9 +52,20 @@ def journey_server(tmp_path: Path, redis_url: str) -> Iterator[ServerProcess]:
         process.stop()
 
 
-def person(browser: Browser, phone: bool = True) -> tuple[BrowserContext, Page]:
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
+    """Everyone's browser context, closed at the end (cameras, calls and players stop)."""
+    made: list[BrowserContext] = []
+    yield made
+    for context in made:
+        context.close()
+
+
+def person(browser: Browser, contexts: list[BrowserContext],
+           phone: bool = True) -> tuple[BrowserContext, Page]:
     context = browser.new_context(**PHONE) if phone else browser.new_context(  # type: ignore[arg-type]
         viewport={"width": 1280, "height": 900})
+    contexts.append(context)
     context.grant_permissions(["camera", "microphone"])
     return context, context.new_page()
 
@@ -64,11 +75,11 @@ def page_shot(page: Page, name: str) -> None:
 
 
 def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
-                           tmp_path: Path) -> None:
+                           contexts: list[BrowserContext], tmp_path: Path) -> None:
     server = journey_server
 
     # 1. The owner sets up, creates the community, and invites four people by role
-    _, owner = person(browser, phone=False)
+    _, owner = person(browser, contexts, phone=False)
     owner.goto(setup_link(server))
     owner.get_by_label("Your name").fill("Olu Owner")
     owner.get_by_label("Email").fill("olu@example.com")
@@ -86,7 +97,7 @@ def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
         owner.get_by_label("Note (who is it for?)").fill(name)
         owner.get_by_role("button", name="Create invite link").click()
         link = owner.locator("#new-invite").input_value()
-        _, page = person(browser, phone=role != "host")
+        _, page = person(browser, contexts, phone=role != "host")
         page.goto(link)
         page.get_by_label("Your name").fill(name)
         page.get_by_label("Email").fill(email)
@@ -196,7 +207,7 @@ def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
     page_shot(mod, "10-composer-published")
 
     # 6. Anyone with the link watches it on a phone
-    _, viewer = person(browser)
+    _, viewer = person(browser, contexts)
     viewer.goto(public_url)
     expect(viewer.get_by_role("heading", name="Kopi Kita stories")).to_be_visible()
     played = viewer.evaluate("""async () => {

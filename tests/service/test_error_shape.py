@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx2 as httpx
@@ -99,3 +100,22 @@ def test_request_id_and_security_headers(client: TestClient) -> None:
     other = client.get("/healthz", headers={"x-request-id": "bad id with spaces"})
     assert other.headers["x-request-id"] != "bad id with spaces"
     assert len(other.headers["x-request-id"]) == 32
+
+
+def test_text_the_database_cannot_keep_is_refused(world: World) -> None:
+    """NUL and lone surrogates never reach PostgreSQL (which refuses them with a 500):
+    in JSON bodies (values and keys), forms, tus metadata and the address."""
+    owner = world.admin()
+    slug = world.community(owner)
+    for body in ({"question": "Good\u0000day"}, {"question": "Half \ud800 a pair"},
+                 {"question": "Fine", "nested\u0000": 1}, {"question": ["\udc00"]}):
+        response = owner.post(f"/api/communities/{slug}/prompts", content=json.dumps(body),
+                              headers={"content-type": "application/json"})
+        assert_error(response, 400, "invalid_text")
+    page = owner.post(f"/c/{slug}/prompts", data={"question": "Good\u0000day"})
+    assert page.status_code == 400
+    assert_error(owner.get(f"/api/communities/{slug}%00/prompts"), 400, "invalid_text")
+    assert_error(owner.get(f"/api/communities/{slug}/review?source=a%00"), 400, "invalid_text")
+    assert owner.get(f"/api/communities/{slug}/prompts").json()["prompts"] == []
+    fine = owner.post(f"/api/communities/{slug}/prompts", json={"question": "Kopi \U0001f375?"})
+    assert fine.status_code == 201, fine.text
