@@ -42,6 +42,8 @@ import httpx2 as httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.live import Counter  # noqa: E402  (light viewers count frames the same way)
+
 REDIS_URL = "redis://127.0.0.1:6379/13"
 PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 DATABASE = "kumpul_bench_load"
@@ -120,17 +122,6 @@ async def publish(url: str, token: str, source: str) -> None:
         raise SystemExit(f"publish failed: {answer.status_code} {answer.text}")
     await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
     await asyncio.Event().wait()
-
-
-class Counter:
-    """Frames by the RTP marker bit: no depayloading, no decoding."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    async def handle(self, packet: Any, arrival_time_ms: int) -> None:
-        if packet.marker:
-            self.times.append(time.monotonic())
 
 
 async def view(url: str, tokens: list[str], count: int, seconds: float, report: str) -> None:
