@@ -12,11 +12,10 @@ from service import jobs
 from service.db.models import Clip, LiveMoment, LiveSession
 from service.domain import moments
 from service.domain.roles import Permission
+from service.routes.api_review import rendition_links
 from service.storage import ObjectStore
 from service.storage.keys import live_rendition
 from service.web import Services, int_param, json_body, member_access, services
-
-LINK_SECONDS = 900
 
 
 def moment_view(moment: LiveMoment, clip: Clip | None) -> dict[str, object]:
@@ -29,9 +28,7 @@ def _recording(store: ObjectStore, live: LiveSession) -> dict[str, object]:
     view: dict[str, object] = {"state": live.recording_state,
                                "duration": (live.signals or {}).get("duration")}
     if live.recording_state == "ready":
-        view.update({name.split(".")[0]: store.signed_url(
-            f"{live_rendition(live.id)}/{name}", LINK_SECONDS)
-            for name in ("web.mp4", "poster.jpg", "filmstrip.jpg")})
+        view.update(rendition_links(store, live_rendition(live.id)))
     return view
 
 

@@ -14,16 +14,21 @@ from service.domain.roles import Permission
 from service.domain.trims import clip_frames, trim_of
 from service.events import clip_channel, clip_event, encode
 from service.storage import ObjectStore
-from service.storage.keys import clip_rendition
+from service.storage.keys import clip_version
 from service.web import int_param, json_body, member_access, services
 
 LINK_SECONDS = 900  # signed media links for moderators
 
 
-def media_links(store: ObjectStore, clip: Clip) -> dict[str, str]:
-    return {name.split(".")[0]: store.signed_url(clip_rendition(clip.id, clip.version, name),
-                                                 LINK_SECONDS)
+def rendition_links(store: ObjectStore, prefix: str) -> dict[str, str]:
+    """Short-lived links to a rendition's web video, poster and filmstrip under `prefix`
+    (a clip's version, or a live session's recording)."""
+    return {name.split(".")[0]: store.signed_url(f"{prefix}/{name}", LINK_SECONDS)
             for name in ("web.mp4", "poster.jpg", "filmstrip.jpg")}
+
+
+def media_links(store: ObjectStore, clip: Clip) -> dict[str, str]:
+    return rendition_links(store, clip_version(clip.id, clip.version))
 
 
 def review_view(store: ObjectStore, clip: Clip, member: User) -> dict[str, object]:
