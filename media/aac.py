@@ -20,8 +20,7 @@ from typing import Any
 
 import ffmpeg
 
-from media.normalise import _command
-from media.run import PROTOCOLS, MediaError, local_input, run
+from media.run import PROTOCOLS, MediaError, command, local_input, run
 
 FRAME = 1024        # samples per AAC frame
 PRIMING = FRAME     # ffmpeg's encoder delay: packet k decodes to input [(k - 1) * 1024, k * 1024)
@@ -72,7 +71,7 @@ def _encode_part(source: Any, part: Part, total: int, dst: Path, options: dict[s
     audio = source.filter("atrim", start_sample=start, end_sample=end).filter(
         "asetpts", "PTS-STARTPTS")
     out = ffmpeg.output(audio, str(dst), f="adts", **options)
-    run(_command(out, "-y"), timeout=timeout, keep_stdout=False)
+    run(command(out, "-y"), timeout=timeout, keep_stdout=False)
     packets = adts_frames(dst.read_bytes())
     # this encode's packet 0 is its own priming; its packet j is the whole's packet
     # j + start / FRAME (start is on the frame grid)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from media.normalise import RenditionSpec, _command
-from media.run import FORMATS, PROTOCOLS, local_input, run
+from media.normalise import RenditionSpec
+from media.run import command, guarded_input, run
 
 
 def cut(src: Path, dst: Path, *, start: float, seconds: float, timeout: float,
@@ -22,8 +22,7 @@ def cut(src: Path, dst: Path, *, start: float, seconds: float, timeout: float,
     if start < 0 or seconds <= 0:
         raise ValueError("a cut starts at 0 s or later and lasts more than 0 s")
     frames = max(round(seconds * fps), 1)
-    source = ffmpeg.input(local_input(src), ss=f"{start:.6f}", protocol_whitelist=PROTOCOLS,
-                          format_whitelist=FORMATS)
+    source = guarded_input(src, ss=f"{start:.6f}")
     out = ffmpeg.output(
         source["v:0"], source["a:0"], str(dst), f="mp4", t=f"{frames / fps:.6f}",
         vcodec="libx264", preset="veryfast", crf=14, **{
@@ -31,4 +30,4 @@ def cut(src: Path, dst: Path, *, start: float, seconds: float, timeout: float,
             "acodec": "aac", "b:a": "256k", "movflags": "+faststart",
             "map_metadata": -1, "map_chapters": -1,
             "video_track_timescale": RenditionSpec(fps=fps).timescale})
-    run(_command(out, "-y"), timeout=timeout, keep_stdout=False)
+    run(command(out, "-y"), timeout=timeout, keep_stdout=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,7 @@ from typing import Any
 import ffmpeg
 
 from media.probe import MediaInfo
-from media.run import FORMATS, PROTOCOLS, MediaError, local_input, run
-
-Progress = Callable[[float], None]
+from media.run import MediaError, Progress, command, guarded_input, progress_parser, run
 
 
 @dataclass(frozen=True)
@@ -65,31 +62,11 @@ class Loudness:
     target_offset: float
 
 
-def _input(src: Path) -> Any:
-    return ffmpeg.input(local_input(src), protocol_whitelist=PROTOCOLS,
-                        format_whitelist=FORMATS)
-
-
-def _command(stream: Any, *extra: str) -> list[str]:
-    """ffmpeg-python's arguments with our global options where ffmpeg reads them."""
-    args: list[str] = stream.compile()
-    return [args[0], "-nostdin", "-hide_banner", "-v", "error", *extra, *args[1:]]
-
-
-def _progress(duration: float, on_progress: Progress | None) -> Callable[[str], None]:
-    def parse(line: str) -> None:
-        key, _, value = line.partition("=")
-        if on_progress is not None and key == "out_time_us" and value.isdigit() and duration:
-            on_progress(min(int(value) / 1e6 / duration, 1.0))
-
-    return parse
-
-
 def measure_loudness(src: Path, spec: RenditionSpec, *, timeout: float) -> Loudness | None:
     """Loudnorm's first pass over the first audio stream; None for digital silence."""
-    stream = _input(src)["a:0"].filter("loudnorm", I=spec.lufs, TP=spec.true_peak,
-                                       LRA=spec.lra, print_format="json")
-    result = run(_command(ffmpeg.output(stream, "-", f="null"), "-v", "info"), timeout=timeout,
+    stream = guarded_input(src)["a:0"].filter("loudnorm", I=spec.lufs, TP=spec.true_peak,
+                                              LRA=spec.lra, print_format="json")
+    result = run(command(ffmpeg.output(stream, "-", f="null"), "-v", "info"), timeout=timeout,
                  keep_stdout=False)
     found = re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", result.stderr, re.S)
     if not found:
@@ -152,7 +129,7 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
     and its stills in the same pass when asked."""
     if info.video is None:
         raise MediaError("no video stream to normalise")
-    source = _input(src)
+    source = guarded_input(src)
     video = _video(source["v:0"], info, spec)
     extra: list[Any] = []
     duration = min(info.duration, max_seconds) if max_seconds else info.duration
@@ -185,5 +162,5 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
         })
     if extra:
         out = ffmpeg.merge_outputs(out, *extra)
-    run(_command(out, "-y", "-progress", "pipe:1", "-nostats"), timeout=timeout,
-        on_line=_progress(duration, on_progress), keep_stdout=False)
+    run(command(out, "-y", "-progress", "pipe:1", "-nostats"), timeout=timeout,
+        on_line=progress_parser(duration, on_progress), keep_stdout=False)

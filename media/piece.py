@@ -14,8 +14,7 @@ from typing import Any
 import ffmpeg
 
 from media.canvas import FPS, MEZZANINE, SAMPLE_RATE, Canvas, Mezzanine
-from media.normalise import Progress, _command, _input, _progress
-from media.run import MediaError, run
+from media.run import MediaError, Progress, command, guarded_input, progress_parser, run
 from media.text import FONT_BOLD, Caption, clean, draw, lower_third, text_file, wrap
 
 MIN_FRAMES = 2 * FPS  # shorter pieces leave no room for transitions
@@ -75,8 +74,8 @@ def _text_folder(dst: Path) -> Path:
 
 
 def _run(out: Any, seconds: float, timeout: float, on_progress: Progress | None) -> None:
-    run(_command(out, "-y", "-progress", "pipe:1", "-nostats"), timeout=timeout,
-        on_line=_progress(seconds, on_progress), keep_stdout=False)
+    run(command(out, "-y", "-progress", "pipe:1", "-nostats"), timeout=timeout,
+        on_line=progress_parser(seconds, on_progress), keep_stdout=False)
 
 
 def render_piece(src: Path, dst: Path, spec: PieceSpec, size: tuple[int, int], *,
@@ -86,7 +85,7 @@ def render_piece(src: Path, dst: Path, spec: PieceSpec, size: tuple[int, int], *
     with the caption as a lower third. Audio is cut to the same span, sample-exact, and
     padded with silence if the source runs short."""
     seconds = spec.frames / FPS
-    source = _input(src)
+    source = guarded_input(src)
     video = (source["v:0"].filter("fps", FPS)
              .trim(start_frame=spec.start, end_frame=spec.start + spec.frames)
              .setpts("PTS-STARTPTS")

@@ -21,8 +21,7 @@ import ffmpeg
 
 from media import aac
 from media.canvas import FPS, GOP, MEZZANINE, SAMPLE_RATE, SAMPLES_PER_FRAME, TIMESCALE, Mezzanine
-from media.normalise import Progress, _command
-from media.run import PROTOCOLS, MediaError, local_input, run
+from media.run import PROTOCOLS, MediaError, Progress, command, local_input, run
 
 MUSIC_FORMATS = "mov,matroska,mp3,wav,ogg,flac"
 
@@ -111,7 +110,7 @@ def render_window(parts: Sequence[Part], window: Window, dst: Path, *, timeout: 
                           duration=_seconds(window.overlap), offset=_seconds(offset))
     out = ffmpeg.output(video.filter("format", "yuv420p"), str(dst), f="mov", an=None,
                         map_metadata=-1, **{"frames:v": count}, **mezzanine.video_args())
-    run(_command(out, "-y"), timeout=timeout, keep_stdout=False)
+    run(command(out, "-y"), timeout=timeout, keep_stdout=False)
 
 
 def _quote(path: Path) -> str:
@@ -203,7 +202,7 @@ def mix(parts: Sequence[Part], plan_: AudioPlan, dst: Path, *, timeout: float) -
              .filter("apad", whole_len=samples)
              .filter("ebur128", framelog="verbose", peak="sample"))
     out = ffmpeg.output(track, str(dst), f="wav", acodec="pcm_f32le", ar=SAMPLE_RATE)
-    result = run(_command(out, "-y", "-v", "info"), timeout=timeout, keep_stdout=False)
+    result = run(command(out, "-y", "-v", "info"), timeout=timeout, keep_stdout=False)
     lufs = re.findall(r"I:\s+(-?[\d.]+|-inf) LUFS", result.stderr)
     peak = re.findall(r"Peak:\s+(-?[\d.]+|-inf) dBFS", result.stderr)
     if not lufs or not peak:
@@ -238,7 +237,7 @@ def assemble(parts: Sequence[Part], segments: Sequence[Segment], windows: dict[i
     out = ffmpeg.output(video, audio, str(dst), f="mp4", vcodec="copy", acodec="copy",
                         video_track_timescale=TIMESCALE, movflags="+faststart",
                         map_metadata=-1)
-    run(_command(out, "-y"), timeout=timeout, keep_stdout=False)
+    run(command(out, "-y"), timeout=timeout, keep_stdout=False)
     if on_progress is not None:
         on_progress(1.0)
 
@@ -277,4 +276,4 @@ def poster(src: Path, dst: Path, at_frame: int, *, timeout: float) -> None:
         ffmpeg.input(local_input(src), ss=_seconds(at_frame), protocol_whitelist=PROTOCOLS,
                      format_whitelist="mov")["v:0"],
         str(dst), vframes=1, q=3, f="image2")
-    run(_command(out, "-y"), timeout=timeout, keep_stdout=False)
+    run(command(out, "-y"), timeout=timeout, keep_stdout=False)

@@ -14,12 +14,17 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import ffmpeg
 
 # Untrusted-media rules: local files only, demuxers of mp4/mov/m4a/webm/mkv only.
 PROTOCOLS = "file"
 FORMATS = "mov,matroska"
 INPUT_GUARD = ("-protocol_whitelist", PROTOCOLS, "-format_whitelist", FORMATS)
 _ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+
+Progress = Callable[[float], None]
 
 
 class MediaError(Exception):
@@ -53,6 +58,28 @@ def local_input(path: Path) -> str:
     if not resolved.is_file():
         raise MediaError(f"{path} is not a regular file")
     return f"file:{resolved}"
+
+
+def guarded_input(src: Path, **options: Any) -> Any:
+    """An ffmpeg-python input of a local file, opened only by the whitelisted demuxers."""
+    return ffmpeg.input(local_input(src), protocol_whitelist=PROTOCOLS,
+                        format_whitelist=FORMATS, **options)
+
+
+def command(stream: Any, *extra: str) -> list[str]:
+    """ffmpeg-python's arguments with our global options where ffmpeg reads them."""
+    args: list[str] = stream.compile()
+    return [args[0], "-nostdin", "-hide_banner", "-v", "error", *extra, *args[1:]]
+
+
+def progress_parser(duration: float, on_progress: Progress | None) -> Callable[[str], None]:
+    """An `on_line` for `-progress pipe:1`: reports the share of `duration` written, 0 to 1."""
+    def parse(line: str) -> None:
+        key, _, value = line.partition("=")
+        if on_progress is not None and key == "out_time_us" and value.isdigit() and duration:
+            on_progress(min(int(value) / 1e6 / duration, 1.0))
+
+    return parse
 
 
 def run(args: Sequence[str], *, timeout: float, on_line: Callable[[str], None] | None = None,
