@@ -1,6 +1,6 @@
 // The JSON API from pages: cookie session plus the CSRF token the page carries.
 
-const csrf = document.querySelector("[data-csrf]")?.dataset.csrf || "";
+export const csrf = document.querySelector("[data-csrf]")?.dataset.csrf || "";
 
 export class ApiError extends Error {
   constructor(status, body) {

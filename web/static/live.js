@@ -1,7 +1,5 @@
 // Live rooms from the browser: WHIP to publish, WHEP to watch, and the room channel.
-import { ApiError } from "./api.js";
-
-const csrf = document.querySelector("[data-csrf]")?.dataset.csrf || "";
+import { ApiError, csrf } from "./api.js";
 
 function iceServers() {
   try { return JSON.parse(document.querySelector("[data-ice]")?.dataset.ice || "[]"); } catch { return []; }

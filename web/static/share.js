@@ -1,6 +1,7 @@
 // Share a story: record with the camera or pick a file, accept the release, upload with tus.
 // Uploads resume after a network drop (tus retries) or a reload (stored fingerprint; an
 // unsent recording is kept in IndexedDB until it has been sent).
+import { ApiError, csrf } from "./api.js";
 
 const root = document.getElementById("share");
 const cfg = root.dataset;
@@ -39,12 +40,14 @@ function clock(seconds) {
   const s = Math.floor(seconds);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
+// The server's refusal of an upload, or null when the connection dropped.
 function serverError(err) {
   try {
-    const body = JSON.parse(err.originalResponse.getBody());
-    return [body.error.message, body.error.hint];
+    const response = err.originalResponse;
+    const body = JSON.parse(response.getBody());
+    return body.error.message ? new ApiError(response.getStatus(), body) : null;
   } catch {
-    return [null, null];
+    return null;
   }
 }
 
@@ -227,7 +230,7 @@ async function send() {
     chunkSize: 8 * 1024 * 1024,
     retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000],
     metadata,
-    headers: { "X-CSRF-Token": cfg.csrf },
+    headers: { "X-CSRF-Token": csrf },
     removeFingerprintOnSuccess: true,
     onProgress: progress,
     onSuccess: async () => {
@@ -241,9 +244,9 @@ async function send() {
       upload = null;
     },
     onError: (err) => {
-      const [message, hint] = serverError(err);
-      if (message) {
-        problem(message, hint);
+      const refused = serverError(err);
+      if (refused) {
+        problem(refused.message, refused.hint);
         upload = null;
         refresh();
       } else {

@@ -1,4 +1,5 @@
 // My stories: states update live from the server (server-sent events); withdraw any story.
+import { api } from "./api.js";
 
 const root = document.getElementById("stories");
 const slug = root.dataset.community;
@@ -57,12 +58,11 @@ function render(update) {
 
 async function withdraw(id) {
   if (!window.confirm("Withdraw this story? It will be removed from every reel and deleted.")) return;
-  const response = await fetch(`/api/communities/${slug}/clips/${id}/withdraw`, {
-    method: "POST", headers: { "X-CSRF-Token": root.dataset.csrf },
-  });
-  const body = await response.json();
-  if (response.ok) render(body);
-  else window.alert(`${body.error.message} ${body.error.hint || ""}`);
+  try {
+    render(await api("POST", `/api/communities/${slug}/clips/${id}/withdraw`));
+  } catch (error) {
+    window.alert(`${error.message} ${error.hint || ""}`);
+  }
 }
 
 for (const item of list.querySelectorAll("li")) {
