@@ -23,6 +23,7 @@ from service.db.migrate import check_current
 from service.error_handlers import exception_handlers
 from service.live.ice import use_host_addresses
 from service.live.rooms import Rooms
+from service.locks import Heartbeat
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import Queues, redis_client
@@ -47,8 +48,6 @@ from service.routes import (
 from service.settings import Settings
 from service.storage import open_store
 from service.uploads import routes as tus_routes
-from service.uploads.locks import Heartbeat
-from service.uploads.sink import open_sink
 from service.web import Services
 
 WEB = Path(web.__file__).parent
@@ -74,7 +73,7 @@ def create_app(settings: Settings) -> Starlette:
             settings=settings, engine=engine, db=async_sessions(engine), redis=redis,
             queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
-            upload_sink=open_sink(store, settings.spool_dir), heartbeat=Heartbeat(redis),
+            upload_sink=store.upload_sink(settings.spool_dir), heartbeat=Heartbeat(redis),
             rooms=Rooms(settings),
         )
         if settings.ice_host_addresses:

@@ -66,6 +66,11 @@ class Gone(ApiError):
     code = "gone"
 
 
+class Locked(ApiError):
+    status = 423
+    code = "upload_locked"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "body_too_large"

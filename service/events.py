@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import effects
 from service.db.models import Clip
 
 
@@ -17,6 +20,12 @@ def clip_event(clip: Clip, **extra: Any) -> dict[str, Any]:
     return {"id": clip.id, "state": clip.state, "reason": clip.reason, "hint": clip.hint,
             "title": clip.title, "filename": clip.filename, "size": clip.size,
             "updated_at": clip.updated_at.isoformat(), **extra}
+
+
+def clip_changed(session: AsyncSession, clip: Clip, **extra: Any) -> None:
+    """Tell the member's open pages about the clip once this transaction commits."""
+    effects.publish(session, clip_channel(clip.community_id, clip.member_id),
+                    clip_event(clip, **extra))
 
 
 def encode(event: dict[str, Any]) -> str:

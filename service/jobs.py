@@ -1,15 +1,23 @@
 """The jobs the app asks for, by dotted path: one place names them all.
 
-Ids are deterministic, so asking twice for the same work queues it once.
+Ids are deterministic, so asking twice for the same work queues it once. Domain code asks
+for them by name through `service.effects`; nothing else enqueues.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from service.queue import Queues
 
 INGEST_TIMEOUT = 600  # seconds; the reconciler's deadline (settings) must exceed it
 REEL_TIMEOUT = 1800
 REEL_DEADLINE = REEL_TIMEOUT + 300  # a render not done by then is queued again
+
+
+def ping(queues: Queues, note: str) -> str:
+    return queues.enqueue("default", "workers.jobs.ping", note, timeout=60, retries=0)
 
 
 def ingest_clip(queues: Queues, clip_id: str) -> str:
@@ -25,13 +33,12 @@ def purge_clip(queues: Queues, clip_id: str) -> str:
 
 def render_reel(queues: Queues, reel_id: str, version: int) -> str:
     return queues.enqueue("reels", "workers.reels.render_reel", reel_id, version,
-                          job_id=f"reel-{reel_id}-v{version}", timeout=REEL_TIMEOUT,
+                          job_id=render_job_id(reel_id, version), timeout=REEL_TIMEOUT,
                           retries=2, backoff=[10, 60])
 
 
-def render_reels(queues: Queues, renders: list[tuple[str, int]]) -> None:
-    for reel_id, version in renders:
-        render_reel(queues, reel_id, version)
+def render_job_id(reel_id: str, version: int) -> str:
+    return f"reel-{reel_id}-v{version}"
 
 
 def render_recording(queues: Queues, session_id: str) -> str:
@@ -44,3 +51,9 @@ def find_moments(queues: Queues, session_id: str) -> str:
     return queues.enqueue("live", "workers.moments.find_moments", session_id,
                           job_id=f"moments-{session_id}", timeout=3600, retries=2,
                           backoff=[30, 300])
+
+
+JOBS: dict[str, Callable[..., Any]] = {
+    job.__name__: job
+    for job in (ingest_clip, purge_clip, render_reel, render_recording, find_moments)
+}

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 
-from service.uploads.protocol import Locked
+from service.errors import Locked
 
 LOCK_SECONDS = 120
 BEAT_SECONDS = 5.0

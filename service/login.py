@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 from starlette.responses import Response
 
 from service.db.models import User
 from service.domain import accounts
 from service.errors import Unauthorized
-from service.web import SESSION_COOKIE, Services
+from service.web import SESSION_COOKIE, Services, require_user
 
 
 async def log_in(svc: Services, session: AsyncSession, email: object, password: object,
@@ -30,6 +34,20 @@ async def log_in(svc: Services, session: AsyncSession, email: object, password: 
     await svc.limiter.reset(email_key)
     svc.metrics.logins.labels("ok").inc()
     return user, await accounts.start_session(session, user, settings.session_hours)
+
+
+def signed_in(request: Request) -> bool:
+    """Whether the request claims someone (a Bearer token or the session cookie)."""
+    return bool(request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE))
+
+
+async def joining_user(request: Request, svc: Services, session: AsyncSession,
+                       fields: Mapping[str, Any]) -> tuple[User, accounts.SessionGrant | None]:
+    """Who joins through an invite: the signed-in user as they are (CSRF checked), or a new
+    account made from the sign-up fields and signed in (its grant sets the cookie)."""
+    if signed_in(request):
+        return (await require_user(request, session, fields)).user, None
+    return await accounts.sign_up(session, fields, svc.settings.session_hours)
 
 
 def set_session_cookie(response: Response, svc: Services, token: str) -> None:

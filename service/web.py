@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from service import effects
 from service.db.models import User, WebSession
 from service.domain import accounts, communities
 from service.domain.communities import Access
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from service.live.rooms import Rooms
+from service.locks import Heartbeat
 from service.metrics import Metrics
 from service.queue import Queues
 from service.ratelimit import RateLimiter
 from service.settings import Settings
 from service.storage import ObjectStore
-from service.uploads.locks import Heartbeat
-from service.uploads.sink import Sink
+from service.storage.uploads import Sink
 
 SESSION_COOKIE = "kumpul_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -47,6 +50,16 @@ class Services:
     upload_sink: Sink
     heartbeat: Heartbeat
     rooms: Rooms
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: a transaction, then the jobs and events its changes caused
+        (`service.effects`), carried out only once it has committed."""
+        async with self.db.begin() as session:
+            yield session
+            caused = effects.take(session)
+        if caused:
+            await anyio.to_thread.run_sync(effects.carry_out, caused, self.queues)
 
 
 def services(request: Request) -> Services:
@@ -116,14 +129,19 @@ class Principal:
         return self.web_session.csrf_token if self.web_session else None
 
 
+def bearer(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if that is what was sent."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 async def principal(request: Request, session: AsyncSession) -> Principal | None:
     """Who is asking: a Bearer token wins over the session cookie."""
-    auth = request.headers.get("authorization", "")
-    if auth:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    if request.headers.get("authorization"):
+        token = bearer(request)
+        if token is None:
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
-        return Principal(await accounts.token_user(session, token.strip()), "token")
+        return Principal(await accounts.token_user(session, token), "token")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -143,6 +161,15 @@ async def require_user(request: Request, session: AsyncSession,
             raise Forbidden("The form or request is missing its security token.",
                             code="csrf_failed",
                             hint="Reload the page and try again.")
+    return who
+
+
+async def require_admin(request: Request, session: AsyncSession,
+                        form: Mapping[str, Any] | None = None) -> Principal:
+    """The signed-in user, if they are a site admin."""
+    who = await require_user(request, session, form)
+    if not who.user.is_admin:
+        raise Forbidden("Only site admins can do this.", code="admin_only")
     return who
 
 

@@ -1,8 +1,15 @@
-"""What a job needs, made per job from the environment: settings, database, store, Redis."""
+"""What jobs need, kept once per worker process: settings, the database, the store, Redis.
+
+`context()` makes it from the environment on first use in the process that runs a job (RQ
+runs each job in a forked work horse, so every job's process makes its own). Tests that run
+jobs inline set theirs with `use()`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import shutil
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,10 +19,9 @@ from typing import TypeVar
 from redis import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service import effects
 from service.db.engine import async_sessions, make_async_engine
-from service.db.models import Clip
-from service.events import clip_channel, clip_event, encode
-from service.queue import redis_client
+from service.queue import Queues, redis_client
 from service.settings import Settings, load_settings
 from service.storage import ObjectStore, open_store
 
@@ -23,20 +29,15 @@ T = TypeVar("T")
 
 
 class JobContext:
-    """One job's connections. Close it (or use it as a context manager) when the job ends."""
+    """A process's connections for its jobs. `close()` when done with it."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or load_settings()
-        self.store: ObjectStore = open_store(self.settings)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: ObjectStore = open_store(settings)
+        self.pid = os.getpid()
         self._redis: Redis | None = None
         self._runner: asyncio.Runner | None = None
         self._engine: AsyncEngine | None = None
-
-    def __enter__(self) -> JobContext:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def redis(self) -> Redis:
@@ -45,43 +46,48 @@ class JobContext:
         return self._redis
 
     def db(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run domain code in one transaction (the domain is async; jobs are not). One loop
-        and one engine serve all of a job's calls."""
-        async def run() -> T:
-            if self._engine is None:
-                self._engine = make_async_engine(self.settings.async_database_url)
-            async with async_sessions(self._engine).begin() as session:
-                return await work(session)
+        """Run domain code in one transaction, then carry out the jobs and events it caused
+        (`service.effects`). The domain is async, jobs are not: one loop and one engine serve
+        all of a process's calls."""
+        async def run(engine: AsyncEngine) -> tuple[T, list[effects.Effect]]:
+            async with async_sessions(engine).begin() as session:
+                result = await work(session)
+                caused = effects.take(session)
+            return result, caused
 
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # the usual case: a worker process has no loop of its own
             if self._runner is None:
                 self._runner = asyncio.Runner()
-            return self._runner.run(run())
-        with ThreadPoolExecutor(1) as pool:  # called from inside a loop: use a thread's own
-            return pool.submit(self._isolated, work).result()
+            if self._engine is None:
+                self._engine = make_async_engine(self.settings.async_database_url)
+            result, caused = self._runner.run(run(self._engine))
+        else:  # called from inside a loop (a test's): a thread with a loop of its own
+            with ThreadPoolExecutor(1) as pool:
+                result, caused = pool.submit(self._isolated, run).result()
+        if caused:
+            effects.carry_out(caused, Queues(self.redis))
+        return result
 
-    def _isolated(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        async def run() -> T:
+    def _isolated(self, run: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        async def once() -> T:
             engine = make_async_engine(self.settings.async_database_url)
             try:
-                async with async_sessions(engine).begin() as session:
-                    return await work(session)
+                return await run(engine)
             finally:
                 await engine.dispose()
 
-        return asyncio.run(run())
+        return asyncio.run(once())
 
-    def close(self) -> None:
-        if self._runner is not None:
-            if self._engine is not None:
-                self._runner.run(self._engine.dispose())
-            self._runner.close()
-            self._runner = self._engine = None
-        if self._redis is not None:
-            self._redis.close()
-            self._redis = None
+    def fetch(self, key: str, path: Path) -> str:
+        """Download an object to a private path (never hand ffmpeg a URL); its SHA-256."""
+        digest = hashlib.sha256()
+        with path.open("wb") as fh:
+            for chunk in self.store.get(key):
+                digest.update(chunk)
+                fh.write(chunk)
+        return digest.hexdigest()
 
     def scratch(self, name: str) -> Path:
         """A private, empty folder for one job; wiped at start (a retry starts clean)."""
@@ -90,7 +96,30 @@ class JobContext:
         path.mkdir(parents=True, mode=0o700)
         return path
 
-    def announce(self, clip: Clip) -> None:
-        """Tell the member's open pages that the clip changed."""
-        self.redis.publish(clip_channel(clip.community_id, clip.member_id),
-                           encode(clip_event(clip)))
+    def close(self) -> None:
+        if self._runner is not None:
+            if self._engine is not None:
+                self._runner.run(self._engine.dispose())
+            self._runner.close()
+        self._runner = self._engine = None
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+
+
+_current: JobContext | None = None
+
+
+def context() -> JobContext:
+    """This process's context, made from the environment the first time a job asks."""
+    global _current
+    if _current is None or _current.pid != os.getpid():  # a forked child makes its own
+        _current = JobContext(load_settings())
+    return _current
+
+
+def use(ctx: JobContext | None) -> JobContext | None:
+    """Make `ctx` the context jobs in this process use (tests); returns the one before."""
+    global _current
+    previous, _current = _current, ctx
+    return previous

@@ -15,9 +15,8 @@ from service import jobs as service_jobs
 from service.db.models import Clip
 from service.domain import clips, reels, uploads
 from service.domain.clip_state import ClipState
-from service.queue import Queues
-from service.uploads.sink import open_sink
-from workers.context import JobContext
+from service.storage.keys import clip_folder
+from workers.context import context
 
 
 def ping(note: str) -> dict[str, Any]:
@@ -32,41 +31,36 @@ def ping(note: str) -> dict[str, Any]:
 
 def purge_clip_media(clip_id: str) -> int:
     """Delete every object of a withdrawn clip."""
-    with JobContext() as ctx:
+    ctx = context()
 
-        async def state(session: AsyncSession) -> str | None:
-            clip = await session.get(Clip, clip_id)
-            return clip.state if clip else None
+    async def state(session: AsyncSession) -> str | None:
+        clip = await session.get(Clip, clip_id)
+        return clip.state if clip else None
 
-        if ctx.db(state) not in (ClipState.withdrawn, None):
-            return 0  # only withdrawn (or vanished) clips lose their media
-        return ctx.store.delete_prefix(f"clips/{clip_id}")
+    if ctx.db(state) not in (ClipState.withdrawn, None):
+        return 0  # only withdrawn (or vanished) clips lose their media
+    return ctx.store.delete_prefix(clip_folder(clip_id))
 
 
 def expire_uploads() -> int:
     """Remove uploads abandoned past their expiry: their parts, spool files and rows."""
-    with JobContext() as ctx:
-        sink = open_sink(ctx.store, ctx.settings.spool_dir)
+    ctx = context()
+    sink = ctx.store.upload_sink(ctx.settings.spool_dir)
 
-        async def sweep(session: AsyncSession) -> int:
-            stale = await uploads.expired(session)
-            for upload, clip in stale:
-                await uploads.discard(session, sink, upload, clip, "upload.expired")
-            return len(stale)
+    async def sweep(session: AsyncSession) -> int:
+        stale = await uploads.expired(session)
+        for upload, clip in stale:
+            await uploads.discard(session, sink, upload, clip, "upload.expired")
+        return len(stale)
 
-        return ctx.db(sweep)
+    return ctx.db(sweep)
 
 
 def reconcile() -> int:
     """Re-queue clips and reels stuck in a working state past their deadline (lost job,
     dead worker, Redis restarted without the queue): the database is the source of truth."""
-    with JobContext() as ctx:
-        stuck = ctx.db(lambda session: clips.claim_overdue(
-            session, ctx.settings.ingest_deadline_seconds))
-        renders = ctx.db(lambda session: reels.claim_overdue(
-            session, service_jobs.REEL_DEADLINE))
-        queues = Queues(ctx.redis)
-        for clip_id in stuck:
-            service_jobs.ingest_clip(queues, clip_id)
-        service_jobs.render_reels(queues, renders)
-        return len(stuck) + len(renders)
+    ctx = context()
+    stuck = ctx.db(lambda session: clips.requeue_overdue(
+        session, ctx.settings.ingest_deadline_seconds))
+    return stuck + ctx.db(lambda session: reels.requeue_overdue(
+        session, service_jobs.REEL_DEADLINE))

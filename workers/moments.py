@@ -6,43 +6,39 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from rq import get_current_job
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.probe import probe
 from media.signals import momentary_loudness, scene_changes
 from service.domain import moments
-from service.storage.keys import live_rendition
-from workers import rendition
-from workers.context import JobContext
+from service.storage.keys import file, live_rendition
+from workers.context import JobContext, context
+from workers.running import failing
 
 
 def find_moments(session_id: str) -> str:
-    with JobContext() as ctx:
-        async def claim(session: AsyncSession) -> tuple[bool, dict[str, Any] | None]:
-            live = await moments.claim_finding(session, session_id)
-            return live is not None, live.signals if live else None
+    ctx = context()
 
-        found, signals = ctx.db(claim)
-        if not found:
-            return "skipped"
-        try:
-            measured = signals or _measure(ctx, session_id)
-        except Exception:
-            job = get_current_job()
-            if job is None or not job.retries_left:
-                ctx.db(lambda session: moments.finding_failed(session, session_id))
-            raise
-        proposed = ctx.db(lambda session: moments.store_proposals(
-            session, session_id, measured, moments.Limits.from_settings(ctx.settings)))
-        return f"{len(proposed)} proposed"
+    async def claim(session: AsyncSession) -> tuple[bool, dict[str, Any] | None]:
+        live = await moments.claim_finding(session, session_id)
+        return live is not None, live.signals if live else None
+
+    found, signals = ctx.db(claim)
+    if not found:
+        return "skipped"
+    with failing(lambda _: ctx.db(lambda session: moments.finding_failed(session, session_id))):
+        measured = signals or _measure(ctx, session_id)
+    proposed = ctx.db(lambda session: moments.store_proposals(
+        session, session_id, measured, moments.Limits.from_settings(ctx.settings)))
+    return f"{len(proposed)} proposed"
 
 
 def _measure(ctx: JobContext, session_id: str) -> dict[str, Any]:
     """Loudness (the loudest momentary value of each second) and scene changes."""
     scratch = ctx.scratch(f"moments-{session_id}")
     try:
-        path = rendition.fetch(ctx.store, f"{live_rendition(session_id)}/web.mp4", scratch).path
+        path = scratch / "recording.mp4"
+        ctx.fetch(file(live_rendition(session_id), "web.mp4"), path)
         timeout = ctx.settings.media_timeout_seconds
         duration = probe(path, timeout=timeout).duration
         limit = max(timeout, duration)  # both read the whole recording once

@@ -1,9 +1,8 @@
-"""A source object in, a web rendition (with poster and filmstrip) out: the part of ingest
+"""A source file in, a web rendition (with poster and filmstrip) stored: the part of ingest
 that knows nothing of clips, shared by member stories and live-session recordings."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,10 @@ from media.probe import MediaInfo, probe
 from media.run import MediaError, MediaTimeout
 from service.domain.story_rules import Refusal, StoryLimits, refuse_media
 from service.storage import ObjectStore
+from service.storage.keys import RENDITION_FILES, file
 
-OUTPUTS = (("web.mp4", "video/mp4"), ("poster.jpg", "image/jpeg"),
-           ("filmstrip.jpg", "image/jpeg"))
+CONTENT_TYPES = {"web.mp4": "video/mp4", "poster.jpg": "image/jpeg",
+                 "filmstrip.jpg": "image/jpeg"}
 UNREADABLE = Refusal("unreadable", "We couldn't read this file as a video.",
                      "Send an MP4, MOV or WebM video.")
 TOO_SLOW = Refusal("probe_timeout", "This file took too long to read.",
@@ -24,26 +24,9 @@ TOO_SLOW = Refusal("probe_timeout", "This file took too long to read.",
 
 
 @dataclass(frozen=True)
-class Fetched:
-    path: Path
-    sha256: str
-
-
-@dataclass(frozen=True)
 class Rendition:
     facts: dict[str, Any]      # of the source
     rendition: dict[str, Any]  # of the output, with file sizes
-
-
-def fetch(store: ObjectStore, key: str, scratch: Path) -> Fetched:
-    """Download to the job's private folder first (never hand ffmpeg a URL), hashing as we go."""
-    path = scratch / "source"
-    digest = hashlib.sha256()
-    with path.open("wb") as fh:
-        for chunk in store.get(key):
-            digest.update(chunk)
-            fh.write(chunk)
-    return Fetched(path, digest.hexdigest())
 
 
 def check(source: Path, limits: StoryLimits, timeout: float) -> tuple[MediaInfo | None,
@@ -59,16 +42,16 @@ def check(source: Path, limits: StoryLimits, timeout: float) -> tuple[MediaInfo 
 
 
 def render(store: ObjectStore, source: Path, info: MediaInfo, *, spec: RenditionSpec,
-           max_seconds: float, timeout: float, prefix: str,
+           max_seconds: float, timeout: float, folder: str,
            on_progress: Callable[[float], None] | None = None) -> Rendition:
-    """Normalise, make the stills in the same pass, and store all three under `prefix`."""
+    """Normalise, make the stills in the same pass, and store all three in `folder`."""
     scratch = source.parent
-    outputs = {name: scratch / name for name, _ in OUTPUTS}
+    outputs = {name: scratch / name for name in RENDITION_FILES}
     normalise(source, outputs["web.mp4"], info, spec, timeout=timeout, max_seconds=max_seconds,
               on_progress=on_progress,
               stills=Stills(poster=outputs["poster.jpg"], filmstrip=outputs["filmstrip.jpg"]))
     made = probe(outputs["web.mp4"], timeout=timeout)
-    for name, content_type in OUTPUTS:
-        store.put_file(f"{prefix}/{name}", outputs[name], content_type)
+    for name in RENDITION_FILES:
+        store.put_file(file(folder, name), outputs[name], CONTENT_TYPES[name])
     return Rendition(info.to_dict(), {**made.to_dict(), "files": {
-        name: outputs[name].stat().st_size for name, _ in OUTPUTS}})
+        name: outputs[name].stat().st_size for name in RENDITION_FILES}})

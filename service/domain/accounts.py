@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import security
 from service.db.models import ApiToken, SetupToken, User, WebSession, utcnow
+from service.domain.text import one_line
 from service.errors import Conflict, Gone, NotFound, Unauthorized, Unprocessable
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -28,7 +30,7 @@ def clean_email(raw: object) -> str:
 
 
 def clean_name(raw: object, *, field: str = "display_name", limit: int = 80) -> str:
-    name = " ".join(str(raw or "").split())
+    name = one_line(raw)
     if not name or len(name) > limit or any(ord(c) < 32 for c in name):
         raise Unprocessable(f"{field} must be 1 to {limit} printable characters.",
                             code=f"invalid_{field}")
@@ -60,6 +62,15 @@ async def create_user(session: AsyncSession, *, email: str, display_name: str, p
     except IntegrityError:  # lost a race with another signup for the same email
         raise Conflict("An account with that email already exists.", code="email_taken") from None
     return user
+
+
+async def sign_up(session: AsyncSession, fields: Mapping[str, object], hours: int, *,
+                  is_admin: bool = False) -> tuple[User, SessionGrant]:
+    """A new account from sign-up fields (email, display_name, password), signed in at once."""
+    user = await create_user(session, email=str(fields.get("email") or ""),
+                             display_name=str(fields.get("display_name") or ""),
+                             password=str(fields.get("password") or ""), is_admin=is_admin)
+    return user, await start_session(session, user, hours)
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:

@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import effects
 from service.db.models import Clip, Prompt, utcnow
 from service.domain import audit, reels
 from service.domain.clip_state import WORKING, ClipState, transition
 from service.domain.communities import Access, current_release
 from service.errors import Conflict, NotFound, Unprocessable
+from service.events import clip_changed
 
 
 async def open_prompt(session: AsyncSession, access: Access, prompt_id: object) -> Prompt | None:
@@ -73,15 +75,15 @@ async def clips_of_member(session: AsyncSession, access: Access) -> list[Clip]:
     return list(rows)
 
 
-async def withdraw(session: AsyncSession, access: Access, clip: Clip) -> list[reels.Job]:
-    """The member takes back consent: the clip leaves every use and its media goes.
-
-    Returns the reels to render again without it. The caller queues them, and the job that
-    deletes the media (`service.jobs.purge_clip`), after commit."""
+async def withdraw(session: AsyncSession, access: Access, clip: Clip) -> None:
+    """The member takes back consent: the clip leaves every use (its reels render again
+    without it) and its media is deleted by a job."""
     transition(clip, ClipState.withdrawn)
     audit.record(session, action="consent.withdrawn", subject_type="clip", subject_id=clip.id,
                  actor_id=access.user.id, community_id=clip.community_id)
-    return await reels.drop_clip(session, clip, why="consent.withdrawn")
+    await reels.drop_clip(session, clip, why="consent.withdrawn")
+    effects.queue(session, "purge_clip", clip.id)
+    clip_changed(session, clip)
 
 
 async def start_processing(session: AsyncSession, clip_id: str,
@@ -118,6 +120,7 @@ async def finish_rendition(session: AsyncSession, clip_id: str, *, version: int,
         audit.record(session, action="clip.approved", subject_type="clip", subject_id=clip.id,
                      actor_id=clip.reviewed_by, community_id=clip.community_id,
                      data={"by": "moment.accepted"})
+    clip_changed(session, clip)
     return clip
 
 
@@ -131,20 +134,22 @@ async def fail(session: AsyncSession, clip_id: str, error: str) -> Clip | None:
     clip.deadline_at = None
     audit.record(session, action="clip.failed", subject_type="clip", subject_id=clip.id,
                  actor_id=None, community_id=clip.community_id, data={"error": error[:500]})
+    clip_changed(session, clip)
     return clip
 
 
-async def claim_overdue(session: AsyncSession, deadline_seconds: int,
-                        limit: int = 100) -> list[str]:
-    """Clips in a working state past their deadline (their job was lost or its worker died),
-    each given a fresh deadline so that one sweep re-queues it once."""
+async def requeue_overdue(session: AsyncSession, deadline_seconds: int,
+                          limit: int = 100) -> int:
+    """Clips in a working state past their deadline (their job was lost or its worker died)
+    go to ingest again, each with a fresh deadline so that one sweep re-queues it once."""
     rows = await session.scalars(select(Clip).where(
         Clip.state.in_([str(s) for s in WORKING]), Clip.deadline_at.is_not(None),
         Clip.deadline_at < utcnow()).order_by(Clip.deadline_at).limit(limit))
     stuck = list(rows)
     for clip in stuck:
         clip.deadline_at = utcnow() + timedelta(seconds=deadline_seconds)
-    return [clip.id for clip in stuck]
+        effects.queue(session, "ingest_clip", clip.id)
+    return len(stuck)
 
 
 async def refuse(session: AsyncSession, clip: Clip, *, code: str, message: str, hint: str,
@@ -158,3 +163,4 @@ async def refuse(session: AsyncSession, clip: Clip, *, code: str, message: str, 
         clip.sha256 = sha256
     audit.record(session, action="clip.invalid", subject_type="clip", subject_id=clip.id,
                  actor_id=None, community_id=clip.community_id, data={"code": code})
+    clip_changed(session, clip)

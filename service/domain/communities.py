@@ -16,6 +16,7 @@ from service.db.models import Community, Invite, Membership, ReleaseText, User, 
 from service.domain import audit
 from service.domain.accounts import clean_name
 from service.domain.roles import Permission, Role, allows
+from service.domain.text import one_line
 from service.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -163,7 +164,7 @@ async def create_invite(session: AsyncSession, access: Access, *, role: object =
     if not 1 <= uses <= MAX_INVITE_USES or not 1 <= lifetime <= 365:
         raise Unprocessable(f"max_uses must be 1-{MAX_INVITE_USES} and days 1-365.",
                             code="invalid_invite")
-    note_text = " ".join(str(note or "").split())[:120]
+    note_text = one_line(note, 120)
     token = security.new_token()
     invite = Invite(community_id=access.community.id, token_hash=security.token_hash(token),
                     role=invite_role, max_uses=uses, uses=0, note=note_text,

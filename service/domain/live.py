@@ -10,11 +10,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db.models import LiveEvent, LiveSession, utcnow
-from service.domain import audit
+from service import effects
+from service.db.models import Community, LiveEvent, LiveSession, User, utcnow
+from service.domain import audit, communities, recording_state
 from service.domain.communities import Access
 from service.domain.live_state import LiveState, transition
-from service.errors import Gone, NotFound, Unauthorized, Unprocessable
+from service.domain.recording_state import RecordingState
+from service.domain.roles import Permission
+from service.domain.text import one_line
+from service.errors import ApiError, Gone, NotFound, Unauthorized, Unprocessable
 
 # The recording terms a host accepts by going live; the consent basis of the highlights cut
 # from the recording. A change of wording is a new version.
@@ -48,7 +52,7 @@ def _when(raw: object) -> datetime:
 async def schedule(session: AsyncSession, access: Access, *, title: object,
                    description: object = "", starts_at: object = None) -> tuple[LiveSession, str]:
     """A new session and its publish token (shown once; only its hash is kept)."""
-    name = " ".join(str(title or "").split())[:120]
+    name = one_line(title, 120)
     if len(name) < 3:
         raise Unprocessable("Give the session a title of at least 3 characters.",
                             code="title_required")
@@ -57,7 +61,7 @@ async def schedule(session: AsyncSession, access: Access, *, title: object,
                        host_id=access.user.id, title=name,
                        description=str(description or "")[:2000], starts_at=_when(starts_at),
                        state=LiveState.scheduled, publish_token_hash=_hash(token),
-                       recording_state="none")
+                       recording_state=RecordingState.none)
     session.add(live)
     audit.record(session, action="live.scheduled", subject_type="live", subject_id=live.id,
                  actor_id=access.user.id, community_id=access.community.id,
@@ -87,6 +91,22 @@ async def get(session: AsyncSession, access: Access, session_id: str) -> LiveSes
     if live is None or live.community_id != access.community.id:
         raise NotFound("No such live session.", code="session_not_found")
     return live
+
+
+async def visible(session: AsyncSession, user: User,
+                  session_id: str) -> tuple[LiveSession, Access]:
+    """A session of one of the user's communities, with their standing there. Anyone else
+    learns nothing: an unknown session and another community's look the same (404)."""
+    live = await session.get(LiveSession, session_id)
+    community = await session.get(Community, live.community_id) if live else None
+    try:
+        if live is None or community is None:
+            raise NotFound("No such live session.")
+        return live, await communities.require(session, user, community.slug, Permission.view)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise NotFound("No such live session.", code="session_not_found") from None
 
 
 async def by_publish_token(session: AsyncSession, session_id: str,
@@ -132,19 +152,36 @@ async def new_publish_token(session: AsyncSession, access: Access, live: LiveSes
 
 
 async def recording_stored(session: AsyncSession, session_id: str, key: str) -> None:
-    """The recording is in storage: its rendition is to be made (`processing`)."""
+    """The recording is in storage: a job makes its rendition (`processing`)."""
     live = await session.get(LiveSession, session_id)
     if live is None:
         return
-    live.recording_state, live.recording_key = "processing", key
+    recording_state.transition(live, RecordingState.processing)
+    live.recording_key = key
     audit.record(session, action="live.recorded", subject_type="live", subject_id=live.id,
                  actor_id=None, community_id=live.community_id, data={"key": key})
+    effects.queue(session, "render_recording", live.id)
+
+
+async def claim_recording(session: AsyncSession, session_id: str) -> str | None:
+    """The rendition job's claim: the recording's key, if it is to be made (a job retried
+    after failing takes it up again)."""
+    live = await session.get(LiveSession, session_id)
+    if live is None or live.recording_key is None:
+        return None
+    if live.recording_state == RecordingState.failed:
+        recording_state.transition(live, RecordingState.processing)
+    return live.recording_key if live.recording_state == RecordingState.processing else None
 
 
 async def recording_done(session: AsyncSession, session_id: str, ok: bool) -> None:
+    """The rendition is stored (then the moments are found), or could not be made."""
     live = await session.get(LiveSession, session_id)
-    if live is not None and live.recording_state == "processing":
-        live.recording_state = "ready" if ok else "failed"
+    if live is None or live.recording_state != RecordingState.processing:
+        return
+    recording_state.transition(live, RecordingState.ready if ok else RecordingState.failed)
+    if ok:
+        effects.queue(session, "find_moments", live.id)
 
 
 async def add_event(session: AsyncSession, session_id: str, kind: str, user_id: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from service.db.models import LiveSession, utcnow
-from service.domain.clip_state import InvalidTransition
+from service.domain.states import Machine
 
 
 class LiveState(StrEnum):
@@ -15,22 +15,17 @@ class LiveState(StrEnum):
 
 
 S = LiveState
-MOVES: dict[LiveState, frozenset[LiveState]] = {
+MACHINE = Machine("session", LiveState, {
     S.scheduled: frozenset({S.live, S.ended}),
     S.live: frozenset({S.ended}),
     S.ended: frozenset(),
-}
-
-
-def can_move(current: LiveState | str, target: LiveState | str) -> bool:
-    return LiveState(target) in MOVES[LiveState(current)]
+})
+can_move = MACHINE.can_move
 
 
 def transition(session: LiveSession, target: LiveState) -> None:
     """Move `session` to `target` or raise naming its current state."""
-    if not can_move(session.state, target):
-        raise InvalidTransition(session.state, target, "session")
-    session.state = target
+    session.state = MACHINE.move(session.state, target)
     now = utcnow()
     if target == S.live:
         session.started_at = now

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from service.db.models import LiveMoment, utcnow
-from service.domain.clip_state import InvalidTransition
+from service.domain.states import Machine
 
 
 class MomentState(StrEnum):
@@ -16,21 +16,16 @@ class MomentState(StrEnum):
 
 
 S = MomentState
-MOVES: dict[MomentState, frozenset[MomentState]] = {
+MACHINE = Machine("moment", MomentState, {
     S.proposed: frozenset({S.accepted, S.discarded}),
     S.discarded: frozenset({S.proposed}),
     S.accepted: frozenset(),
-}
-
-
-def can_move(current: MomentState | str, target: MomentState | str) -> bool:
-    return MomentState(target) in MOVES[MomentState(current)]
+})
+can_move = MACHINE.can_move
 
 
 def transition(moment: LiveMoment, target: MomentState, actor_id: int | None) -> None:
     """Move `moment` to `target` or raise naming its current state."""
-    if not can_move(moment.state, target):
-        raise InvalidTransition(moment.state, target, "moment")
-    moment.state = target
+    moment.state = MACHINE.move(moment.state, target)
     moment.decided_by = actor_id if target != S.proposed else None
     moment.decided_at = utcnow() if target != S.proposed else None

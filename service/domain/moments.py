@@ -18,12 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.moments import Moment, Rules, Signals, find
+from service import effects
 from service.db.models import Clip, LiveEvent, LiveMoment, LiveSession, utcnow
-from service.domain import audit
+from service.domain import audit, finder_state
 from service.domain.clip_state import ClipState
 from service.domain.communities import Access
+from service.domain.finder_state import FinderState
 from service.domain.live_state import LiveState
 from service.domain.moment_state import MomentState, transition
+from service.domain.recording_state import RecordingState
 from service.errors import Conflict, NotFound, Unprocessable
 from service.settings import Settings
 
@@ -64,32 +67,39 @@ async def ended_session(session: AsyncSession, access: Access, session_id: str) 
 def _ready(live: LiveSession) -> None:
     if live.state != LiveState.ended:
         raise Conflict("Highlights come once the session has ended.", code="session_not_ended")
-    if live.recording_state != "ready":
+    if live.recording_state != RecordingState.ready:
         raise Conflict("The session's recording isn't ready yet.", code="recording_not_ready",
                        hint="It is being prepared; this page updates when it is.")
+
+
+def _finding(live: LiveSession) -> None:
+    if live.moments_state != FinderState.finding:  # asked twice: one search
+        finder_state.transition(live, FinderState.finding)
 
 
 async def request_find(session: AsyncSession, access: Access, live: LiveSession) -> None:
     """A moderator asks for the moments again (after new reactions or changed settings)."""
     _ready(live)
-    live.moments_state = "finding"
+    _finding(live)
     audit.record(session, action="moments.requested", subject_type="live", subject_id=live.id,
                  actor_id=access.user.id, community_id=live.community_id)
+    effects.queue(session, "find_moments", live.id)
 
 
 async def claim_finding(session: AsyncSession, session_id: str) -> LiveSession | None:
     """The finder job's claim: an ended session with its rendition ready."""
     live = await session.get(LiveSession, session_id)
-    if live is None or live.state != LiveState.ended or live.recording_state != "ready":
+    if live is None or live.state != LiveState.ended \
+            or live.recording_state != RecordingState.ready:
         return None
-    live.moments_state = "finding"
+    _finding(live)
     return live
 
 
 async def finding_failed(session: AsyncSession, session_id: str) -> None:
     live = await session.get(LiveSession, session_id)
-    if live is not None and live.moments_state == "finding":
-        live.moments_state = "failed"
+    if live is not None and live.moments_state == FinderState.finding:
+        finder_state.transition(live, FinderState.failed)
 
 
 async def events(session: AsyncSession, session_id: str) -> tuple[list[float], list[float]]:
@@ -124,7 +134,7 @@ async def store_proposals(session: AsyncSession, session_id: str, signals: dict[
             await session.delete(old)
     added = [_row(session_id, m) for m in found if not any(_covers(m, d) for d in decided)]
     session.add_all(added)
-    live.moments_state = "ready"
+    finder_state.transition(live, FinderState.ready)
     audit.record(session, action="moments.found", subject_type="live", subject_id=live.id,
                  actor_id=None, community_id=live.community_id,
                  data={"proposed": len(added), "kept": len(decided)})
@@ -190,7 +200,7 @@ async def accept(session: AsyncSession, access: Access, live: LiveSession, momen
                  deadline_seconds: int) -> tuple[Clip, bool]:
     """Accept a moment (optionally adjusted): a new clip in `uploaded`, to be cut from the
     recording and prepared by ingest. Accepting again returns the same clip. The bool says
-    whether the clip is new (and so needs its job)."""
+    whether the clip is new."""
     _ready(live)
     moment = await _moment(session, live, moment_id)
     if moment.state == MomentState.accepted and moment.clip_id:
@@ -225,6 +235,7 @@ async def accept(session: AsyncSession, access: Access, live: LiveSession, momen
                  subject_id=clip.id, actor_id=live.host_id, community_id=live.community_id,
                  data={"terms_version": live.terms_version, "terms_sha256": live.terms_sha256,
                        "session": live.id})
+    effects.queue(session, "ingest_clip", clip.id)
     return clip, True
 
 

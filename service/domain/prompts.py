@@ -8,12 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db.models import Community, Prompt, utcnow
 from service.domain import audit
 from service.domain.communities import Access
+from service.domain.text import one_line
 from service.errors import NotFound, Unprocessable
 
 
 async def create(session: AsyncSession, access: Access, *, question: object,
                  description: object = "", max_seconds: object = None) -> Prompt:
-    text = " ".join(str(question or "").split())
+    text = one_line(question)
     if not 3 <= len(text) <= 200:
         raise Unprocessable("A prompt's question needs 3 to 200 characters.",
                             code="invalid_question")

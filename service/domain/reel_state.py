@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from service.db.models import Reel, utcnow
-from service.domain.clip_state import InvalidTransition
+from service.domain.states import Machine
 
 
 class ReelState(StrEnum):
@@ -19,7 +19,7 @@ class ReelState(StrEnum):
 
 
 S = ReelState
-MOVES: dict[ReelState, frozenset[ReelState]] = {
+MACHINE = Machine("reel", ReelState, {
     S.draft: frozenset({S.rendering}),
     # a render that was asked for while the reel was public publishes itself when done
     S.rendering: frozenset({S.rendered, S.published, S.failed, S.stale}),
@@ -28,19 +28,14 @@ MOVES: dict[ReelState, frozenset[ReelState]] = {
     S.unpublished: frozenset({S.published, S.rendering, S.stale}),
     S.failed: frozenset({S.rendering, S.stale}),
     S.stale: frozenset({S.rendering, S.unpublished}),
-}
+})
 WORKING = frozenset({S.rendering})  # the reconciler watches these
 EDITABLE = frozenset(set(S) - {S.rendering})
-
-
-def can_move(current: ReelState | str, target: ReelState | str) -> bool:
-    return ReelState(target) in MOVES[ReelState(current)]
+can_move = MACHINE.can_move
 
 
 def transition(reel: Reel, target: ReelState, *, reason: str | None = None) -> None:
     """Move `reel` to `target` or raise naming its current state."""
-    if not can_move(reel.state, target):
-        raise InvalidTransition(reel.state, target, "reel")
-    reel.state = target
+    reel.state = MACHINE.move(reel.state, target)
     reel.reason = reason
     reel.updated_at = utcnow()

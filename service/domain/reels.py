@@ -9,45 +9,44 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from media.canvas import CANVASES
-from service import __version__
+from service import __version__, effects
 from service.db.models import Asset, Clip, Reel, User, utcnow
 from service.domain import audit
 from service.domain.clip_state import ClipState
 from service.domain.communities import Access
+from service.domain.composition import (
+    ASSET_KINDS,
+    MAX_ITEMS,
+    Composition,
+    Item,
+    Manifest,
+    ManifestClip,
+    TitleCard,
+    reel_canvas,
+    reel_title,
+)
 from service.domain.reel_state import EDITABLE, WORKING, ReelState, transition
 from service.domain.trims import check_trim, trim_of
 from service.errors import Conflict, NotFound, Unprocessable
 
 TEMPLATE_VERSION = 1  # the look of captions and title cards; part of every piece's cache key
-MAX_ITEMS = 30
-CROSSFADE_FRAMES = (8, 15, 30)  # 0.27 s, 0.5 s, 1 s
-ASSET_KINDS = {"music_asset": "music", "intro_asset": "intro", "outro_asset": "outro"}
-Job = tuple[str, int]  # (reel id, version) of a render to queue after commit
-
-
-def empty_composition() -> dict[str, Any]:
-    return {"items": [], "transition": "cut", "crossfade_frames": 15, "title_card": None,
-            "captions": True, "music_asset": None, "intro_asset": None, "outro_asset": None}
+FIELDS = frozenset({"title", "canvas", "items", "transition", "crossfade_frames", "title_card",
+                    "captions", *ASSET_KINDS})
 
 
 async def create(session: AsyncSession, access: Access, *, title: object,
                  canvas: object = "9:16") -> Reel:
-    name = " ".join(str(title or "").split())[:120]
-    if not name:
-        raise Unprocessable("Give the reel a title.", code="title_required")
-    if str(canvas) not in CANVASES:
-        raise Unprocessable(f"canvas must be one of {', '.join(CANVASES)}.",
-                            code="invalid_canvas")
+    name, shape = reel_title(title), reel_canvas(canvas)
     reel = Reel(id=uuid.uuid4().hex, community_id=access.community.id,
                 slug=secrets.token_urlsafe(6), title=name, state=ReelState.draft,
-                canvas=str(canvas), composition=empty_composition(), version=0,
+                canvas=shape, composition=Composition().to_json(), version=0,
                 republish=False, manifest={}, output={}, created_by=access.user.id)
     session.add(reel)
     audit.record(session, action="reel.created", subject_type="reel", subject_id=reel.id,
@@ -86,38 +85,19 @@ async def _approved(session: AsyncSession, access: Access, clip_id: object) -> C
     return clip
 
 
-async def _items(session: AsyncSession, access: Access, raw: object) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or len(raw) > MAX_ITEMS:
+async def _items(session: AsyncSession, access: Access, raw: object) -> tuple[Item, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_ITEMS:  # before any lookup
         raise Unprocessable(f"items is a list of at most {MAX_ITEMS} clips.",
                             code="invalid_items")
-    items, seen = [], set()
+    items = []
     for entry in raw:
         if not isinstance(entry, dict) or "clip_id" not in entry:
             raise Unprocessable("Each item names a clip_id.", code="invalid_items")
         clip = await _approved(session, access, entry["clip_id"])
-        if clip.id in seen:
-            raise Unprocessable("A clip can be in a reel once.", code="duplicate_clip")
-        seen.add(clip.id)
         start, end = trim_of(clip)
         start, end = check_trim(clip, entry.get("trim_in", start), entry.get("trim_out", end))
-        items.append({"clip_id": clip.id, "trim_in": start, "trim_out": end})
-    return items
-
-
-def _title_card(raw: object) -> dict[str, str] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise Unprocessable("title_card is {text, color} or null.", code="invalid_title_card")
-    text = " ".join(str(raw.get("text") or "").split())
-    color = str(raw.get("color") or "#1d3557")
-    if not text or len(text) > 80:
-        raise Unprocessable("A title card has 1 to 80 characters of text.",
-                            code="invalid_title_card")
-    if not (len(color) == 7 and color[0] == "#"
-            and all(c in "0123456789abcdefABCDEF" for c in color[1:])):
-        raise Unprocessable("The brand colour is #rrggbb.", code="invalid_color")
-    return {"text": text, "color": color.lower()}
+        items.append(Item(clip.id, start, end))
+    return tuple(items)
 
 
 async def _asset(session: AsyncSession, access: Access, field: str, raw: object) -> str | None:
@@ -133,95 +113,80 @@ async def _asset(session: AsyncSession, access: Access, field: str, raw: object)
 async def update(session: AsyncSession, access: Access, reel: Reel,
                  body: dict[str, Any]) -> None:
     """Change the title, canvas or composition. Not while a render runs."""
-    known = {"title", "canvas", "items", "transition", "crossfade_frames", "title_card",
-             "captions", *ASSET_KINDS}
-    unknown = set(body) - known
+    unknown = set(body) - FIELDS
     if unknown:
         raise Unprocessable(f"Unknown fields: {', '.join(sorted(unknown))}.",
                             code="unknown_fields")
     if reel.state not in EDITABLE:
         raise Conflict("The reel is rendering; edit it when the render ends.",
                        code="reel_busy")
-    comp = dict(reel.composition)
-    if "title" in body:
-        title = " ".join(str(body["title"] or "").split())[:120]
-        if not title:
-            raise Unprocessable("Give the reel a title.", code="title_required")
-        reel.title = title
-    if "canvas" in body:
-        if str(body["canvas"]) not in CANVASES:
-            raise Unprocessable(f"canvas must be one of {', '.join(CANVASES)}.",
-                                code="invalid_canvas")
-        reel.canvas = str(body["canvas"])
-    if "items" in body:
-        comp["items"] = await _items(session, access, body["items"])
-    if "transition" in body:
-        if body["transition"] not in ("cut", "crossfade"):
-            raise Unprocessable("transition is cut or crossfade.", code="invalid_transition")
-        comp["transition"] = body["transition"]
-    if "crossfade_frames" in body:
-        if body["crossfade_frames"] not in CROSSFADE_FRAMES:
-            raise Unprocessable(f"crossfade_frames is one of {CROSSFADE_FRAMES}.",
-                                code="invalid_transition")
-        comp["crossfade_frames"] = body["crossfade_frames"]
-    if "title_card" in body:
-        comp["title_card"] = _title_card(body["title_card"])
+    title = reel_title(body["title"]) if "title" in body else reel.title
+    shape = reel_canvas(body["canvas"]) if "canvas" in body else reel.canvas
+    changes: dict[str, Any] = {k: body[k] for k in ("transition", "crossfade_frames")
+                               if k in body}
     if "captions" in body:
-        comp["captions"] = bool(body["captions"])
+        changes["captions"] = bool(body["captions"])
+    if "title_card" in body:
+        changes["title_card"] = TitleCard.parse(body["title_card"])
+    if "items" in body:
+        changes["items"] = await _items(session, access, body["items"])
     for field in ASSET_KINDS:
         if field in body:
-            comp[field] = await _asset(session, access, field, body[field])
-    reel.composition = comp
+            changes[field] = await _asset(session, access, field, body[field])
+    composition = replace(Composition.from_json(reel.composition), **changes)
+    reel.title, reel.canvas, reel.composition = title, shape, composition.to_json()
     reel.updated_at = utcnow()
     audit.record(session, action="reel.edited", subject_type="reel", subject_id=reel.id,
                  actor_id=access.user.id, community_id=reel.community_id,
                  data={"fields": sorted(body)})
 
 
-async def _manifest(session: AsyncSession, reel: Reel, version: int) -> dict[str, Any]:
+async def _manifest(session: AsyncSession, reel: Reel, version: int) -> Manifest:
     """Everything a render depends on, so that rendering it again gives the same frames."""
-    comp = reel.composition
+    composition = Composition.from_json(reel.composition)
     clips = []
-    for item in comp["items"]:
-        clip = await session.get(Clip, item["clip_id"])
+    for item in composition.items:
+        clip = await session.get(Clip, item.clip_id)
         if clip is None or clip.state != ClipState.approved:
-            raise Conflict(f"Clip {item['clip_id']} is no longer approved; take it out of "
+            raise Conflict(f"Clip {item.clip_id} is no longer approved; take it out of "
                            "the reel.", code="clip_not_approved")
         member = await session.get(User, clip.member_id)
         name = clip.caption_name if clip.caption_name is not None else (
             member.display_name if member else "")
-        clips.append({"clip_id": clip.id, "clip_version": clip.version,
-                      "consent_basis": clip.consent_basis,
-                      "release_version": clip.release_version,
-                      "release_sha256": clip.release_sha256,
-                      "consented_at": clip.consented_at.isoformat(),
-                      "trim_in": item["trim_in"], "trim_out": item["trim_out"],
-                      "caption": {"name": name, "quote": clip.caption_quote}
-                      if comp.get("captions", True) else None})
-    overlap = comp["crossfade_frames"] if comp["transition"] == "crossfade" else 0
-    return {"reel_id": reel.id, "version": version, "canvas": reel.canvas,
-            "template": TEMPLATE_VERSION, "overlap": overlap, "title_card": comp["title_card"],
-            "clips": clips, "music": comp.get("music_asset"), "intro": comp.get("intro_asset"),
-            "outro": comp.get("outro_asset"), "kumpul": __version__}
+        clips.append(ManifestClip(
+            clip_id=clip.id, clip_version=clip.version, consent_basis=clip.consent_basis,
+            release_version=clip.release_version, release_sha256=clip.release_sha256,
+            consented_at=clip.consented_at.isoformat(), trim_in=item.trim_in,
+            trim_out=item.trim_out,
+            caption={"name": name, "quote": clip.caption_quote} if composition.captions
+            else None))
+    card = composition.title_card
+    return Manifest(reel_id=reel.id, version=version, canvas=reel.canvas,
+                    template=TEMPLATE_VERSION, overlap=composition.overlap,
+                    title_card={"text": card.text, "color": card.color} if card else None,
+                    clips=tuple(clips), music=composition.music_asset,
+                    intro=composition.intro_asset, outro=composition.outro_asset,
+                    kumpul=__version__)
 
 
 async def request_render(session: AsyncSession, reel: Reel, *, actor_id: int | None,
-                         deadline_seconds: int) -> Job:
-    """Freeze the composition into a manifest and move to `rendering`. The caller queues
-    the returned job after commit."""
-    if not reel.composition["items"]:
+                         deadline_seconds: int) -> int:
+    """Freeze the composition into a manifest, move to `rendering` and queue the render.
+    Returns the version being rendered."""
+    if not Composition.from_json(reel.composition).items:
         raise Conflict("Add at least one approved clip before rendering.", code="reel_empty")
     version = reel.version + 1
     manifest = await _manifest(session, reel, version)
     if reel.state == ReelState.published:
         reel.republish = True  # the public keeps the old render until the new one is done
     transition(reel, ReelState.rendering)
-    reel.version, reel.manifest = version, manifest
+    reel.version, reel.manifest = version, manifest.to_json()
     reel.deadline_at = utcnow() + timedelta(seconds=deadline_seconds)
     audit.record(session, action="reel.render_requested", subject_type="reel",
                  subject_id=reel.id, actor_id=actor_id, community_id=reel.community_id,
-                 data={"version": version, "clips": [c["clip_id"] for c in manifest["clips"]]})
-    return reel.id, version
+                 data={"version": version, "clips": [c.clip_id for c in manifest.clips]})
+    effects.queue(session, "render_reel", reel.id, version)
+    return version
 
 
 async def claim(session: AsyncSession, reel_id: str, version: int,
@@ -290,18 +255,18 @@ async def unpublish(session: AsyncSession, access: Access, reel: Reel) -> None:
 
 
 async def drop_clip(session: AsyncSession, clip: Clip, *, why: str,
-                    deadline_seconds: int = 1800) -> list[Job]:
+                    deadline_seconds: int = 1800) -> None:
     """A clip may no longer be shown: take it out of every reel of its community. Rendered
     reels lose public access now and become stale; then each is rendered again without it
     (published again when it was public), or unpublished when no clip remains."""
     rows = await session.scalars(select(Reel).where(Reel.community_id == clip.community_id))
-    jobs: list[Job] = []
     for reel in rows:
-        items = reel.composition.get("items", [])
-        if not any(i["clip_id"] == clip.id for i in items):
+        composition = Composition.from_json(reel.composition)
+        if not any(item.clip_id == clip.id for item in composition.items):
             continue
-        reel.composition = {**reel.composition,
-                            "items": [i for i in items if i["clip_id"] != clip.id]}
+        composition = replace(composition, items=tuple(
+            item for item in composition.items if item.clip_id != clip.id))
+        reel.composition = composition.to_json()
         if reel.state == ReelState.draft:
             audit.record(session, action="reel.edited", subject_type="reel",
                          subject_id=reel.id, actor_id=None, community_id=reel.community_id,
@@ -314,26 +279,26 @@ async def drop_clip(session: AsyncSession, clip: Clip, *, why: str,
         audit.record(session, action="reel.stale", subject_type="reel", subject_id=reel.id,
                      actor_id=None, community_id=reel.community_id,
                      data={"clip_id": clip.id, "because": why, "was_public": was_public})
-        if reel.composition["items"]:
+        if composition.items:
             reel.republish = was_public
-            jobs.append(await request_render(session, reel, actor_id=None,
-                                             deadline_seconds=deadline_seconds))
+            await request_render(session, reel, actor_id=None, deadline_seconds=deadline_seconds)
         else:
             transition(reel, ReelState.unpublished, reason="No clips remain in this reel.")
             reel.deadline_at = None
             audit.record(session, action="reel.unpublished", subject_type="reel",
                          subject_id=reel.id, actor_id=None, community_id=reel.community_id,
                          data={"because": "no clips remain"})
-    return jobs
 
 
-async def claim_overdue(session: AsyncSession, deadline_seconds: int,
-                        limit: int = 50) -> list[Job]:
-    """Renders whose job was lost or whose worker died, each given a fresh deadline."""
+async def requeue_overdue(session: AsyncSession, deadline_seconds: int,
+                          limit: int = 50) -> int:
+    """Renders whose job was lost or whose worker died are queued again, each with a fresh
+    deadline."""
     rows = await session.scalars(select(Reel).where(
         Reel.state.in_([str(s) for s in WORKING]), Reel.deadline_at.is_not(None),
         Reel.deadline_at < utcnow()).order_by(Reel.deadline_at).limit(limit))
     stuck = list(rows)
     for reel in stuck:
         reel.deadline_at = utcnow() + timedelta(seconds=deadline_seconds)
-    return [(reel.id, reel.version) for reel in stuck]
+        effects.queue(session, "render_reel", reel.id, reel.version)
+    return len(stuck)

@@ -12,8 +12,10 @@ from service.db.models import Clip, ClipEdit, User, utcnow
 from service.domain import audit, reels
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
+from service.domain.text import one_line
 from service.domain.trims import check_trim, trim_of
 from service.errors import NotFound, Unprocessable
+from service.events import clip_changed
 
 QUEUE_STATES = ("ready_for_review", "approved", "rejected")
 SOURCES = ("upload", "recording", "live")
@@ -70,17 +72,18 @@ async def approve(session: AsyncSession, access: Access, clip: Clip) -> None:
     clip.reviewed_by, clip.reviewed_at = access.user.id, utcnow()
     audit.record(session, action="clip.approved", subject_type="clip", subject_id=clip.id,
                  actor_id=access.user.id, community_id=clip.community_id)
+    clip_changed(session, clip)
 
 
 async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: object,
-                 note: object = "") -> list[reels.Job]:
+                 note: object = "") -> None:
     """Reject with a template reason and optional words of the moderator's own. The member
-    sees both. Returns the reels that used the clip (now stale) to render again."""
+    sees both. Reels that used an approved clip go stale and render again without it."""
     reason = REASONS.get(str(code or ""))
     if reason is None:
         raise Unprocessable(f"reason must be one of {', '.join(REASONS)}.",
                             code="invalid_reason")
-    text = " ".join(str(note or "").split())[:500]
+    text = one_line(note, 500)
     was_approved = clip.state == ClipState.approved
     transition(clip, ClipState.rejected, reason=reason.message, hint=text or None)
     clip.reviewed_by, clip.reviewed_at = access.user.id, utcnow()
@@ -88,8 +91,8 @@ async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: obj
                  actor_id=access.user.id, community_id=clip.community_id,
                  data={"reason": reason.code, "note": text})
     if was_approved:
-        return await reels.drop_clip(session, clip, why="clip.rejected")
-    return []
+        await reels.drop_clip(session, clip, why="clip.rejected")
+    clip_changed(session, clip)
 
 
 async def edit(session: AsyncSession, access: Access, clip: Clip,
@@ -129,7 +132,7 @@ def _text(value: object, field: str, limit: int, *, nullable: bool = False) -> s
         return None
     if not isinstance(value, str):
         raise Unprocessable(f"{field} must be text.", code="invalid_caption")
-    text = " ".join(value.split())
+    text = one_line(value)
     if len(text) > limit:
         raise Unprocessable(f"{field} is at most {limit} characters.", code="caption_too_long")
     return text

@@ -9,14 +9,17 @@ import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import effects
 from service.db.models import Clip, Upload, utcnow
 from service.domain import audit, clips
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
 from service.domain.story_rules import Refusal, StoryLimits, clean_filename, refuse_size
+from service.domain.text import one_line
 from service.errors import ApiError, Gone, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.events import clip_changed
 from service.settings import Settings
-from service.uploads.sink import Sink
+from service.storage.uploads import Sink
 
 REFUSAL_STATUS = {"file_too_large": PayloadTooLarge, "unsupported_type": UnsupportedMediaType}
 
@@ -35,7 +38,7 @@ async def create(session: AsyncSession, access: Access, sink: Sink, settings: Se
     if refusal:
         raise refusal_error(refusal)
     filename = clean_filename(meta.get("filename") or meta.get("name") or "video")
-    title = " ".join((meta.get("title") or "").split())[:120]
+    title = one_line(meta.get("title"), 120)
     clip = await clips.start_clip(session, access, release_version=meta.get("release"),
                                   title=title, filename=filename, prompt=prompt,
                                   source="recording" if meta.get("source") == "recording"
@@ -63,14 +66,23 @@ async def find(session: AsyncSession, user_id: int, upload_id: str) -> tuple[Upl
     return upload, clip
 
 
-def touched(upload: Upload, settings: Settings, offset: int) -> None:
+async def received(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,
+                   settings: Settings, offset: int) -> bool:
+    """Bytes up to `offset` are stored: keep the upload alive, and at the last byte complete
+    it. The member's page hears of the progress. True when the upload is complete."""
     upload.offset = offset
     upload.expires_at = utcnow() + timedelta(hours=settings.upload_expiry_hours)
+    finished = offset == upload.length and upload.completed_at is None
+    if finished:
+        await _complete(session, sink, upload, clip, settings.ingest_deadline_seconds)
+    clip_changed(session, clip, offset=offset, length=upload.length)
+    return finished
 
 
-async def complete(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,
-                   deadline_seconds: int) -> None:
-    """All bytes are in: the source object appears whole, the clip becomes `uploaded`."""
+async def _complete(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,
+                    deadline_seconds: int) -> None:
+    """All bytes are in: the source object appears whole, the clip becomes `uploaded` and
+    goes to ingest."""
     info = await anyio.to_thread.run_sync(sink.finish, upload)
     upload.completed_at = utcnow()
     transition(clip, ClipState.uploaded)
@@ -79,6 +91,7 @@ async def complete(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip
     audit.record(session, action="clip.uploaded", subject_type="clip", subject_id=clip.id,
                  actor_id=upload.user_id, community_id=clip.community_id,
                  data={"size": info.size})
+    effects.queue(session, "ingest_clip", clip.id)
 
 
 async def discard(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,20 @@ from service.live.forward import AUDIO_CLOCK, VIDEO_CLOCK, Fanout
 log = logging.getLogger("kumpul.live")
 STREAMS = {"VP8": "libvpx", "H264": "h264", "opus": "libopus"}
 CONTAINERS = {"VP8": ("webm", ".webm"), "H264": ("matroska", ".mkv")}
+CONTENT_TYPES = {".webm": "video/webm", ".mkv": "video/x-matroska"}
+HOST = "recording"  # the host's recording; each turn on stage is "guest-{n}"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A finished file: the host's (`HOST`) or one guest's turn on stage."""
+
+    name: str
+    path: Path
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.path.suffix]
 
 
 def h264_setup(data: bytes) -> tuple[tuple[int, int], bytes] | None:
@@ -48,8 +63,9 @@ def vp8_size(data: bytes) -> tuple[int, int] | None:
 
 
 class Recorder:
-    def __init__(self, stem: Path) -> None:
+    def __init__(self, stem: Path, name: str = HOST) -> None:
         self.stem = stem  # the file's suffix comes with the codec
+        self.name = name
         self.path = stem.with_suffix(".webm")
         self.started: float | None = None  # monotonic time of the recording's first frame
         self.packets = 0
@@ -128,10 +144,10 @@ class Recorder:
         """Where on the recording's timeline `now` falls (chat and reactions are kept so)."""
         return 0 if self.started is None else int((time.monotonic() - self.started) * 1000)
 
-    def close(self) -> Path | None:
+    def close(self) -> Recording | None:
         """Finish the file; None when nothing was recorded."""
         if self._container is None:
             return None
         self._container.close()
         self._container = None
-        return self.path if self.packets else None
+        return Recording(self.name, self.path) if self.packets else None

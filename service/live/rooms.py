@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiortc import (
     RTCConfiguration,
@@ -23,10 +21,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from service.errors import ApiError, BadRequest, Conflict
 from service.live.channel import Channel
 from service.live.forward import Fanout, relay_losses
-from service.live.recorder import Recorder
+from service.live.recorder import Recorder, Recording
 from service.settings import Settings
-
-log = logging.getLogger("kumpul.live")
 
 
 class RoomFull(ApiError):
@@ -142,8 +138,9 @@ class Room:
         if slot == "host" and self.recorder is not None:
             self.recorder.attach(fanouts)
         elif slot == "guest" and self.recorder is not None:  # each stage turn: a file
-            turn = Recorder(self.recorder.stem.with_name(
-                f"{self.session_id}-guest-{len(self.guest_recorders) + 1}"))
+            number = len(self.guest_recorders) + 1
+            turn = Recorder(self.recorder.stem.with_name(f"{self.session_id}-guest-{number}"),
+                            f"guest-{number}")
             turn.attach(fanouts)
             self.guest_recorders.append(turn)
         self._changed()
@@ -220,7 +217,7 @@ class Room:
         self._changed()
         return True
 
-    async def close(self) -> list[Path]:
+    async def close(self) -> list[Recording]:
         """Everyone leaves; returns the finished recordings: the host's first, then each
         guest's turn on stage (only those with anything in them)."""
         for resource in list(self.viewers):
@@ -231,7 +228,7 @@ class Room:
                 fanout.end()
         made = [r.close() for r in ([self.recorder] if self.recorder else [])
                 + self.guest_recorders]
-        return [path for path in made if path is not None]
+        return [recording for recording in made if recording is not None]
 
     def _changed(self) -> None:
         if self.channel is not None:  # the live viewer count, to everyone in the room
@@ -275,10 +272,15 @@ class Rooms:
     def find(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
 
-    async def end(self, session_id: str) -> list[Path]:
-        """Close the room; returns its recordings (the host's first)."""
+    async def end(self, session_id: str) -> list[Recording]:
+        """The session ended: everyone in the room is told, then it closes; returns its
+        recordings (the host's first)."""
         room = self._rooms.pop(session_id, None)
-        return await room.close() if room is not None else []
+        if room is None:
+            return []
+        if room.channel is not None:
+            await room.channel.broadcast({"type": "ended"})
+        return await room.close()
 
     async def close(self) -> None:
         for session_id in list(self._rooms):

@@ -7,7 +7,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service.domain import accounts, communities
-from service.login import clear_session_cookie, log_in, set_session_cookie
+from service.login import (
+    clear_session_cookie,
+    joining_user,
+    log_in,
+    set_session_cookie,
+    signed_in,
+)
 from service.routes import views
 from service.web import SESSION_COOKIE, client_ip, int_param, json_body, require_user, services
 
@@ -29,7 +35,7 @@ async def login(request: Request) -> Response:
     """
     svc = services(request)
     body = await json_body(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         user, grant = await log_in(svc, session, body.get("email"), body.get("password"),
                                    client_ip(request))
     response = JSONResponse({"user": views.user(user), "csrf_token": grant.csrf_token})
@@ -47,7 +53,7 @@ async def logout(request: Request) -> Response:
       403: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         await require_user(request, session)
         if cookie := request.cookies.get(SESSION_COOKIE):
             await accounts.end_session(session, cookie)
@@ -65,7 +71,7 @@ async def me(request: Request) -> Response:
       401: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         who = await require_user(request, session)
         mine = await communities.communities_of(session, who.user)
     return JSONResponse({"user": views.user(who.user), "csrf_token": who.csrf_token,
@@ -114,17 +120,12 @@ async def invite_accept(request: Request) -> Response:
     """
     svc = services(request)
     token = request.path_params["token"]
-    grant = None
-    async with svc.db.begin() as session:
-        if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE):
-            user = (await require_user(request, session)).user
-        else:
-            body = await json_body(request)
+    async with svc.transaction() as session:
+        fields = {}
+        if not signed_in(request):
+            fields = await json_body(request)
             await communities.find_invite(session, token)  # fail fast, before hashing
-            user = await accounts.create_user(
-                session, email=body.get("email", ""), display_name=body.get("display_name", ""),
-                password=body.get("password", ""))
-            grant = await accounts.start_session(session, user, svc.settings.session_hours)
+        user, grant = await joining_user(request, svc, session, fields)
         community, membership = await communities.accept_invite(session, token, user)
         joined = membership in session.new
     response = JSONResponse({"user": views.user(user), "community": views.community(
@@ -166,7 +167,7 @@ async def tokens_create(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         who = await require_user(request, session)
         body = await json_body(request)
         secret, row = await accounts.create_api_token(session, who.user, body.get("name"))
@@ -185,7 +186,7 @@ async def tokens_revoke(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         who = await require_user(request, session)
         await accounts.revoke_api_token(session, who.user,
                                         int_param(request.path_params["token_id"], "token_id"))

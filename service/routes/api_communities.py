@@ -8,9 +8,8 @@ from starlette.routing import Route
 
 from service.domain import audit, communities
 from service.domain.roles import Permission
-from service.errors import Forbidden
 from service.routes import views
-from service.web import int_param, json_body, member_access, require_user, services
+from service.web import int_param, json_body, member_access, require_admin, require_user, services
 
 
 def invite_url(request: Request, token: str) -> str:
@@ -49,10 +48,8 @@ async def create(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
-        who = await require_user(request, session)
-        if not who.user.is_admin:
-            raise Forbidden("Only site admins create communities.", code="admin_only")
+    async with svc.transaction() as session:
+        who = await require_admin(request, session)
         body = await json_body(request)
         community = await communities.create_community(
             session, name=body.get("name"), slug=body.get("slug"), owner=who.user)
@@ -122,7 +119,7 @@ async def member_update(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.manage_members)
         body = await json_body(request)
         user_id = int_param(request.path_params["user_id"], "user_id")
@@ -145,7 +142,7 @@ async def member_remove(request: Request) -> Response:
       409: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.manage_members)
         await communities.remove_member(session, access,
                                         int_param(request.path_params["user_id"], "user_id"))
@@ -190,7 +187,7 @@ async def invites_create(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.manage_members)
         body = await json_body(request)
         token, invite = await communities.create_invite(
@@ -213,7 +210,7 @@ async def invites_revoke(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.manage_members)
         await communities.revoke_invite(session, access,
                                         int_param(request.path_params["invite_id"], "invite_id"))
@@ -239,7 +236,7 @@ async def release_publish(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.manage_members)
         body = await json_body(request)
         release = await communities.publish_release(session, access.community, body.get("body"),

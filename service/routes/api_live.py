@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import jobs
-from service.db.models import Community, LiveSession
-from service.domain import communities, live
+from service.db.models import LiveSession
+from service.domain import live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission
 from service.errors import (
@@ -23,9 +21,9 @@ from service.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from service.live import recordings
 from service.settings import Settings
-from service.storage.keys import live_recording
-from service.web import Services, json_body, member_access, require_user, services
+from service.web import Services, bearer, json_body, member_access, require_user, services
 
 
 def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
@@ -107,7 +105,7 @@ async def sessions_create(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.host_sessions)
         body = await json_body(request)
         row, token = await live.schedule(session, access, title=body.get("title"),
@@ -131,26 +129,14 @@ async def session_end(request: Request) -> Response:
       409: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.host_sessions)
         row = await live.get(session, access, request.path_params["session_id"])
         await live.end(session, row, access.user.id)
-    room = svc.rooms.find(row.id)
-    if room is not None and room.channel is not None:
-        await room.channel.broadcast({"type": "ended"})
-    for path in await svc.rooms.end(row.id):  # into storage; a worker makes the rendition
-        guest = "-guest-" in path.name
-        name = f"guest-{path.stem.rsplit('-', 1)[1]}" if guest else "recording"
-        key = live_recording(row.id, name + path.suffix)
-        kind = "video/webm" if path.suffix == ".webm" else "video/x-matroska"
-        await anyio.to_thread.run_sync(svc.store.put_file, key, path, kind)
-        path.unlink(missing_ok=True)
-        if guest:
-            continue
-        async with svc.db.begin() as session:
-            await live.recording_stored(session, row.id, key)
-            row.recording_state = "processing"
-        await anyio.to_thread.run_sync(jobs.render_recording, svc.queues, row.id)
+    made = await svc.rooms.end(row.id)
+    await recordings.store(svc.store, svc.transaction, row.id, made)
+    async with svc.db() as session:
+        row = await live.get(session, access, row.id)
     return JSONResponse(session_view(svc, row))
 
 
@@ -168,7 +154,7 @@ async def session_token(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.host_sessions)
         row = await live.get(session, access, request.path_params["session_id"])
         if row.host_id != access.user.id:
@@ -200,14 +186,14 @@ async def whip_publish(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
-    token = _bearer(request)
+    token = bearer(request)
     slot, guest = (await _publisher(svc, session_id, token) if token
                    else await _studio(request, svc, session_id))
     offer = await _sdp(request)
     room = svc.rooms.get(session_id)
     answer, resource = await room.publish(offer, slot)
     if slot == "host":
-        async with svc.db.begin() as session:
+        async with svc.transaction() as session:
             await live.go_live(session, session_id)
     elif room.channel is not None:
         await room.channel.on_stage(guest)
@@ -256,7 +242,7 @@ async def whip_stop(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
-    await _publisher(svc, session_id, _bearer(request))
+    await _publisher(svc, session_id, bearer(request))
     room = svc.rooms.find(session_id)
     resource = request.path_params["resource"]
     slot = room.publisher_slot(resource) if room else None
@@ -320,21 +306,12 @@ async def whep_stop(request: Request) -> Response:
     return Response(status_code=200)
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 async def _member_session(request: Request, svc: Services,
                           session_id: str) -> tuple[LiveSession, int]:
     """The session, if the signed-in user is in its community; and who they are."""
     async with svc.db() as session:
         who = await require_user(request, session)
-        row = await session.get(LiveSession, session_id)
-        community = await session.get(Community, row.community_id) if row else None
-        if row is None or community is None:
-            raise NotFound("No such live session.", code="session_not_found")
-        await communities.require(session, who.user, community.slug, Permission.view)
+        row, _ = await live.visible(session, who.user, session_id)
     return row, who.user.id
 
 

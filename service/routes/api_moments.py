@@ -3,17 +3,15 @@ per second, and the proposed moments to accept (as clips), adjust or discard."""
 
 from __future__ import annotations
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import jobs
 from service.db.models import Clip, LiveMoment, LiveSession
 from service.domain import moments
+from service.domain.recording_state import RecordingState
 from service.domain.roles import Permission
-from service.routes.api_review import rendition_links
-from service.storage import ObjectStore
+from service.routes.links import Links, links
 from service.storage.keys import live_rendition
 from service.web import Services, int_param, json_body, member_access, services
 
@@ -24,11 +22,11 @@ def moment_view(moment: LiveMoment, clip: Clip | None) -> dict[str, object]:
             "clip": {"id": clip.id, "state": clip.state, "title": clip.title} if clip else None}
 
 
-def _recording(store: ObjectStore, live: LiveSession) -> dict[str, object]:
+def _recording(signed: Links, live: LiveSession) -> dict[str, object]:
     view: dict[str, object] = {"state": live.recording_state,
                                "duration": (live.signals or {}).get("duration")}
-    if live.recording_state == "ready":
-        view.update(rendition_links(store, live_rendition(live.id)))
+    if live.recording_state == RecordingState.ready:
+        view.update(signed.rendition(live_rendition(live.id)))
     return view
 
 
@@ -42,7 +40,7 @@ async def _page_data(svc: Services, request: Request) -> dict[str, object]:
     return {
         "session": {"id": live.id, "title": live.title, "state": live.state,
                     "ended_at": live.ended_at.isoformat() if live.ended_at else None},
-        "recording": _recording(svc.store, live),
+        "recording": _recording(links(svc), live),
         "terms": {"version": live.terms_version, "sha256": live.terms_sha256,
                   "accepted_at": live.terms_accepted_at.isoformat()
                   if live.terms_accepted_at else None},
@@ -85,11 +83,10 @@ async def moments_find(request: Request) -> Response:
       409: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         live = await moments.ended_session(session, access, request.path_params["session_id"])
         await moments.request_find(session, access, live)
-    await anyio.to_thread.run_sync(jobs.find_moments, svc.queues, live.id)
     return JSONResponse(await _page_data(svc, request), status_code=202)
 
 
@@ -118,7 +115,7 @@ async def moment_accept(request: Request) -> Response:
     """
     svc = services(request)
     moment_id = int_param(request.path_params["moment_id"], "moment_id")
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         body = await json_body(request) if await request.body() else {}
         live = await moments.ended_session(session, access, request.path_params["session_id"])
@@ -129,15 +126,13 @@ async def moment_accept(request: Request) -> Response:
         moment = await session.get(LiveMoment, moment_id)
         assert moment is not None
         view = moment_view(moment, clip)
-    if new:
-        await anyio.to_thread.run_sync(jobs.ingest_clip, svc.queues, clip.id)
     return JSONResponse(view, status_code=201 if new else 200)
 
 
 async def _decide(request: Request, restore: bool) -> Response:
     svc = services(request)
     moment_id = int_param(request.path_params["moment_id"], "moment_id")
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         live = await moments.ended_session(session, access, request.path_params["session_id"])
         decide = moments.restore if restore else moments.discard

@@ -17,10 +17,9 @@ from service.domain import assets, reels
 from service.domain.reel_state import ReelState
 from service.domain.roles import Permission
 from service.errors import NotFound
-from service.storage.keys import asset_source, reel_version
+from service.routes.links import links
+from service.storage.keys import asset_source, reel_file
 from service.web import Services, json_body, member_access, services
-
-LINK_SECONDS = 900
 
 
 async def reel_view(svc: Services, reel: Reel) -> dict[str, object]:
@@ -34,12 +33,13 @@ async def reel_view(svc: Services, reel: Reel) -> dict[str, object]:
         "public_url": None, "embed": None}
     if reel.state == ReelState.rendering:
         job = await anyio.to_thread.run_sync(svc.queues.job,
-                                             f"reel-{reel.id}-v{reel.version}")
+                                             jobs.render_job_id(reel.id, reel.version))
         view["progress"] = float(job.meta.get("progress", 0.0)) if job else 0.0
     if reel.rendered_version is not None:
-        prefix = reel_version(reel.id, reel.rendered_version)
-        view["preview"] = {"video": svc.store.signed_url(f"{prefix}/reel.mp4", LINK_SECONDS),
-                           "poster": svc.store.signed_url(f"{prefix}/poster.jpg", LINK_SECONDS)}
+        signed = links(svc)
+        view["preview"] = {
+            "video": signed.to(reel_file(reel.id, reel.rendered_version, "reel.mp4")),
+            "poster": signed.to(reel_file(reel.id, reel.rendered_version, "poster.jpg"))}
     if reel.public_version is not None:
         url = f"{base}/r/{reel.slug}"
         view["public_url"] = url
@@ -92,7 +92,7 @@ async def reels_create(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         body = await json_body(request)
         reel = await reels.create(session, access, title=body.get("title"),
@@ -141,7 +141,7 @@ async def reel_update(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         reel = await reels.get(session, access, request.path_params["reel_id"])
         await reels.update(session, access, reel, await json_body(request))
@@ -163,18 +163,17 @@ async def reel_render(request: Request) -> Response:
       409: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         reel = await reels.get(session, access, request.path_params["reel_id"])
-        job = await reels.request_render(session, reel, actor_id=access.user.id,
-                                         deadline_seconds=jobs.REEL_DEADLINE)
-    await anyio.to_thread.run_sync(jobs.render_reels, svc.queues, [job])
+        await reels.request_render(session, reel, actor_id=access.user.id,
+                                   deadline_seconds=jobs.REEL_DEADLINE)
     return JSONResponse(await reel_view(svc, reel), status_code=202)
 
 
 async def _publishing(request: Request, publish: bool) -> Response:
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         reel = await reels.get(session, access, request.path_params["reel_id"])
         await (reels.publish if publish else reels.unpublish)(session, access, reel)
@@ -234,8 +233,8 @@ async def reel_download(request: Request) -> Response:
         reel = await reels.get(session, access, request.path_params["reel_id"])
     if reel.rendered_version is None:
         raise NotFound("This reel has no render to download yet.", code="not_rendered")
-    key = f"{reel_version(reel.id, reel.rendered_version)}/reel.mp4"
-    return RedirectResponse(svc.store.signed_url(key, 300), status_code=303)
+    return RedirectResponse(links(svc).to(reel_file(reel.id, reel.rendered_version)),
+                            status_code=303)
 
 
 async def assets_list(request: Request) -> Response:
@@ -304,7 +303,7 @@ async def assets_upload(request: Request) -> Response:
         # write, then commit: no transaction is open while the file goes to storage
         await anyio.to_thread.run_sync(svc.store.put_file, asset_source(asset_id),
                                        Path(spool.name), content_type)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         asset = assets.new(session, access, asset_id=asset_id, kind=kind, size=size,
                            content_type=content_type, name=request.query_params.get("name"))
     return JSONResponse(asset_view(asset), status_code=201)

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import jobs
 from service.db.models import Clip, ClipEdit, User
 from service.domain import review
 from service.domain.roles import Permission
 from service.domain.trims import clip_frames, trim_of
-from service.events import clip_channel, clip_event, encode
-from service.storage import ObjectStore
+from service.events import clip_event
+from service.routes.links import Links, links
 from service.storage.keys import clip_version
 from service.web import int_param, json_body, member_access, services
 
-LINK_SECONDS = 900  # signed media links for moderators
 
-
-def rendition_links(store: ObjectStore, prefix: str) -> dict[str, str]:
-    """Short-lived links to a rendition's web video, poster and filmstrip under `prefix`
-    (a clip's version, or a live session's recording)."""
-    return {name.split(".")[0]: store.signed_url(f"{prefix}/{name}", LINK_SECONDS)
-            for name in ("web.mp4", "poster.jpg", "filmstrip.jpg")}
-
-
-def media_links(store: ObjectStore, clip: Clip) -> dict[str, str]:
-    return rendition_links(store, clip_version(clip.id, clip.version))
-
-
-def review_view(store: ObjectStore, clip: Clip, member: User) -> dict[str, object]:
+def review_view(signed: Links, clip: Clip, member: User) -> dict[str, object]:
     start, end = trim_of(clip)
     video = clip.facts.get("video") or {}
     return {
@@ -49,7 +34,7 @@ def review_view(store: ObjectStore, clip: Clip, member: User) -> dict[str, objec
                       k: video.get(k) for k in ("codec", "width", "height", "fps", "rotation",
                                                 "color_transfer", "hdr")},
                   "audio": clip.facts.get("audio")},
-        "media": media_links(store, clip),
+        "media": signed.rendition(clip_version(clip.id, clip.version)),
     }
 
 
@@ -82,7 +67,7 @@ async def queue(request: Request) -> Response:
             session, access, state=q.get("state") or None,
             prompt_id=int_param(q["prompt"], "prompt") if q.get("prompt") else None,
             source=q.get("source") or None)
-    return JSONResponse({"clips": [review_view(svc.store, c, u) for c, u in rows],
+    return JSONResponse({"clips": [review_view(links(svc), c, u) for c, u in rows],
                          "reasons": [{"code": r.code, "message": r.message}
                                      for r in review.REASONS.values()]})
 
@@ -107,28 +92,24 @@ async def detail(request: Request) -> Response:
         member = await session.get(User, clip.member_id)
         edits = await review.history(session, clip)
     assert member is not None
-    return JSONResponse({**review_view(svc.store, clip, member),
+    return JSONResponse({**review_view(links(svc), clip, member),
                          "edits": [edit_view(e, name) for e, name in edits]})
 
 
 async def _decide(request: Request, decision: str) -> Response:
     svc = services(request)
-    renders: list[tuple[str, int]] = []
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         clip = await review.moderated_clip(session, access, request.path_params["clip_id"])
         if decision == "approve":
             await review.approve(session, access, clip)
         else:
             body = await json_body(request)
-            renders = await review.reject(session, access, clip, code=body.get("reason"),
-                                          note=body.get("note", ""))
+            await review.reject(session, access, clip, code=body.get("reason"),
+                                note=body.get("note", ""))
         member = await session.get(User, clip.member_id)
     assert member is not None
-    await anyio.to_thread.run_sync(jobs.render_reels, svc.queues, renders)
-    await svc.redis.publish(clip_channel(clip.community_id, clip.member_id),
-                            encode(clip_event(clip)))
-    return JSONResponse(review_view(svc.store, clip, member))
+    return JSONResponse(review_view(links(svc), clip, member))
 
 
 async def approve(request: Request) -> Response:
@@ -191,14 +172,14 @@ async def edit(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.moderate)
         clip = await review.moderated_clip(session, access, request.path_params["clip_id"])
         await review.edit(session, access, clip, await json_body(request))
         member = await session.get(User, clip.member_id)
         edits = await review.history(session, clip)
     assert member is not None
-    return JSONResponse({**review_view(svc.store, clip, member),
+    return JSONResponse({**review_view(links(svc), clip, member),
                          "edits": [edit_view(e, name) for e, name in edits]})
 
 

@@ -6,17 +6,15 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import anyio
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service import jobs
 from service.db.models import Prompt
 from service.domain import clips, prompts, uploads
 from service.domain.roles import Permission
 from service.events import clip_channel, clip_event, encode
-from service.uploads.locks import upload_lock
+from service.locks import upload_lock
 from service.web import Services, int_param, json_body, member_access, services
 
 KEEPALIVE_SECONDS = 15.0
@@ -64,7 +62,7 @@ async def prompts_create(request: Request) -> Response:
       422: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.manage_prompts)
         body = await json_body(request)
         prompt = await prompts.create(session, access, question=body.get("question"),
@@ -87,7 +85,7 @@ async def prompts_close(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         access = await member_access(request, session, Permission.manage_prompts)
         await prompts.close(session, access,
                             int_param(request.path_params["prompt_id"], "prompt_id"))
@@ -160,15 +158,12 @@ async def withdraw(request: Request) -> Response:
     """
     svc = services(request)
     clip_id = request.path_params["clip_id"]
-    async with _upload_guard(svc, clip_id), svc.db.begin() as session:
+    async with _upload_guard(svc, clip_id), svc.transaction() as session:
         access = await member_access(request, session, Permission.view)
         clip = await clips.member_clip(session, access, clip_id)
         await uploads.drop_unfinished(session, svc.upload_sink, clip.id)
-        renders = await clips.withdraw(session, access, clip)
+        await clips.withdraw(session, access, clip)
         event = clip_event(clip)
-    await anyio.to_thread.run_sync(jobs.purge_clip, svc.queues, clip.id)
-    await anyio.to_thread.run_sync(jobs.render_reels, svc.queues, renders)
-    await svc.redis.publish(clip_channel(clip.community_id, clip.member_id), encode(event))
     return JSONResponse(event)
 
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from service.db.models import Community, LiveSession, User
-from service.domain import accounts, communities, live
+from service.db.models import LiveSession, User
+from service.domain import accounts, live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission, allows
 from service.errors import ApiError
@@ -48,11 +48,7 @@ async def _who(svc: Services, ws: WebSocket, session_id: str) -> tuple[
         except ApiError:
             return 4401
         try:
-            row = await session.get(LiveSession, session_id)
-            community = await session.get(Community, row.community_id) if row else None
-            if row is None or community is None:
-                return 4404
-            access = await communities.require(session, user, community.slug, Permission.view)
+            row, access = await live.visible(session, user, session_id)
         except ApiError:
             return 4404
     return user, row, access.role
@@ -63,11 +59,11 @@ def channel_of(svc: Services, room: Room) -> Channel:
         session_id = room.session_id
 
         async def persist(kind: str, user_id: int, body: str, at_ms: int) -> int:
-            async with svc.db.begin() as session:
+            async with svc.transaction() as session:
                 return await live.add_event(session, session_id, kind, user_id, body, at_ms)
 
         async def forget(event_id: int, actor_id: int) -> None:
-            async with svc.db.begin() as session:
+            async with svc.transaction() as session:
                 await live.delete_event(session, session_id, event_id, actor_id)
 
         recorder = room.recorder

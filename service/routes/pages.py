@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from service.domain import accounts, communities, live, prompts
 from service.domain.roles import Permission, Role, allows
-from service.errors import ApiError, Forbidden, Unauthorized
-from service.login import clear_session_cookie, log_in, set_session_cookie
+from service.errors import ApiError, Unauthorized
+from service.login import clear_session_cookie, joining_user, log_in, set_session_cookie
 from service.web import (
     SESSION_COOKIE,
     Principal,
@@ -23,6 +23,7 @@ from service.web import (
     client_ip,
     int_param,
     principal,
+    require_admin,
     require_user,
     services,
 )
@@ -98,7 +99,7 @@ async def login_submit(request: Request) -> Response:
     form = await read_form(request)
     target = safe_next(form.get("next"))
     try:
-        async with svc.db.begin() as session:
+        async with svc.transaction() as session:
             _, grant = await log_in(svc, session, form.get("email"), form.get("password"),
                                     client_ip(request))
     except ApiError as exc:
@@ -112,7 +113,7 @@ async def login_submit(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     svc = services(request)
     form = await read_form(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         await require_user(request, session, form)
         await accounts.end_session(session, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
@@ -132,16 +133,8 @@ async def invite(request: Request) -> Response:
     if form is None:
         return render(request, "invite.html", context, who=who)
     try:
-        async with svc.db.begin() as session:
-            grant = None
-            if who is not None:
-                user = (await require_user(request, session, form)).user
-            else:
-                user = await accounts.create_user(
-                    session, email=str(form.get("email", "")),
-                    display_name=str(form.get("display_name", "")),
-                    password=str(form.get("password", "")))
-                grant = await accounts.start_session(session, user, svc.settings.session_hours)
+        async with svc.transaction() as session:
+            user, grant = await joining_user(request, svc, session, form)
             await communities.accept_invite(session, token, user)
     except ApiError as exc:
         return render(request, "invite.html", {**context, "error": exc.body()["error"]},
@@ -162,15 +155,12 @@ async def setup(request: Request) -> Response:
         return render(request, "setup.html", {"form": {}})
     form = await read_form(request)
     try:
-        async with svc.db.begin() as session:
+        async with svc.transaction() as session:
             await accounts.claim_setup_token(session, token)
-            user = await accounts.create_user(
-                session, email=str(form.get("email", "")),
-                display_name=str(form.get("display_name", "")),
-                password=str(form.get("password", "")), is_admin=True)
+            user, grant = await accounts.sign_up(session, form, svc.settings.session_hours,
+                                                 is_admin=True)
             community = await communities.create_community(
                 session, name=form.get("community"), slug=None, owner=user)
-            grant = await accounts.start_session(session, user, svc.settings.session_hours)
     except ApiError as exc:
         if exc.status in (404, 410):
             raise
@@ -187,10 +177,8 @@ async def setup(request: Request) -> Response:
 async def create_community(request: Request) -> Response:
     svc = services(request)
     form = await read_form(request)
-    async with svc.db.begin() as session:
-        who = await require_user(request, session, form)
-        if not who.user.is_admin:
-            raise Forbidden("Only site admins create communities.", code="admin_only")
+    async with svc.transaction() as session:
+        who = await require_admin(request, session, form)
         community = await communities.create_community(
             session, name=form.get("name"), slug=form.get("slug") or None, owner=who.user)
     return RedirectResponse(f"/c/{community.slug}/admin", status_code=303)
@@ -263,7 +251,7 @@ def admin_action(action: AdminAction) -> Handler:
         async with svc.db() as session:
             who = await require_user(request, session, form)
         try:
-            async with svc.db.begin() as session:
+            async with svc.transaction() as session:
                 access = await communities.require(
                     session, who.user, request.path_params["slug"], Permission.manage_members)
                 new_invite_url = await action(session, access, form, request)

@@ -24,7 +24,7 @@ async def schedule(request: Request) -> Response:
     async with svc.db() as session:
         who = await require_user(request, session, form)
     try:
-        async with svc.db.begin() as session:
+        async with svc.transaction() as session:
             access = await communities.require(session, who.user, slug,
                                                Permission.host_sessions)
             starts = form.get("starts_at")

@@ -53,7 +53,7 @@ async def _prompt_action(request: Request, form: FormData,
     async with svc.db() as session:
         who = await require_user(request, session, form)
     try:
-        async with svc.db.begin() as session:
+        async with svc.transaction() as session:
             access = await communities.require(session, who.user, slug,
                                                Permission.manage_prompts)
             await _apply(session, access, form, request, action)

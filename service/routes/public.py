@@ -12,7 +12,7 @@ from service.db.models import Reel
 from service.domain import reels
 from service.routes.objects import ranged_response
 from service.storage import ObjectNotFound
-from service.storage.keys import reel_version
+from service.storage.keys import reel_file
 from service.web import services
 
 NO_STORE_IN_SHARED_CACHES = {"Cache-Control": "public, no-cache"}  # revalidate every time
@@ -52,7 +52,7 @@ async def _file(request: Request, name: str) -> Response:
     reel = await _reel(request)
     assert reel.public_version is not None
     store = services(request).store
-    key = f"{reel_version(reel.id, reel.public_version)}/{name}"
+    key = reel_file(reel.id, reel.public_version, name)
     try:
         info = await anyio.to_thread.run_sync(store.stat, key)
     except ObjectNotFound:

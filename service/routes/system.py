@@ -14,10 +14,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from service.errors import Forbidden, NotFound
+from service import jobs
+from service.errors import NotFound
 from service.queue import QUEUE_NAMES
 from service.routes.openapi_base import BASE
-from service.web import json_body, require_user, services
+from service.web import json_body, require_admin, services
 
 READY_TIMEOUT = 3.0
 
@@ -101,11 +102,8 @@ async def openapi(request: Request) -> Response:
 
 
 async def _admin(request: Request) -> None:
-    svc = services(request)
-    async with svc.db() as session:
-        who = await require_user(request, session)
-        if not who.user.is_admin:
-            raise Forbidden("Only site admins see jobs.", code="admin_only")
+    async with services(request).db() as session:
+        await require_admin(request, session)
 
 
 async def ping_job(request: Request) -> Response:
@@ -124,9 +122,7 @@ async def ping_job(request: Request) -> Response:
     await _admin(request)
     body = await json_body(request) if request.headers.get("content-type") else {}
     note = str(body.get("note", "ping"))[:200]
-    queues = services(request).queues
-    job_id = await anyio.to_thread.run_sync(
-        lambda: queues.enqueue("default", "workers.jobs.ping", note, timeout=60, retries=0))
+    job_id = await anyio.to_thread.run_sync(jobs.ping, services(request).queues, note)
     return JSONResponse({"id": job_id, "status": "queued"}, status_code=202)
 
 

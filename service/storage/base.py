@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from service.storage.uploads import Sink
 
 CHUNK = 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -111,6 +114,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def check(self) -> None:
         """Raise StorageError unless the store is reachable and usable."""
+
+    @abstractmethod
+    def upload_sink(self, spool_dir: Path) -> Sink:
+        """Where resumable uploads into this store keep their bytes until they finish."""
 
 
 def check_range(key: str, size: int, offset: int, length: int | None) -> int:

@@ -23,6 +23,7 @@ from service.storage.base import (
     check_prefix,
     check_range,
 )
+from service.storage.local_uploads import AppendSink
 
 SIGNED_PATH = "/objects/"
 
@@ -148,6 +149,9 @@ class LocalStore(ObjectStore):
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, dest)
         return self.stat(key)
+
+    def upload_sink(self, spool_dir: Path) -> AppendSink:
+        return AppendSink(self)  # appends in place: no spool needed
 
     def check(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import BinaryIO
 
 import urllib3
@@ -20,6 +21,7 @@ from service.storage.base import (
     check_prefix,
     check_range,
 )
+from service.storage.s3_uploads import MultipartSink
 
 PART_SIZE = 16 * 1024 * 1024  # multipart part size: bounds memory per upload
 _MISSING = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
@@ -116,6 +118,9 @@ class S3Store(ObjectStore):
         except S3Error as exc:
             if exc.code != "NoSuchUpload":
                 raise
+
+    def upload_sink(self, spool_dir: Path) -> MultipartSink:
+        return MultipartSink(self, spool_dir)
 
     def check(self) -> None:
         try:

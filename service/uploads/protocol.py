@@ -26,11 +26,6 @@ class PreconditionFailed(ApiError):
     code = "tus_version"
 
 
-class Locked(ApiError):
-    status = 423
-    code = "upload_locked"
-
-
 class ChecksumMismatch(ApiError):
     status = 460
     code = "checksum_mismatch"

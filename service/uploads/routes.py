@@ -17,16 +17,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import jobs
 from service.db.models import Clip, Upload
 from service.domain import communities, uploads
 from service.domain.roles import Permission
 from service.domain.story_rules import Refusal, StoryLimits, refuse_type
 from service.errors import ApiError, BadRequest, Conflict, PayloadTooLarge
-from service.events import clip_channel, clip_event, encode
+from service.locks import UploadLock, upload_lock
+from service.storage.uploads import Write
 from service.uploads import protocol as tus
-from service.uploads.locks import UploadLock, upload_lock
-from service.uploads.sink import Sink, Write
 from service.web import Services, require_user, services
 
 BATCH = 4 * 1024 * 1024  # bytes handed to the writer thread at a time
@@ -50,10 +48,6 @@ def tus_errors(handler: Handler) -> Handler:
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
     return wrapped
-
-
-def sink_of(svc: Services) -> Sink:
-    return svc.upload_sink
 
 
 async def options(request: Request) -> Response:
@@ -88,7 +82,7 @@ async def create(request: Request) -> Response:
     length = tus.number_header(request, "Upload-Length")
     meta = tus.metadata(request)
     svc = services(request)
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         who = await require_user(request, session)
         if not meta.get("community"):
             raise BadRequest("Upload-Metadata must name the community (its slug).",
@@ -96,7 +90,7 @@ async def create(request: Request) -> Response:
                              hint="Add 'community <base64 slug>' to Upload-Metadata.")
         access = await communities.require(session, who.user, meta["community"],
                                            Permission.share_story)
-        upload = await uploads.create(session, access, sink_of(svc), svc.settings,
+        upload = await uploads.create(session, access, svc.upload_sink, svc.settings,
                                       length=length, meta=meta)
     return Response(status_code=201, headers={
         **tus.base_headers(), "Location": f"/api/uploads/{upload.id}",
@@ -115,7 +109,7 @@ async def head(request: Request) -> Response:
     svc = services(request)
     upload, _ = await _load(request, svc)
     offset = upload.length if upload.completed_at else await anyio.to_thread.run_sync(
-        sink_of(svc).offset, upload)
+        svc.upload_sink.offset, upload)
     headers = {**tus.base_headers(), "Upload-Offset": str(offset),
                "Upload-Length": str(upload.length)}
     if upload.completed_at is None:
@@ -152,7 +146,7 @@ async def patch(request: Request) -> Response:
 
 async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, start: int,
                    digest: tuple[tus.Hasher, bytes] | None, lock: UploadLock) -> Response:
-    sink = sink_of(svc)
+    sink = svc.upload_sink
     current = await anyio.to_thread.run_sync(sink.offset, upload)
     if upload.completed_at is not None:
         current = upload.length
@@ -263,29 +257,22 @@ class _Body:
 
 
 async def _save(svc: Services, detached: Upload, offset: int) -> bool:
-    """Record the new offset; at the last byte, complete the clip and queue its probe."""
-    async with svc.db.begin() as session:
+    """Record the new offset; at the last byte, complete the clip (which queues its ingest)."""
+    async with svc.transaction() as session:
         upload = await session.merge(detached)
         clip = await session.get(Clip, upload.clip_id)
         assert clip is not None
-        uploads.touched(upload, svc.settings, offset)
-        finished = offset == upload.length and upload.completed_at is None
-        if finished:
-            await uploads.complete(session, sink_of(svc), upload, clip,
-                                   svc.settings.ingest_deadline_seconds)
-        event = clip_event(clip, offset=offset, length=upload.length)
+        finished = await uploads.received(session, svc.upload_sink, upload, clip, svc.settings,
+                                          offset)
     detached.expires_at = upload.expires_at
-    if finished:
-        await anyio.to_thread.run_sync(jobs.ingest_clip, svc.queues, clip.id)
-    await svc.redis.publish(clip_channel(clip.community_id, clip.member_id), encode(event))
     return finished
 
 
 async def _discard(svc: Services, upload: Upload, clip: Clip, action: str) -> None:
-    async with svc.db.begin() as session:
+    async with svc.transaction() as session:
         fresh_upload = await session.merge(upload)
         fresh_clip = await session.merge(clip)
-        await uploads.discard(session, sink_of(svc), fresh_upload, fresh_clip, action)
+        await uploads.discard(session, svc.upload_sink, fresh_upload, fresh_clip, action)
 
 
 @tus_errors

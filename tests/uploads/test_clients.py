@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tusclient import client as tus_client
 
 from service.db.models import Clip
+from service.locks import BEAT_SECONDS
 from service.storage import open_store
 from service.storage.keys import clip_source
-from service.uploads.locks import BEAT_SECONDS
 from tests import media_files
 from tests.conftest import ServerProcess, run_db
 from tests.remote import member_of_new_community

@@ -14,16 +14,15 @@ from service.db.models import AuditEvent, Clip, Upload, utcnow
 from service.settings import Settings
 from service.storage import open_store
 from tests.actors import Actor
-from tests.conftest import World, run_db, settings_env
+from tests.conftest import World, run_db
 from tests.service.test_error_shape import assert_error
 from tests.uploads.conftest import create, send, tus, upload_all
 from workers import jobs
+from workers.context import JobContext
 
 
 @pytest.fixture
-def member(world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Actor, str]:
-    for key, value in settings_env(settings).items():
-        monkeypatch.setenv(key, value)
+def member(world: World, settings: Settings, jobs_here: JobContext) -> tuple[Actor, str]:
     owner = world.admin()
     slug = world.community(owner)
     return world.join(owner, slug), slug

@@ -280,7 +280,7 @@ def test_heartbeat_stops_even_mid_call() -> None:
 
     from redis.asyncio import Redis as AsyncRedis
 
-    from service.uploads.locks import BEAT_SECONDS, Heartbeat
+    from service.locks import BEAT_SECONDS, Heartbeat
 
     silent = socket.socket()  # accepts connections, never replies
     silent.bind(("127.0.0.1", 0))

@@ -1,0 +1,75 @@
+"""What a change causes beyond the database: jobs to queue and events to publish.
+
+Domain code records them on the session as it works (`queue`, `publish`). They are carried
+out in one place, once the transaction has committed (`carry_out`): by the app's unit of
+work (`Services.transaction`) and by the jobs' (`JobContext.db`). A change that rolls back
+causes nothing, and no handler or job enqueues or publishes by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import jobs
+from service.queue import Queues
+
+_PENDING = "kumpul.effects"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job of `service.jobs` by name, with its arguments."""
+
+    name: str
+    args: tuple[str | int, ...]
+
+    def __post_init__(self) -> None:
+        if self.name not in jobs.JOBS:
+            raise ValueError(f"no job named {self.name!r}; jobs are {', '.join(jobs.JOBS)}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A message for the pages listening on a Redis channel."""
+
+    channel: str
+    message: str
+
+
+Effect = Job | Event
+
+
+def _pending(session: AsyncSession) -> list[Effect]:
+    found: list[Effect] = session.info.setdefault(_PENDING, [])
+    return found
+
+
+def queue(session: AsyncSession, name: str, *args: str | int) -> None:
+    """Queue the job `name` once this transaction commits."""
+    _pending(session).append(Job(name, args))
+
+
+def publish(session: AsyncSession, channel: str, data: dict[str, Any]) -> None:
+    """Publish `data` on `channel` once this transaction commits."""
+    _pending(session).append(Event(channel, json.dumps(data, separators=(",", ":"))))
+
+
+def take(session: AsyncSession) -> list[Effect]:
+    """The effects recorded on the session, in order; the session forgets them."""
+    found: list[Effect] = session.info.pop(_PENDING, [])
+    return found
+
+
+def carry_out(effects: list[Effect], queues: Queues) -> None:
+    """Queue the jobs, then publish the events (blocking Redis calls: the app runs this in
+    a thread). Jobs have deterministic ids, so queueing one twice does the work once."""
+    for effect in effects:
+        if isinstance(effect, Job):
+            jobs.JOBS[effect.name](queues, *effect.args)
+    for effect in effects:
+        if isinstance(effect, Event):
+            queues.redis.publish(effect.channel, effect.message)

@@ -1,0 +1,64 @@
+"""The aiortc and aioice internals the fan-out and ICE settings reach into are where Kumpul
+expects them. aiortc is pinned to its minor version (pyproject.toml); when an upgrade moves
+any of these, this fails first, by name, before a room silently stops forwarding."""
+
+from __future__ import annotations
+
+import inspect
+import queue
+from importlib.metadata import version
+
+import aioice.ice
+from aiortc import RTCPeerConnection
+from aiortc.codecs import h264, opus, vpx
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtcpPsfbPacket
+
+from tests.live import run_async
+
+
+def test_the_pinned_versions_are_installed() -> None:
+    assert version("aiortc").startswith("1.16."), version("aiortc")
+    assert version("aioice").startswith("0.13."), version("aioice")
+
+
+def test_receiver_and_sender_internals_are_in_place() -> None:
+    """forward.Fanout swaps the receiver's decoder queue and sends PLIs through it;
+    forward.relay_losses wraps the sender's RTCP handler."""
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            transceiver = pc.addTransceiver("video")
+            receiver, sender = transceiver.receiver, transceiver.sender
+            decoder_queue = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
+            assert isinstance(decoder_queue, queue.Queue)
+            assert inspect.iscoroutinefunction(receiver._send_rtcp_pli)
+            assert list(inspect.signature(receiver._send_rtcp_pli).parameters) == ["media_ssrc"]
+            assert inspect.iscoroutinefunction(sender._handle_rtcp_packet)
+            assert list(inspect.signature(sender._handle_rtcp_packet).parameters) == ["packet"]
+        finally:
+            await pc.close()
+
+    run_async(run())
+
+
+def test_the_decoder_queue_carries_codec_and_encoded_frame() -> None:
+    """What forward._Tap.put receives: (codec, JitterFrame with data and timestamp)."""
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in source
+    assert list(inspect.signature(JitterFrame).parameters) == ["data", "timestamp"]
+
+
+def test_encoders_pack_encoded_frames_and_plis_are_psfb_fmt_1() -> None:
+    """Senders packetize av.Packets with `Encoder.pack` (never encode); a PLI is RTCP PSFB
+    with fmt 1."""
+    for encoder in (vpx.Vp8Encoder, h264.H264Encoder, opus.OpusEncoder):
+        assert callable(getattr(encoder, "pack", None)), encoder.__name__
+    assert RtcpPsfbPacket(fmt=1, ssrc=1, media_ssrc=2).fmt == 1
+
+
+def test_ice_host_address_lookup_is_where_ice_settings_replace_it() -> None:
+    """service.live.ice replaces aioice's host-address lookup."""
+    assert list(inspect.signature(aioice.ice.get_host_addresses).parameters) == [
+        "use_ipv4", "use_ipv6"]
