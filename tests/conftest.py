@@ -7,6 +7,7 @@ tables (PostgreSQL). Redis tests use their own database index, flushed per test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -32,31 +33,39 @@ from service.db.models import Base, Community, User
 from service.domain import accounts
 from service.settings import Settings, load_settings
 from tests.actors import Actor
+from workers.context import JobContext, use
 
 T = TypeVar("T")
 pytest_plugins = ["tests.studio"]  # the moderation fixtures (studio, story_sources)
 
 PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-# Set by pytest_configure: a redis-server of this test run's own (or KUMPUL_TEST_REDIS).
+# A redis-server of this test run's own, on a port chosen at start (or KUMPUL_TEST_REDIS);
+# started only when the first test that needs Redis asks (`redis_started`).
 REDIS_TEST_URL = os.environ.get("KUMPUL_TEST_REDIS", "")
 _redis_server: subprocess.Popen[bytes] | None = None
 PASSWORD = "correct horse battery"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One redis-server per test run, on a free port: parallel runs can't flush each other."""
-    global REDIS_TEST_URL, _redis_server
-    if REDIS_TEST_URL:
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise pytest.UsageError("redis-server is needed: scripts/bootstrap --dev installs it")
-    port = free_port()
-    _redis_server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--daemonize", "no"], stdout=subprocess.DEVNULL)
-    wait_for_port(port)
-    REDIS_TEST_URL = f"redis://127.0.0.1:{port}/0"
+    """Choose this run's Redis port now (settings name it); parallel runs can't collide."""
+    global REDIS_TEST_URL
+    if not REDIS_TEST_URL:
+        REDIS_TEST_URL = f"redis://127.0.0.1:{free_port()}/0"
+
+
+def redis_started() -> str:
+    """This run's Redis, started on first use; its URL (database 0)."""
+    global _redis_server
+    if _redis_server is None and not os.environ.get("KUMPUL_TEST_REDIS"):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise pytest.UsageError("redis-server is needed: scripts/bootstrap --dev installs it")
+        port = int(REDIS_TEST_URL.rsplit(":", 1)[1].split("/")[0])
+        _redis_server = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--daemonize", "no"], stdout=subprocess.DEVNULL)
+        wait_for_port(port)
+    return REDIS_TEST_URL
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -104,7 +113,10 @@ def pg_url() -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+DATABASES = os.environ.get("KUMPUL_TEST_DATABASES", "sqlite,postgresql").split(",")
+
+
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database of each kind."""
     if request.param == "sqlite":
@@ -120,8 +132,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def redis_url() -> str:
-    Redis.from_url(REDIS_TEST_URL).flushdb()
-    return REDIS_TEST_URL
+    """This run's Redis, database 0, empty."""
+    url = redis_started()
+    Redis.from_url(url).flushdb()
+    return url
 
 
 # --- settings and app -------------------------------------------------------------------
@@ -147,6 +161,24 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@contextlib.contextmanager
+def jobs_using(settings: Settings) -> Iterator[JobContext]:
+    """Jobs called in this process (inline, as a worker would run them) use `settings`."""
+    ctx = JobContext(settings)
+    previous = use(ctx)
+    try:
+        yield ctx
+    finally:
+        use(previous)
+        ctx.close()
+
+
+@pytest.fixture
+def jobs_here(settings: Settings) -> Iterator[JobContext]:
+    with jobs_using(settings) as ctx:
+        yield ctx
 
 
 def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -11,8 +11,9 @@ import pytest
 from service.settings import Settings
 from tests import media_files
 from tests.actors import Actor
-from tests.conftest import World, settings_env
+from tests.conftest import World
 from tests.uploads.conftest import upload_all
+from workers.context import JobContext
 from workers.ingest import ingest_clip
 
 
@@ -45,10 +46,8 @@ def story_sources(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture
 def studio(world: World, settings: Settings, story_sources: list[Path],
-           monkeypatch: pytest.MonkeyPatch) -> Studio:
+           jobs_here: JobContext) -> Studio:
     """An owner, a moderator and two members, each member with one story awaiting review."""
-    for key, value in settings_env(settings).items():  # jobs read settings like a worker does
-        monkeypatch.setenv(key, value)
     owner = world.admin("Olu Owner")
     slug = world.community(owner)
     moderator = world.join(owner, slug, "moderator", "Mo Moderator")

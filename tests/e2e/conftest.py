@@ -55,6 +55,15 @@ def browser() -> Iterator[Browser]:
         found.close()
 
 
+@pytest.fixture(autouse=True)
+def closed_contexts(browser: Browser) -> Iterator[None]:
+    """Every test's browser contexts close after it: a fake camera left on in one starves
+    the next test's media."""
+    yield
+    for context in browser.contexts:
+        context.close()
+
+
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

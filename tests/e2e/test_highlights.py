@@ -29,6 +29,8 @@ from tests.e2e.test_reels import join, upload
 from tests.e2e.test_stories import log_in
 from tests.remote import member_of_new_community
 
+pytestmark = pytest.mark.e2e  # drives Debian's Chromium
+
 
 @pytest.fixture
 def worker(server: ServerProcess, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:

@@ -29,6 +29,8 @@ from tests.conftest import PASSWORD, ServerProcess, make_settings, settings_env
 from tests.e2e.conftest import PHONE, fits_the_screen, setup_link, shot
 from tests.e2e.test_live import moving
 
+pytestmark = pytest.mark.e2e  # drives Debian's Chromium
+
 ROLES = (("host", "Hana Host", "hana@example.com"), ("moderator", "Mo Moderator",
                                                       "mo@example.com"),
          ("member", "Ana O'Neil", "ana@example.com"), ("member", "Budi", "budi@example.com"))

@@ -21,6 +21,8 @@ from tests.e2e.conftest import PHONE, fits_the_screen, shot
 from tests.e2e.test_stories import log_in
 from tests.remote import member_of_new_community
 
+pytestmark = pytest.mark.e2e  # drives Debian's Chromium
+
 FRAMES = """(id) => new Promise((resolve) => {
   const video = document.getElementById(id);
   const count = () => video.getVideoPlaybackQuality().totalVideoFrames;

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import PASSWORD, ServerProcess
 from tests.e2e.conftest import PHONE, fits_the_screen, setup_link, shot
+
+pytestmark = pytest.mark.e2e  # drives Debian's Chromium
 
 
 def test_first_owner_invites_a_member(server: ServerProcess, browser: Browser) -> None:

@@ -20,6 +20,8 @@ from tests.e2e.test_stories import log_in
 from tests.remote import member_of_new_community
 from tests.uploads.conftest import metadata, tus
 
+pytestmark = pytest.mark.e2e  # drives Debian's Chromium
+
 
 @pytest.fixture
 def worker(server: ServerProcess, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,8 @@ from tests import media_files
 from tests.conftest import PASSWORD, ServerProcess, run_db, settings_env
 from tests.e2e.conftest import PHONE, fits_the_screen, shot
 from tests.remote import member_of_new_community
+
+pytestmark = pytest.mark.e2e  # drives Debian's Chromium
 
 READ_PENDING = """async (key) => {
   const db = await new Promise((ok, no) => {

@@ -30,6 +30,9 @@ from tests.conftest import World, child_pids, free_port, run_db, settings_env, w
 from tests.studio import Studio
 from tests.uploads.conftest import upload_all
 from workers import jobs
+from workers.context import JobContext
+
+pytestmark = pytest.mark.slow  # kills workers and Redis
 
 
 class RedisServer:
@@ -160,9 +163,7 @@ def clip_states(settings: Settings) -> list[str]:
 
 def test_redis_restarted_with_jobs_queued(world: World, settings: Settings,
                                           redis_server: RedisServer, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in settings_env(settings).items():
-        monkeypatch.setenv(key, value)
+                                          jobs_here: JobContext) -> None:
     owner = world.admin()
     slug = world.community(owner)
     members = [world.join(owner, slug, "member", f"Member {n}") for n in range(3)]

@@ -17,7 +17,7 @@ from aiortc.mediastreams import AudioStreamTrack
 from media.probe import probe
 from service.settings import Settings
 from service.storage import open_store
-from tests.conftest import ServerProcess, settings_env
+from tests.conftest import ServerProcess, jobs_using
 from tests.live import run_async
 from tests.live.test_forward import MovingPicture, Viewer, moving, prefer
 from tests.remote import RemoteMember, member_of_new_community
@@ -167,8 +167,8 @@ def test_only_members_watch_and_only_hosts_schedule(live_server: ServerProcess) 
 @pytest.mark.parametrize(("codec", "name", "suffix"), [("VP8", "vp8", ".webm"),
                                                        ("H264", "h264", ".mkv")])
 def test_the_recording_lands_in_storage_and_gets_a_rendition(
-        live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        codec: str, name: str, suffix: str) -> None:
+        live_server: ServerProcess, tmp_path: Path, codec: str, name: str,
+        suffix: str) -> None:
     """The host's stream is remuxed (not re-encoded) while live: VP8 to WebM, H.264 (what
     OBS sends) to Matroska; when the session ends it goes to storage and the worker makes
     its web rendition."""
@@ -188,8 +188,6 @@ def test_the_recording_lands_in_storage_and_gets_a_rendition(
             await publisher.close()
 
     run_async(run())
-    for key, value in settings_env(live_server.settings).items():
-        monkeypatch.setenv(key, value)
     store = open_store(live_server.settings)
     recording = tmp_path / f"recording{suffix}"
     recording.write_bytes(b"".join(store.get(f"live/{live['id']}/recording{suffix}")))
@@ -200,7 +198,8 @@ def test_the_recording_lands_in_storage_and_gets_a_rendition(
     codecs = dict(line.split(",") for line in streams)
     assert set(codecs) == {name, "opus"}
     assert 60 <= int(codecs[name]) <= 130  # about 4 s at 30 fps, from the first keyframe
-    assert render_recording(live["id"]) == "ready"
+    with jobs_using(live_server.settings):
+        assert render_recording(live["id"]) == "ready"
     made = probe(_fetch(store, live["id"], tmp_path), timeout=60)
     assert made.video is not None and made.video.codec == "h264"
     assert 2.0 < made.duration < 5.0

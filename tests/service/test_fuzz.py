@@ -29,12 +29,14 @@ from service.domain import accounts
 from tests.conftest import (
     PASSWORD,
     PG_ADMIN,
-    REDIS_TEST_URL,
     ServerProcess,
     make_settings,
+    redis_started,
     run_db,
 )
 from tests.uploads.conftest import metadata, tus
+
+pytestmark = pytest.mark.slow  # fuzzes every operation as six personas
 
 PERSONAS = ("anonymous", "outsider", "member", "host", "moderator", "owner")
 LEFT_OUT = {("POST", "/api/auth/logout"), ("DELETE", "/api/tokens/{token_id}")}
@@ -66,7 +68,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     migrate.upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
     base = make_settings(folder, KUMPUL_DATABASE_URL=url, KUMPUL_LOGIN_ATTEMPTS="1000",
-                         KUMPUL_REDIS_URL=REDIS_TEST_URL.rsplit("/", 1)[0] + "/3")
+                         KUMPUL_REDIS_URL=redis_started().rsplit("/", 1)[0] + "/3")
     server = ServerProcess(base, folder / "server.log").start()
     try:
         yield prepare(server)

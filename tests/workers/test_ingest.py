@@ -21,6 +21,7 @@ from tests import media_files
 from tests.actors import Actor
 from tests.conftest import World, run_db, settings_env
 from tests.uploads.conftest import upload_all
+from workers.context import JobContext
 from workers.ingest import ingest_clip
 
 
@@ -40,9 +41,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def member(world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Actor, str]:
-    for key, value in settings_env(settings).items():  # jobs read settings like a worker does
-        monkeypatch.setenv(key, value)
+def member(world: World, settings: Settings, jobs_here: JobContext) -> tuple[Actor, str]:
     owner = world.admin()
     slug = world.community(owner)
     return world.join(owner, slug), slug

@@ -20,8 +20,9 @@ from service.storage import open_store
 from service.storage.keys import clip_rendition, live_recording, live_rendition
 from tests import media_files
 from tests.actors import Actor
-from tests.conftest import World, run_db, settings_env
+from tests.conftest import World, run_db
 from tests.service.test_error_shape import assert_error
+from workers.context import JobContext
 from workers.ingest import ingest_clip
 from workers.live import render_recording
 from workers.moments import find_moments
@@ -74,11 +75,9 @@ def spread(count: int, span: tuple[float, float]) -> list[float]:
 
 @pytest.fixture
 def ended(world: World, settings: Settings, recording: Path,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
+          jobs_here: JobContext) -> Iterator[Session]:
     """A session that went live and ended; its recording stored and rendered, the room's
     reactions and chat on its timeline, and the moment finder run."""
-    for key, value in settings_env(settings).items():  # jobs read settings like a worker does
-        monkeypatch.setenv(key, value)
     owner = world.admin("Olu Owner")
     slug = world.community(owner)
     host = world.join(owner, slug, "host", "Hana Host")

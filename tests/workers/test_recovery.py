@@ -23,6 +23,9 @@ from tests import media_files
 from tests.conftest import World, child_pids, run_db, settings_env
 from tests.uploads.conftest import upload_all
 from workers import jobs
+from workers.context import JobContext
+
+pytestmark = pytest.mark.slow  # kills a worker mid-transcode
 
 
 def clip_row(settings: Settings) -> Clip:
@@ -40,9 +43,7 @@ def ffmpeg_processes_for(clip_id: str) -> list[str]:
 
 
 def test_sigkill_mid_transcode(world: World, settings: Settings, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in settings_env(settings).items():
-        monkeypatch.setenv(key, value)
+                               jobs_here: JobContext) -> None:
     owner = world.admin()
     slug = world.community(owner)
     member = world.join(owner, slug)
