@@ -14,8 +14,9 @@ from typing import Any
 import ffmpeg
 
 from media.canvas import FPS, MEZZANINE, SAMPLE_RATE, Canvas, Mezzanine
+from media.lettering import FONT_BOLD, Style, layout, write
 from media.run import MediaError, Progress, command, guarded_input, progress_parser, run
-from media.text import FONT_BOLD, Caption, clean, draw, lower_third, text_file, wrap
+from media.text import Caption, clean, lower_third, overlay
 
 MIN_FRAMES = 2 * FPS  # shorter pieces leave no room for transitions
 
@@ -131,12 +132,13 @@ def render_card(dst: Path, spec: CardSpec, *, timeout: float,
                 mezzanine: Mezzanine = MEZZANINE) -> None:
     w, h = spec.canvas.width, spec.canvas.height
     seconds = spec.frames / FPS
-    size = max(min(w, h) // 12, 16)
-    text = text_file(_text_folder(dst), "title.txt", wrap(spec.text, int(w * 0.8), size, 6))
+    style = Style(FONT_BOLD, max(min(w, h) // 12, 16))
+    title = _text_folder(dst) / "title.png"
+    write(title, layout(spec.text, int(w * 0.8), style, max_lines=6), style, centred=True)
     # the colour is checked above (#rrggbb), so it is safe in the source description
     video = ffmpeg.input(f"color=c=0x{spec.color[1:]}:s={w}x{h}:r={FPS}:d={seconds:.6f}",
                          f="lavfi")["v"]
-    video = draw(video, text, size=size, x="(w-tw)/2", y="(h-th)/2", font=FONT_BOLD)
+    video = overlay(video, title, x="(W-w)/2", y="(H-h)/2")
     video = video.filter("format", "yuv420p")
     audio = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi")["a"].filter(
         "atrim", end_sample=spec.frames * SAMPLE_RATE // FPS)

@@ -1,23 +1,28 @@
-"""User text on video. It never enters filter syntax: it is written to a file that drawtext
-reads with expansion off, so quotes, colons, percent signs, backslashes and brackets are
-drawn as they are."""
+"""User text on video: cleaned to one line of displayable characters, laid out and drawn as
+a picture (`media.lettering`: shaping, right-to-left text and colour emoji), then overlaid.
+User text never enters filter syntax, nor any file ffmpeg reads as text."""
 
 from __future__ import annotations
 
-import textwrap
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-FONT_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+import ffmpeg
+
+from media.lettering import FONT, FONT_BOLD, Style, layout, write
+from media.run import local_input
+
 MAX_CHARS = 120
+QUOTE_BOX = (0, 0, 0, 115)  # black at 45 %
+NAME_BOX = (0, 0, 0, 140)  # black at 55 %
 
 
 def clean(text: str, limit: int = MAX_CHARS) -> str:
     """One line of displayable text: NFC, no control or format characters except the
-    bidirectional marks, whitespace collapsed, at most `limit` characters."""
+    bidirectional marks and those emoji need (ZWJ, VS16), whitespace collapsed, at most
+    `limit` characters."""
     text = unicodedata.normalize("NFC", text)
     kept = []
     for ch in text:
@@ -46,32 +51,11 @@ class Caption:
         return bool(self.name or self.quote)
 
 
-def text_file(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def draw(stream: Any, textfile: Path, *, size: int, x: str, y: str, font: Path = FONT,
-         color: str = "white", box: str | None = None) -> Any:
-    """drawtext reading `textfile` literally (expansion=none)."""
-    options: dict[str, Any] = {"fontfile": str(font), "textfile": str(textfile),
-                               "expansion": "none", "fontsize": size, "fontcolor": color,
-                               "x": x, "y": y, "text_shaping": 1}
-    if box:
-        options.update(box=1, boxcolor=box, boxborderw=size // 3)
-    return stream.filter("drawtext", **options)
-
-
-def wrap(text: str, width_px: int, size: int, max_lines: int = 3) -> str:
-    """Break `text` into lines that fit `width_px` at font `size` (an estimate: DejaVu Sans
-    averages about 0.6 em per character); the last line is shortened with an ellipsis."""
-    per_line = max(int(width_px / (size * 0.6)), 8)
-    lines = textwrap.wrap(text, per_line, break_long_words=True, break_on_hyphens=False)
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1][: per_line - 1].rstrip() + "\u2026"
-    return "\n".join(lines)
+def overlay(stream: Any, picture: Path, *, x: str, y: str) -> Any:
+    """Lay a picture made by `media.lettering` (a PNG of ours) over the video; it stays
+    for the whole video."""
+    still = ffmpeg.input(local_input(picture), f="png_pipe", protocol_whitelist="file")
+    return stream.overlay(still, x=x, y=y)
 
 
 def lower_third(stream: Any, caption: Caption, folder: Path, width: int, height: int) -> Any:
@@ -80,14 +64,17 @@ def lower_third(stream: Any, caption: Caption, folder: Path, width: int, height:
     margin = unit
     bottom = height - margin * 4
     if caption.quote:
-        text = wrap(f"\u201c{caption.quote}\u201d", width - margin * 3, unit)
-        quote = text_file(folder, "quote.txt", text)
-        stream = draw(stream, quote, size=unit, x=str(margin), y=f"{bottom}-th",
-                      box="black@0.45")
-        bottom -= int(unit * 1.25 * (text.count("\n") + 1)) + unit * 2
+        style = Style(FONT, unit, box=QUOTE_BOX)
+        lines = layout(f"\u201c{caption.quote}\u201d", width - margin * 3, style)
+        _, h = write(folder / "quote.png", lines, style)
+        # the text's top left where drawtext put it, its box around it
+        stream = overlay(stream, folder / "quote.png", x=str(margin - style.padding),
+                         y=str(bottom - h + style.padding))
+        bottom -= int(unit * 1.25 * len(lines)) + unit * 2
     if caption.name:
-        name = text_file(folder, "name.txt", wrap(caption.name, width - margin * 3,
-                                                  int(unit * 1.3), max_lines=1))
-        stream = draw(stream, name, size=int(unit * 1.3), x=str(margin), y=f"{bottom}-th",
-                      font=FONT_BOLD, box="black@0.55")
+        style = Style(FONT_BOLD, int(unit * 1.3), box=NAME_BOX)
+        lines = layout(caption.name, width - margin * 3, style, max_lines=1)
+        _, h = write(folder / "name.png", lines, style)
+        stream = overlay(stream, folder / "name.png", x=str(margin - style.padding),
+                         y=str(bottom - h + style.padding))
     return stream

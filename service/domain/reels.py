@@ -36,7 +36,7 @@ from service.domain.reel_state import EDITABLE, WORKING, ReelState, transition
 from service.domain.trims import check_trim, trim_of
 from service.errors import Conflict, NotFound, Unprocessable
 
-TEMPLATE_VERSION = 1  # the look of captions and title cards; part of every piece's cache key
+TEMPLATE_VERSION = 2  # the look of captions and title cards; part of every piece's cache key
 FIELDS = frozenset({"title", "canvas", "items", "transition", "crossfade_frames", "title_card",
                     "captions", *ASSET_KINDS})
 

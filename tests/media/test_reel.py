@@ -14,10 +14,11 @@ import pytest
 
 from media import reel
 from media.canvas import FPS, GOP, canvas
+from media.lettering import Style, layout, write
 from media.normalise import RenditionSpec, normalise
 from media.piece import CardSpec, PieceSpec, render_card, render_piece
 from media.probe import probe
-from media.text import Caption, clean, draw, text_file
+from media.text import Caption, clean, overlay
 from tests import media_files
 
 CANVAS = canvas("9:16")
@@ -222,11 +223,12 @@ HOSTILE = [
 
 
 def drawn(text: str, folder: Path) -> list[str]:
-    """Raw (unencoded) frames of `text` drawn by the product's drawtext helper at 0 and 1 s."""
+    """Raw (unencoded) frames of `text` drawn by the product's lettering at 0 and 1 s."""
     folder.mkdir()
-    textfile = text_file(folder, "t.txt", clean(text))
-    video = draw(ffmpeg.input("color=c=black:s=1920x120:r=30:d=1.1", f="lavfi")["v"],
-                 textfile, size=24, x="10", y="40")
+    style = Style(size=24)
+    write(folder / "t.png", layout(clean(text), 1900, style), style)
+    video = overlay(ffmpeg.input("color=c=black:s=1920x120:r=30:d=1.1", f="lavfi")["v"],
+                    folder / "t.png", x="10", y="40")
     out = ffmpeg.output(video.filter("select", "eq(n,0)+eq(n,30)"), "-", f="framemd5",
                         vcodec="rawvideo", fps_mode="passthrough")
     result = subprocess.run([*out.compile(), "-v", "error"], capture_output=True, text=True,
@@ -248,14 +250,15 @@ def test_user_text_is_drawn_literally(text: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_title_card_renders_any_text(text: str, tmp_path: Path) -> None:
-    """The card renders; its text file holds the cleaned text, only wrapped into lines."""
+    """The card renders; its lines hold the cleaned text, only wrapped."""
     render_card(tmp_path / "card.mov", CardSpec(CANVAS, text), timeout=TIMEOUT)
     assert int(stream_facts(tmp_path / "card.mov")["video"]["nb_read_packets"]) == 60
-    written = (tmp_path / "card.mov.text" / "title.txt").read_text(encoding="utf-8")
-    assert "".join(written.split()) == "".join(clean(text).split())  # wrapped, not altered
+    assert (tmp_path / "card.mov.text" / "title.png").is_file()
+    lines = layout(clean(text), int(CANVAS.width * 0.8), Style(size=CANVAS.width // 12), 6)
+    assert "".join("".join(lines).split()) == "".join(clean(text).split())
 
 
-def test_control_characters_never_reach_the_text_file() -> None:
+def test_control_characters_never_reach_the_picture() -> None:
     assert clean("a\x00b\x1b[31mc\u202ed\ttab\nnew") == "ab[31mcd tab new"
     assert len(clean("x" * 500)) == 120
 
