@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         if settings.ice_host_addresses:
             use_host_addresses(settings.ice_host_addresses)
+        await anyio.to_thread.run_sync(services.upload_sink.sweep)
         await services.heartbeat.start()
         try:
             yield {"services": services}

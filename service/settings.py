@@ -191,7 +191,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_UPLOAD_EXPIRY_HOURS", "upload_expiry_hours", _int_range(1, 24 * 30), "24",
          "An unfinished upload is removed this long after its last byte arrived."),
     Spec("KUMPUL_SPOOL_DIR", "spool_dir", _text, "",
-         "Disk spool for S3 multipart parts. Empty means `{data_dir}/spool`."),
+         "Scratch for the S3 multipart part a request is filling (and uploaded assets). "
+         "Empty means `{data_dir}/spool`."),
     Spec("KUMPUL_MEDIA_TIMEOUT_SECONDS", "media_timeout_seconds", _int_range(5, 7200), "120",
          "Wall-clock limit of one ffprobe/ffmpeg run on member media."),
     Spec("KUMPUL_MAX_PIXELS", "max_pixels", _int_range(64 * 64, 8192 * 8192), "16777216",

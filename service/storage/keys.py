@@ -26,6 +26,16 @@ def clip_version(clip_id: str, version: int) -> str:
     return f"{clip_folder(clip_id)}/v{version}"
 
 
+def clip_upload(clip_id: str) -> str:
+    """The folder of an unfinished upload's temporary objects (its stored tail)."""
+    return f"{clip_folder(clip_id)}/upload"
+
+
+def clip_upload_tail(clip_id: str, parts: int) -> str:
+    """An unfinished upload's bytes past its last full part, when `parts` parts are in."""
+    return f"{clip_upload(clip_id)}/tail-{parts}.part"
+
+
 def clip_rendition(clip_id: str, version: int, name: str) -> str:
     return file(clip_version(clip_id, version), name)
 

@@ -2,8 +2,8 @@
 memory. Each store makes its own sink (`ObjectStore.upload_sink`):
 
 - local store: bytes are appended to one staging file, adopted as the object at the end;
-- S3 store: bytes are spooled on disk and shipped as multipart parts; the parts shipped so
-  far are kept on the upload's row (`parts`).
+- S3 store: full parts ship as S3 multipart parts, the rest is kept as a temporary object;
+  the row records both (`parts`), so any node can take the next PATCH.
 
 Every PATCH is a `Write`: it appends, and then either commits (the caller saves the row)
 or rolls back to where it started (a failed checksum). The offset a sink reports is always
@@ -61,6 +61,9 @@ class Sink(ABC):
     def abort(self, upload: UploadRecord) -> None:
         """Remove every byte of an upload that will not finish."""
 
+    def sweep(self) -> None:  # noqa: B027 - most sinks keep nothing on this host
+        """At start: remove this host's scratch left by a process that crashed."""
+
 
 class Write(ABC):
     """One PATCH's worth of appends."""
@@ -76,6 +79,9 @@ class Write(ABC):
     @abstractmethod
     def rollback(self) -> None:
         """Forget everything appended since `begin`."""
+
+    def saved(self) -> None:  # noqa: B027 - most writes have nothing to tidy
+        """The caller saved the row after `commit`: objects it no longer names may go."""
 
 
 def file_size(path: Path) -> int:

@@ -22,7 +22,7 @@ from service.domain import communities, uploads
 from service.domain.roles import Permission
 from service.domain.story_rules import Refusal, StoryLimits, refuse_type
 from service.errors import ApiError, BadRequest, Conflict, PayloadTooLarge
-from service.locks import UploadLock, upload_lock
+from service.locks import RELEASE_POLL, UploadLock, upload_lock
 from service.storage.uploads import Write
 from service.uploads import protocol as tus
 from service.web import Services, require_user, services
@@ -141,6 +141,7 @@ async def patch(request: Request) -> Response:
     svc = services(request)
     upload, clip = await _load(request, svc)
     async with upload_lock(svc.redis, upload.id, svc.heartbeat.instance) as lock:
+        upload, clip = await _load(request, svc)  # as the lock's last holder left it
         return await _receive(request, svc, upload, clip, start, digest, lock)
 
 
@@ -183,6 +184,8 @@ async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, 
         raise
     offset = current + body.received
     finished = await _save(svc, upload, offset)
+    with contextlib.suppress(Exception):  # tidying only: a leftover goes with the upload
+        await anyio.to_thread.run_sync(write.saved)
     if oversent:
         raise PayloadTooLarge("More bytes arrived than Upload-Length; the extra were dropped.",
                               code="upload_overflow", headers={"Upload-Offset": str(offset)})
@@ -205,43 +208,63 @@ class _Body:
         self._batch_bytes = 0
         self._writing: asyncio.Task[None] | None = None
         self._extended = time.monotonic()
+        self._reading = anyio.CancelScope()
 
     async def take(self, request: Request, room: int, hasher: tus.Hasher | None, *,
                    sniff: bytes | None, length: int, limits: StoryLimits) -> bool:
-        """Receive up to `room` bytes; True if the client sent more than that."""
+        """Receive up to `room` bytes; True if the client sent more than that. Reading stops
+        early, keeping what arrived, when another request asks for the upload's lock."""
         oversent = False
+        watcher = asyncio.ensure_future(self._watch())
         try:
-            async for chunk in request.stream():
-                left = room - self.received - self._batch_bytes
-                if len(chunk) > left:
-                    chunk, oversent = chunk[:left], True
-                if hasher is not None:
-                    hasher.update(chunk)
-                if sniff is not None:  # the first bytes decide the type
-                    sniff += chunk[:SNIFF]
-                    if len(sniff) >= min(SNIFF, length):
-                        self.refusal = refuse_type(sniff, limits)
-                        sniff = None
-                        if self.refusal is not None:
-                            break
-                if chunk:
-                    self._batch.append(chunk)
-                    self._batch_bytes += len(chunk)
-                if self._batch_bytes >= BATCH:
-                    await self._flush()
-                if oversent:
-                    break
+            with self._reading:
+                oversent = await self._read(request, room, hasher, sniff, length, limits)
         except ClientDisconnect:
             pass  # keep what arrived: the client resumes from the stored offset
+        finally:
+            watcher.cancel()
         if self.refusal is None:
             await self._flush()
         await self._settle()
         return oversent
 
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_POLL)
+            with contextlib.suppress(Exception):  # Redis away: nobody can ask meanwhile
+                if await self.lock.release_requested():
+                    self._reading.cancel()
+                    return
+
+    async def _read(self, request: Request, room: int, hasher: tus.Hasher | None,
+                    sniff: bytes | None, length: int, limits: StoryLimits) -> bool:
+        oversent = False
+        async for chunk in request.stream():
+            left = room - self.received - self._batch_bytes
+            if len(chunk) > left:
+                chunk, oversent = chunk[:left], True
+            if hasher is not None:
+                hasher.update(chunk)
+            if sniff is not None:  # the first bytes decide the type
+                sniff += chunk[:SNIFF]
+                if len(sniff) >= min(SNIFF, length):
+                    self.refusal = refuse_type(sniff, limits)
+                    sniff = None
+                    if self.refusal is not None:
+                        break
+            if chunk:
+                self._batch.append(chunk)
+                self._batch_bytes += len(chunk)
+            if self._batch_bytes >= BATCH:
+                await self._flush()
+            if oversent:
+                break
+        return oversent
+
     async def _settle(self) -> None:
         if self._writing is not None:
-            task, self._writing = self._writing, None
-            await task
+            await asyncio.shield(self._writing)  # a stopped read leaves the write running
+            self._writing = None
 
     async def _flush(self) -> None:
         await self._settle()  # one batch in flight at a time keeps the order
@@ -292,10 +315,11 @@ async def terminate(request: Request) -> Response:
     tus.check_version(request)
     svc = services(request)
     upload, clip = await _load(request, svc)
-    if upload.completed_at is not None:
-        raise Conflict("This story is already uploaded.", code="upload_complete",
-                       hint="Withdraw the story instead.")
     async with upload_lock(svc.redis, upload.id, svc.heartbeat.instance):
+        upload, clip = await _load(request, svc)  # as the lock's last holder left it
+        if upload.completed_at is not None:
+            raise Conflict("This story is already uploaded.", code="upload_complete",
+                           hint="Withdraw the story instead.")
         await _discard(svc, upload, clip, "upload.terminated")
     return Response(status_code=204, headers=tus.base_headers())
 

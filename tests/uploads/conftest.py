@@ -45,6 +45,15 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+def unfinished_bytes(settings: Settings) -> list[str]:
+    """Where the bytes of unfinished uploads live: the local store's staging files, the S3
+    store's stored tails, and spool files (which must never outlive a request)."""
+    found = [i.key for i in open_store(settings).list("clips/") if "/upload/" in i.key]
+    for folder in (settings.spool_dir, settings.storage_dir / ".uploads"):
+        found += [str(p) for p in folder.iterdir()] if folder.exists() else []
+    return found
+
+
 def b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 

@@ -16,7 +16,7 @@ from service.storage import open_store
 from tests.actors import Actor
 from tests.conftest import World, run_db
 from tests.service.test_error_shape import assert_error
-from tests.uploads.conftest import create, send, tus, upload_all
+from tests.uploads.conftest import create, send, tus, unfinished_bytes, upload_all
 from workers import jobs
 from workers.context import JobContext
 
@@ -34,11 +34,6 @@ def rows(settings: Settings) -> tuple[list[str], int]:
         return states, int(await session.scalar(select(func.count(Upload.id))) or 0)
 
     return run_db(settings, work)
-
-
-def staged(settings: Settings) -> list[Path]:
-    folders = [settings.spool_dir, settings.storage_dir / ".uploads"]
-    return [p for folder in folders if folder.exists() for p in folder.iterdir()]
 
 
 def test_withdrawing_a_story(member: tuple[Actor, str], media: dict[str, Path],
@@ -74,7 +69,7 @@ def test_withdrawing_during_upload(member: tuple[Actor, str], media: dict[str, P
     clip_id = actor.get(f"/api/communities/{slug}/clips/mine").json()["clips"][0]["id"]
     assert actor.post(f"/api/communities/{slug}/clips/{clip_id}/withdraw").status_code == 200
     assert rows(settings) == (["withdrawn"], 0)
-    assert staged(settings) == []
+    assert unfinished_bytes(settings) == []
     assert send(actor, location, 2000, data[2000:]).status_code == 404
 
 
@@ -116,5 +111,5 @@ def test_abandoned_uploads_expire(member: tuple[Actor, str], media: dict[str, Pa
     assert_error(send(actor, stale, 3000, data[3000:]), 410, "upload_gone")
     assert jobs.expire_uploads() == 1
     assert rows(settings) == (["uploading"], 1)
-    assert len(staged(settings)) == 1
+    assert len(unfinished_bytes(settings)) == 1
     assert actor.request("HEAD", fresh, headers=tus()).headers["upload-offset"] == "1000"

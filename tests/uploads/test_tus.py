@@ -18,7 +18,7 @@ from service.storage.keys import clip_source
 from tests.actors import Actor
 from tests.conftest import World, run_db
 from tests.service.test_error_shape import assert_error
-from tests.uploads.conftest import create, send, tus, upload_all
+from tests.uploads.conftest import create, send, tus, unfinished_bytes, upload_all
 
 
 @pytest.fixture
@@ -34,11 +34,6 @@ def counts(settings: Settings) -> tuple[int, int]:
                 int(await session.scalar(select(func.count(Upload.id))) or 0))
 
     return run_db(settings, work)
-
-
-def staged_files(settings: Settings) -> list[Path]:
-    folders = [settings.spool_dir, settings.storage_dir / ".uploads"]
-    return [p for folder in folders if folder.exists() for p in folder.iterdir()]
 
 
 def the_clip(settings: Settings) -> Clip:
@@ -83,7 +78,7 @@ def test_upload_in_pieces(member: tuple[Actor, str, Actor], media: dict[str, Pat
     stored = hashlib.sha256(b"".join(open_store(settings).get(clip_source(clip.id))))
     assert stored.hexdigest() == hashlib.sha256(data).hexdigest()
     assert Redis.from_url(settings.redis_url).exists(f"rq:job:ingest-{clip.id}")
-    assert staged_files(settings) == []
+    assert unfinished_bytes(settings) == []
     mine = actor.get(f"/api/communities/{slug}/clips/mine").json()["clips"]
     assert [c["state"] for c in mine] == ["uploaded"]
 
@@ -202,7 +197,7 @@ def test_non_video_is_refused_on_its_first_bytes(member: tuple[Actor, str, Actor
     error = assert_error(send(actor, location, 0, content), 415, "unsupported_type")
     assert "MP4, MOV or WebM" in error["hint"]
     assert counts(settings) == (0, 0)
-    assert staged_files(settings) == []
+    assert unfinished_bytes(settings) == []
     assert list(open_store(settings).list("clips/")) == []
 
 
@@ -241,7 +236,7 @@ def test_termination(member: tuple[Actor, str, Actor], media: dict[str, Path],
     location = create(actor, slug, len(data)).headers["location"]
     send(actor, location, 0, data[:1000])
     assert actor.request("DELETE", location, headers=tus()).status_code == 204
-    assert counts(settings) == (0, 0) and staged_files(settings) == []
+    assert counts(settings) == (0, 0) and unfinished_bytes(settings) == []
     assert actor.request("HEAD", location, headers=tus()).status_code == 404
     done = upload_all(actor, slug, data)
     assert_error(actor.request("DELETE", done, headers=tus()), 409, "upload_complete")
@@ -249,6 +244,8 @@ def test_termination(member: tuple[Actor, str, Actor], media: dict[str, Path],
 
 def test_concurrent_writers_are_locked_out(member: tuple[Actor, str, Actor],
                                            media: dict[str, Path], settings: Settings) -> None:
+    """A holder that is alive is asked to let go; one that never does keeps the upload (423);
+    a dead one's lock is broken at once."""
     actor, slug, _ = member
     data = media["story"].read_bytes()
     location = create(actor, slug, len(data)).headers["location"]
@@ -256,7 +253,7 @@ def test_concurrent_writers_are_locked_out(member: tuple[Actor, str, Actor],
     redis = Redis.from_url(settings.redis_url)
     redis.set("kumpul:instance:other", "1", ex=30)  # a live app instance holds it
     redis.set(f"kumpul:upload-lock:{upload_id}", "other:abc", ex=30)
-    assert_error(send(actor, location, 0, data), 423, "upload_locked")
+    assert_error(send(actor, location, 0, data), 423, "upload_locked")  # it didn't let go
     redis.delete("kumpul:instance:other")  # ... and then that instance dies
     assert send(actor, location, 0, data).status_code == 204
 
