@@ -20,6 +20,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from service.errors import ApiError, BadRequest, Conflict
 from service.live.channel import Channel
+from service.live.dtls import as_dtls_server
 from service.live.forward import Fanout, relay_losses
 from service.live.recorder import Recorder, Recording
 from service.settings import Settings
@@ -60,7 +61,9 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
         await pc.close()
         raise BadRequest(f"The SDP offer can't be used: {exc}.", code="malformed_sdp") from None
     prepare()
-    await pc.setLocalDescription(await pc.createAnswer())  # gathers candidates first
+    answer = await pc.createAnswer()
+    await pc.setLocalDescription(RTCSessionDescription(  # gathers candidates first
+        as_dtls_server(offer.sdp, answer.sdp), "answer"))
     return pc.localDescription.sdp
 
 
