@@ -3,6 +3,8 @@ for the publisher and WHEP for viewers."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -307,6 +309,19 @@ async def _member_session(request: Request, svc: Services,
     return row, who.user.id
 
 
+def _options(allow: str, **extra: str) -> Callable[[Request], Awaitable[Response]]:
+    async def options(request: Request) -> Response:
+        """What the resource takes (RFC 9725 section 4.3: WHIP/WHEP answer OPTIONS; a
+        preflight from a `KUMPUL_CORS_ORIGINS` site is answered by `service.cors`)."""
+        return Response(status_code=204, headers={"Allow": allow, **extra})
+
+    return options
+
+
+whip_options = _options("OPTIONS, POST", **{"Accept-Post": "application/sdp"})
+whep_options = whip_options
+resource_options = _options("OPTIONS, DELETE")
+
 routes = [
     Route("/api/communities/{slug}/live", sessions_list, methods=["GET"]),
     Route("/api/communities/{slug}/live", sessions_create, methods=["POST"]),
@@ -316,4 +331,12 @@ routes = [
     Route("/api/live/{session_id}/whip/{resource}", whip_stop, methods=["DELETE"]),
     Route("/api/live/{session_id}/whep", whep_view, methods=["POST"]),
     Route("/api/live/{session_id}/whep/{resource}", whep_stop, methods=["DELETE"]),
+    Route("/api/live/{session_id}/whip", whip_options, methods=["OPTIONS"],
+          include_in_schema=False),
+    Route("/api/live/{session_id}/whep", whep_options, methods=["OPTIONS"],
+          include_in_schema=False),
+    Route("/api/live/{session_id}/whip/{resource}", resource_options, methods=["OPTIONS"],
+          include_in_schema=False),
+    Route("/api/live/{session_id}/whep/{resource}", resource_options, methods=["OPTIONS"],
+          include_in_schema=False),
 ]
