@@ -8,21 +8,22 @@ import asyncio
 import hashlib
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from service.live.dtls import as_dtls_server
-from service.settings import Settings
 from tests.conftest import ServerProcess
 from tests.live import run_async
+from tests.live.test_forward import Viewer
+from tests.live import test_signalling
 from tests.live.test_signalling import SDP, schedule
 from tests.remote import member_of_new_community
 
+live_server = test_signalling.live_server  # the same server process fixture
 GST_WHIP = Path(__file__).with_name("gst_whip.py")
 DEBIAN_PYTHON = "/usr/bin/python3"
 
@@ -42,30 +43,12 @@ def test_the_answer_takes_the_dtls_server_side_when_the_offer_lets_it(
     assert made.count("a=setup:") == 1
 
 
-@pytest.fixture
-def live_server(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
-    local = settings.replace(ice_host_addresses=("127.0.0.1",))
-    server = ServerProcess(local, tmp_path / "server.log").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-class Watcher:
-    """An aiortc viewer that decodes every video frame and keeps a digest of each picture."""
+class Watcher(Viewer):
+    """An aiortc viewer that keeps the size and a digest of every decoded picture."""
 
     def __init__(self) -> None:
-        self.pc = RTCPeerConnection()
-        self.pc.addTransceiver("video", direction="recvonly")
-        self.pc.addTransceiver("audio", direction="recvonly")
+        super().__init__()
         self.pictures: list[tuple[int, int, str]] = []
-        self.audio = 0
-        self._tasks: list[asyncio.Task[None]] = []
-
-        @self.pc.on("track")
-        def on_track(track: object) -> None:
-            self._tasks.append(asyncio.ensure_future(self._read(track)))
 
     async def _read(self, track: object) -> None:
         try:
@@ -79,11 +62,6 @@ class Watcher:
                     self.audio += 1
         except MediaStreamError:
             return
-
-    async def close(self) -> None:
-        await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
 
 
 def test_a_gstreamer_webrtcbin_publisher_is_watched(live_server: ServerProcess) -> None:
