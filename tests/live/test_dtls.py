@@ -17,9 +17,8 @@ from aiortc.mediastreams import MediaStreamError
 
 from service.live.dtls import as_dtls_server
 from tests.conftest import ServerProcess
-from tests.live import run_async
+from tests.live import run_async, test_signalling
 from tests.live.test_forward import Viewer
-from tests.live import test_signalling
 from tests.live.test_signalling import SDP, schedule
 from tests.remote import member_of_new_community
 
