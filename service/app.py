@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 import web
+from service.cors import Cors
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
 from service.error_handlers import exception_handlers
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         middleware=[
             Middleware(RequestContext, metrics=metrics),
+            Middleware(Cors, origins=settings.cors_origins),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=UPLOAD_PATHS,
                        exempt_suffixes=("/assets",)),
         ],

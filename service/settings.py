@@ -100,6 +100,17 @@ def _ice_urls(raw: str) -> tuple[str, ...]:
     return items
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(p.strip().rstrip("/") for p in raw.split(",") if p.strip()))
+    for item in items:
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path \
+                or parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError("expected origins such as https://brand.example "
+                             "(scheme, host and port only), comma-separated")
+    return items
+
+
 def _ipv4_list(raw: str) -> tuple[str, ...]:
     items = tuple(p.strip() for p in raw.split(",") if p.strip())
     for item in items:
@@ -202,11 +213,20 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_INGEST_DEADLINE_SECONDS", "ingest_deadline_seconds", _int_range(30, 86400),
          "900", "A clip still being processed after this long is re-queued by the reconciler."),
     Spec("KUMPUL_ICE_SERVERS", "ice_servers", _ice_urls, "",
-         "STUN/TURN servers offered to live-room clients (comma-separated `stun:`/`turn:` "
-         "URLs), also sent as WHIP/WHEP `Link` headers."),
+         "STUN/TURN servers offered to live-room clients (comma-separated `stun:`/`turn:`/"
+         "`turns:` URLs), also sent as WHIP/WHEP `Link` headers. The server itself uses none "
+         "of them."),
     Spec("KUMPUL_TURN_USERNAME", "turn_username", _text, "", "Username for the TURN servers."),
     Spec("KUMPUL_TURN_CREDENTIAL", "turn_credential", _text, "",
          "Credential for the TURN servers."),
+    Spec("KUMPUL_TURN_SECRET", "turn_secret", _text, "",
+         "Shared secret of the TURN REST API (coturn's `static-auth-secret` with "
+         "`use-auth-secret`): each page and WHIP/WHEP answer gets its own username with an "
+         "expiry and an HMAC credential. Use this or the static pair above, not both.",
+         secret=True),
+    Spec("KUMPUL_TURN_TTL_SECONDS", "turn_ttl_seconds", _int_range(60, 7 * 86400), "86400",
+         "How long a TURN credential handed out works (it must outlast a viewing: "
+         "coturn checks the expiry on every allocation refresh)."),
     Spec("KUMPUL_ICE_HOST_ADDRESSES", "ice_host_addresses", _ipv4_list, "",
          "IPv4 addresses the server offers as ICE host candidates. Empty: every interface "
          "but loopback; set `127.0.0.1` when clients run on the same machine."),
@@ -216,6 +236,10 @@ SPECS: tuple[Spec, ...] = (
          "Shortest and longest highlight the moment finder proposes from a session."),
     Spec("KUMPUL_MOMENTS_PER_SESSION", "moments_per_session", _int_range(1, 50), "5",
          "Highlights the moment finder proposes per session at most."),
+    Spec("KUMPUL_CORS_ORIGINS", "cors_origins", _origins, "",
+         "Other sites allowed to call the tus, WHIP and WHEP endpoints from a browser "
+         "(comma-separated origins, e.g. `https://brand.example`); they authenticate with a "
+         "personal token. Empty: same origin only."),
     Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
          "Workers `kumpul serve` starts beside the app."),
 )
@@ -266,6 +290,9 @@ class Settings:
     live_max_viewers: int
     moment_seconds: tuple[int, int]
     moments_per_session: int
+    turn_secret: str = ""
+    turn_ttl_seconds: int = 86400
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def secure_cookies(self) -> bool:
@@ -347,11 +374,28 @@ def load_settings(
         host = "127.0.0.1" if values["host"] in ("", "0.0.0.0", "::") else values["host"]  # noqa: S104
         values["public_url"] = f"http://{host}:{values['port']}"
     values["public_url"] = values["public_url"].rstrip("/")
+    _check_turn(values)
+    values["cors_origins"] = values["cors_origins"] or ()
     unknown = sorted(k for k in source if k.startswith("KUMPUL_") and k not in KNOWN_VARIABLES)
     if unknown:
         raise SettingsError(
             f"{unknown[0]}: unknown setting (see the configuration table in README.md)")
     return Settings(**values)
+
+
+def _check_turn(values: dict[str, Any]) -> None:
+    """TURN servers need credentials from one source: browsers refuse a turn: URL without."""
+    static = bool(values["turn_username"] or values["turn_credential"])
+    if values["turn_secret"] and static:
+        raise SettingsError("KUMPUL_TURN_SECRET: set it or KUMPUL_TURN_USERNAME and "
+                            "KUMPUL_TURN_CREDENTIAL, not both")
+    if static and not (values["turn_username"] and values["turn_credential"]):
+        raise SettingsError("KUMPUL_TURN_USERNAME and KUMPUL_TURN_CREDENTIAL go together")
+    turn = [url for url in values["ice_servers"] or () if url.startswith("turn")]
+    if turn and not (values["turn_secret"] or static):
+        raise SettingsError(f"KUMPUL_ICE_SERVERS: {turn[0]} needs credentials: set "
+                            "KUMPUL_TURN_SECRET (or KUMPUL_TURN_USERNAME and "
+                            "KUMPUL_TURN_CREDENTIAL)")
 
 
 def load_for_command() -> Settings:

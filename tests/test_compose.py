@@ -63,3 +63,24 @@ def test_required_secrets_are_in_the_example_env() -> None:
     needed = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
     example = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert needed and needed <= example
+
+
+def test_coturn_listens_on_udp_tcp_and_tls_with_the_apps_secret() -> None:
+    """TURN REST API: coturn checks the credentials the app signs with KUMPUL_TURN_SECRET,
+    on 3478 (UDP and TCP) and 5349 (TLS), and relays only into the app's network."""
+    data = compose()
+    coturn = data["services"]["coturn"]
+    args = coturn["command"]
+    assert {"--listening-port=3478", "--tls-listening-port=5349", "--use-auth-secret",
+            "--static-auth-secret=${KUMPUL_TURN_SECRET}"} <= set(args)
+    assert "--no-udp" not in args and "--no-tcp" not in args and "--no-tls" not in args
+    assert "test" in coturn["healthcheck"]
+    env = data["services"]["app"]["environment"]
+    assert env["KUMPUL_TURN_SECRET"].startswith("${KUMPUL_TURN_SECRET")
+    urls = env["KUMPUL_ICE_SERVERS"].split(",")
+    assert {u.split(":")[0] for u in urls} == {"stun", "turn", "turns"}
+    assert any(u.endswith(":3478?transport=udp") for u in urls)
+    assert any(u.endswith(":3478?transport=tcp") for u in urls)
+    assert any(u.startswith("turns:") and ":5349" in u for u in urls)
+    subnet = data["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert subnet == "172.30.64.0/24" and "--allowed-peer-ip=172.30.64.0-172.30.64.255" in args

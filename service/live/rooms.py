@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from aiortc import (
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCSessionDescription,
@@ -20,6 +19,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from service.errors import ApiError, BadRequest, Conflict
 from service.live.channel import Channel
+from service.live.dtls import as_dtls_server
 from service.live.forward import Fanout, relay_losses
 from service.live.recorder import Recorder, Recording
 from service.settings import Settings
@@ -35,11 +35,13 @@ class NotLive(Conflict):
 
 
 def ice_configuration(settings: Settings) -> RTCConfiguration:
-    servers = [RTCIceServer(urls=url, username=settings.turn_username or None,
-                            credential=settings.turn_credential or None)
-               if url.startswith("turn") else RTCIceServer(urls=url)
-               for url in settings.ice_servers]
-    return RTCConfiguration(iceServers=servers)
+    """The server's own ICE: host candidates only (`KUMPUL_ICE_HOST_ADDRESSES`). The STUN
+    and TURN servers are the clients' (`live/turn.py`): a client behind a strict NAT relays
+    through TURN to these addresses, so the server allocates no relay of its own, and an
+    unreachable STUN/TURN server delays no answer and no shutdown. (An empty list, not None:
+    None would make aiortc query its default public STUN server.)"""
+    del settings
+    return RTCConfiguration(iceServers=[])
 
 
 def _offer(sdp: str) -> RTCSessionDescription:
@@ -60,7 +62,9 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
         await pc.close()
         raise BadRequest(f"The SDP offer can't be used: {exc}.", code="malformed_sdp") from None
     prepare()
-    await pc.setLocalDescription(await pc.createAnswer())  # gathers candidates first
+    answer = await pc.createAnswer()
+    await pc.setLocalDescription(RTCSessionDescription(  # gathers candidates first
+        as_dtls_server(offer.sdp, answer.sdp), "answer"))
     return pc.localDescription.sdp
 
 

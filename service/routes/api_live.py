@@ -3,7 +3,7 @@ for the publisher and WHEP for viewers."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,7 +21,7 @@ from service.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from service.live import recordings
+from service.live import recordings, turn
 from service.settings import Settings
 from service.web import Services, bearer, json_body, member_access, require_user, services
 
@@ -40,17 +40,10 @@ def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
             "whep_url": f"{base}/api/live/{row.id}/whep"}
 
 
-def ice_links(settings: Settings) -> dict[str, str]:
-    """The STUN/TURN servers as WHIP/WHEP `Link` headers (RFC 9725 section 4.6)."""
-    links = []
-    for url in settings.ice_servers:
-        link = f'<{url}>; rel="ice-server"'
-        if url.startswith("turn") and settings.turn_username:
-            link += (f'; username="{quote(settings.turn_username)}"; '
-                     f'credential="{quote(settings.turn_credential)}"; '
-                     'credential-type="password"')
-        links.append(link)
-    return {"Link": ", ".join(links)} if links else {}
+def ice_links(settings: Settings, who: str) -> dict[str, str]:
+    """The STUN/TURN servers as WHIP/WHEP `Link` headers (RFC 9725 section 4.6), with a
+    TURN credential of `who`'s own."""
+    return turn.link_headers(turn.servers_for(settings, who))
 
 
 async def _sdp(request: Request) -> str:
@@ -63,9 +56,9 @@ async def _sdp(request: Request) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def _answer(svc: Services, sdp: str, location: str) -> Response:
+def _answer(svc: Services, sdp: str, location: str, who: str) -> Response:
     return Response(sdp, status_code=201, media_type="application/sdp",
-                    headers={"Location": location, **ice_links(svc.settings)})
+                    headers={"Location": location, **ice_links(svc.settings, who)})
 
 
 async def sessions_list(request: Request) -> Response:
@@ -197,7 +190,8 @@ async def whip_publish(request: Request) -> Response:
             await live.go_live(session, session_id)
     elif room.channel is not None:
         await room.channel.on_stage(guest)
-    return _answer(svc, answer, f"/api/live/{session_id}/whip/{resource}")
+    return _answer(svc, answer, f"/api/live/{session_id}/whip/{resource}",
+                   f"live-{session_id}-{slot}")
 
 
 async def _studio(request: Request, svc: Services, session_id: str) -> tuple[str, None]:
@@ -277,12 +271,12 @@ async def whep_view(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
-    row, _ = await _member_session(request, svc, session_id)
+    row, user_id = await _member_session(request, svc, session_id)
     if row.state == LiveState.ended:
         raise Gone("This session has ended.", code="session_ended")
     offer = await _sdp(request)
     answer, resource = await svc.rooms.get(session_id).view(offer)
-    return _answer(svc, answer, f"/api/live/{session_id}/whep/{resource}")
+    return _answer(svc, answer, f"/api/live/{session_id}/whep/{resource}", f"user-{user_id}")
 
 
 async def whep_stop(request: Request) -> Response:
@@ -315,6 +309,19 @@ async def _member_session(request: Request, svc: Services,
     return row, who.user.id
 
 
+def _options(allow: str, **extra: str) -> Callable[[Request], Awaitable[Response]]:
+    async def options(request: Request) -> Response:
+        """What the resource takes (RFC 9725 section 4.3: WHIP/WHEP answer OPTIONS; a
+        preflight from a `KUMPUL_CORS_ORIGINS` site is answered by `service.cors`)."""
+        return Response(status_code=204, headers={"Allow": allow, **extra})
+
+    return options
+
+
+whip_options = _options("OPTIONS, POST", **{"Accept-Post": "application/sdp"})
+whep_options = whip_options
+resource_options = _options("OPTIONS, DELETE")
+
 routes = [
     Route("/api/communities/{slug}/live", sessions_list, methods=["GET"]),
     Route("/api/communities/{slug}/live", sessions_create, methods=["POST"]),
@@ -324,4 +331,12 @@ routes = [
     Route("/api/live/{session_id}/whip/{resource}", whip_stop, methods=["DELETE"]),
     Route("/api/live/{session_id}/whep", whep_view, methods=["POST"]),
     Route("/api/live/{session_id}/whep/{resource}", whep_stop, methods=["DELETE"]),
+    Route("/api/live/{session_id}/whip", whip_options, methods=["OPTIONS"],
+          include_in_schema=False),
+    Route("/api/live/{session_id}/whep", whep_options, methods=["OPTIONS"],
+          include_in_schema=False),
+    Route("/api/live/{session_id}/whip/{resource}", resource_options, methods=["OPTIONS"],
+          include_in_schema=False),
+    Route("/api/live/{session_id}/whep/{resource}", resource_options, methods=["OPTIONS"],
+          include_in_schema=False),
 ]

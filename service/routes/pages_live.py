@@ -12,6 +12,7 @@ from starlette.routing import Route
 from service.domain import communities, live
 from service.domain.roles import Permission
 from service.errors import ApiError, Forbidden
+from service.live import turn
 from service.routes.pages import community_page, page, read_form, render
 from service.web import require_user, services
 
@@ -50,7 +51,8 @@ async def _live_page(request: Request, template: str, host_only: bool) -> Respon
         raise Forbidden("Only the session's host opens the studio.", code="not_the_host")
     context: dict[str, Any] = {
         "community": access.community, "session": row,
-        "ice_servers": [{"urls": url} for url in svc.settings.ice_servers],
+        "ice_servers": [server.for_page()
+                        for server in turn.servers_for(svc.settings, f"user-{who.user.id}")],
         "terms": live.TERMS, "terms_version": live.TERMS_VERSION}
     return render(request, template, context, who=who)
 

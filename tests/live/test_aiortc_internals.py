@@ -62,3 +62,30 @@ def test_ice_host_address_lookup_is_where_ice_settings_replace_it() -> None:
     """service.live.ice replaces aioice's host-address lookup."""
     assert list(inspect.signature(aioice.ice.get_host_addresses).parameters) == [
         "use_ipv4", "use_ipv6"]
+
+
+def test_the_dtls_role_follows_the_local_answer() -> None:
+    """dtls.as_dtls_server rewrites the answer's setup to passive; aiortc must take its DTLS
+    role from the answer it is given (server), not from the one it created (client)."""
+    from aiortc import RTCSessionDescription
+
+    from service.live.dtls import as_dtls_server
+
+    async def run() -> None:
+        offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+        try:
+            offerer.addTransceiver("video", direction="sendonly")
+            await offerer.setLocalDescription(await offerer.createOffer())
+            await answerer.setRemoteDescription(offerer.localDescription)
+            answer = await answerer.createAnswer()
+            assert "a=setup:active" in answer.sdp
+            await answerer.setLocalDescription(RTCSessionDescription(
+                as_dtls_server(offerer.localDescription.sdp, answer.sdp), "answer"))
+            assert "a=setup:passive" in answerer.localDescription.sdp
+            transport = answerer.getTransceivers()[0].receiver.transport
+            assert transport._role == "server"
+        finally:
+            await offerer.close()
+            await answerer.close()
+
+    run_async(run())

@@ -217,11 +217,11 @@ def _fetch(store: Any, session_id: str, folder: Path) -> Path:
 def test_ice_servers_are_advertised_as_link_headers(settings: Settings) -> None:
     from service.routes.api_live import ice_links
 
-    assert ice_links(settings) == {}
+    assert ice_links(settings, "user-1") == {}
     configured = settings.replace(
         ice_servers=("stun:stun.example.org:3478", "turn:turn.example.org:3478?transport=udp"),
         turn_username="kumpul", turn_credential="s3cret")
-    link = ice_links(configured)["Link"]
+    link = ice_links(configured, "user-1")["Link"]
     assert link.startswith('<stun:stun.example.org:3478>; rel="ice-server", ')
     assert ('<turn:turn.example.org:3478?transport=udp>; rel="ice-server"; username="kumpul"; '
             'credential="s3cret"; credential-type="password"') in link
