@@ -12,14 +12,17 @@ Run from the repository root: `.venv/bin/python bench/live.py [--max-viewers 400
   whose receivers count frames by the RTP marker bit instead of re-assembling and decoding
   them (what a browser would decode is the viewers' business, not the server's); they still
   do ICE, DTLS and SRTP like any viewer.
-- The server is its own process (one core at most: asyncio), either mode in turn. Its CPU
+- The server is its own process (one core at most: asyncio), each mode in turn. Its CPU
   is read from /proc while the viewers count frames for 5 s at each step.
+- Forwarding runs twice: with a UDP socket per connection (aioice's way) and with every
+  connection on one UDP port (`KUMPUL_RTC_UDP_PORT`, service/live/udpmux.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,7 @@ def serve(mode: str, port: int) -> None:
 
     from service.live.ice import use_host_addresses
     from service.live.rooms import Room
+    from service.live.udpmux import UdpMux, use_mux
 
     use_host_addresses(["127.0.0.1"])
     room = Room("bench", RTCConfiguration(), max_viewers=100_000)
@@ -60,7 +65,7 @@ def serve(mode: str, port: int) -> None:
 
     async def whip(request: Request) -> Response:
         sdp = (await request.body()).decode()
-        if mode == "forward":
+        if mode in ("forward", "mux"):
             answer, _ = await room.publish(sdp)
             return Response(answer, 201, media_type="application/sdp")
         pc = RTCPeerConnection()
@@ -76,7 +81,7 @@ def serve(mode: str, port: int) -> None:
 
     async def whep(request: Request) -> Response:
         sdp = (await request.body()).decode()
-        if mode == "forward":
+        if mode in ("forward", "mux"):
             answer, _ = await room.view(sdp)
             return Response(answer, 201, media_type="application/sdp")
         pc = RTCPeerConnection()
@@ -97,9 +102,17 @@ def serve(mode: str, port: int) -> None:
             pcs.discard(pc)
         return Response("ok")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if mode == "mux":  # every connection on one UDP port, bound in the server's loop
+            mux = UdpMux(0, ["127.0.0.1"])
+            await mux.start()
+            use_mux(mux)
+        yield
+
     app = Starlette(routes=[Route("/whip", whip, methods=["POST"]),
                             Route("/whep", whep, methods=["POST"]),
-                            Route("/reset", reset, methods=["POST"])])
+                            Route("/reset", reset, methods=["POST"])], lifespan=lifespan)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -268,6 +281,14 @@ def held(rows: list[dict[str, Any]]) -> int:
     return max(good) if good else 0
 
 
+def marginal(rows: list[dict[str, Any]]) -> float:
+    """Server CPU (% of a core) each viewer adds, from 16 to 128 viewers."""
+    by = {r["viewers"]: r for r in rows}
+    if 16 not in by or 128 not in by:
+        return float("nan")
+    return float((by[128]["server_cpu_pct"] - by[16]["server_cpu_pct"]) / (128 - 16))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve")
@@ -300,11 +321,11 @@ def main() -> int:
         forward_counts = [c for c in (16, 64, 128, 200, 256, 320, 400) if c <= args.max_viewers]
         relay_counts = [1, 4, 8, 12, 16, 20, 24, 32]
         forward = run_mode("forward", source, forward_counts, folder)
+        muxed = run_mode("mux", source, forward_counts, folder)
         relay = run_mode("relay", source, relay_counts, folder)
-        fwd, base = held(forward), held(relay)
+        fwd, base, one_port = held(forward), held(relay), held(muxed)
         by = {r["viewers"]: r for r in forward}
-        per_viewer = ((by[128]["server_cpu_pct"] - by[16]["server_cpu_pct"]) / (128 - 16)
-                      if 16 in by and 128 in by else float("nan"))
+        per_viewer, mux_per_viewer = marginal(forward), marginal(muxed)
         first = by[16]["first_frame_s"] if 16 in by else float("nan")
         print()
         print("One publisher, 640x480 30 fps VP8 at ~1 Mbps; light viewers (count frames, no "
@@ -312,15 +333,20 @@ def main() -> int:
         print("| design | viewers at >= 29 fps (p10) | server CPU at that load |")
         print("|---|---|---|")
         for name, rows, n in (("forwarding (Kumpul)", forward, fwd),
+                              ("forwarding, one UDP port", muxed, one_port),
                               ("MediaRelay re-encode", relay, base)):
             cpu = next((r["server_cpu_pct"] for r in rows if r["viewers"] == n), 0.0)
             print(f"| {name} | {n} | {cpu:.0f}% |")
         ratio = fwd / base if base else float("inf")
         print(f"first frame for a joining viewer (median of 16): {first:.2f} s")
-        print(f"marginal server CPU per viewer (16 -> 128): {per_viewer:.3f}% of a core")
+        print(f"marginal server CPU per viewer (16 -> 128): {per_viewer:.3f}% of a core; "
+              f"one UDP port: {mux_per_viewer:.3f}%")
+        mux_cost = mux_per_viewer / per_viewer if per_viewer else float("nan")
         print(f"RESULT viewers_at_29fps={fwd} baseline_viewers_at_29fps={base} "
               f"viewer_ratio={ratio:.1f} first_frame_s={first:.2f} "
-              f"server_cpu_pct_per_viewer={per_viewer:.3f} viewer_kind=light")
+              f"server_cpu_pct_per_viewer={per_viewer:.3f} viewer_kind=light "
+              f"mux_viewers_at_29fps={one_port} mux_cpu_pct_per_viewer={mux_per_viewer:.3f} "
+              f"mux_cpu_ratio={mux_cost:.2f}")
         return 0
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -23,7 +23,7 @@ from service.cors import Cors
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
 from service.error_handlers import exception_handlers
-from service.live.ice import use_host_addresses
+from service.live import ice
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
 from service.metrics import Metrics
@@ -78,14 +78,14 @@ def create_app(settings: Settings) -> Starlette:
             upload_sink=store.upload_sink(settings.spool_dir), heartbeat=Heartbeat(redis),
             rooms=Rooms(settings),
         )
-        if settings.ice_host_addresses:
-            use_host_addresses(settings.ice_host_addresses)
+        node_ice = await ice.start(settings)
         await anyio.to_thread.run_sync(services.upload_sink.sweep)
         await services.heartbeat.start()
         try:
             yield {"services": services}
         finally:
             await services.rooms.close()
+            node_ice.close()
             await services.heartbeat.stop()
             await redis.aclose()
             services.queues.redis.close()

@@ -111,6 +111,14 @@ def _origins(raw: str) -> tuple[str, ...]:
     return items
 
 
+def _stun_url(raw: str) -> str:
+    value = raw.strip()
+    host, _, port = value.removeprefix("stun:").rpartition(":")
+    if value and not (value.startswith("stun:") and host and port.isdigit()):
+        raise ValueError("expected stun:host:port")
+    return value
+
+
 def _ipv4_list(raw: str) -> tuple[str, ...]:
     items = tuple(p.strip() for p in raw.split(",") if p.strip())
     for item in items:
@@ -230,6 +238,16 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_ICE_HOST_ADDRESSES", "ice_host_addresses", _ipv4_list, "",
          "IPv4 addresses the server offers as ICE host candidates. Empty: every interface "
          "but loopback; set `127.0.0.1` when clients run on the same machine."),
+    Spec("KUMPUL_ICE_PUBLIC_ADDRESSES", "ice_public_addresses", _ipv4_list, "",
+         "IPv4 addresses people reach this node at through a 1:1 NAT (a cloud load balancer, "
+         "Docker's port publishing): host candidates carry them in place of the node's own. "
+         "Empty: the node's own addresses (or what KUMPUL_ICE_DISCOVER finds)."),
+    Spec("KUMPUL_ICE_DISCOVER", "ice_discover", _stun_url, "",
+         "A `stun:host:port` server asked once at start-up for this node's public address "
+         "(logged), used when KUMPUL_ICE_PUBLIC_ADDRESSES is empty."),
+    Spec("KUMPUL_RTC_UDP_PORT", "rtc_udp_port", _int_range(0, 65535), "0",
+         "One UDP port that carries the media of every live connection of this node (open "
+         "it on the firewall). 0: each connection binds a port of its own at random."),
     Spec("KUMPUL_LIVE_MAX_VIEWERS", "live_max_viewers", _int_range(1, 5000), "300",
          "Viewers one live room takes at most."),
     Spec("KUMPUL_MOMENT_SECONDS", "moment_seconds", _seconds_span, "8-30",
@@ -287,6 +305,9 @@ class Settings:
     turn_username: str
     turn_credential: str
     ice_host_addresses: tuple[str, ...]
+    ice_public_addresses: tuple[str, ...]
+    ice_discover: str
+    rtc_udp_port: int
     live_max_viewers: int
     moment_seconds: tuple[int, int]
     moments_per_session: int

@@ -108,3 +108,71 @@ class NatHome:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", self._up], capture_output=True)
 
+
+
+class NatServer:
+    """A server behind a 1:1 NAT, as in a cloud behind a load balancer or Docker's port
+    publishing:
+
+        root namespace  --veth--  router namespace (1:1 NAT)  --veth--  server namespace
+        10.X.Y.1/29               10.X.Y.2/29 = public  |  10.X.Y.9/29  10.X.Y.10/29 = internal
+
+    Everything sent to the public address is forwarded to the internal one, and what the
+    server sends leaves from the public one. The internal address is not routable from the
+    root namespace. Needs root, `ip` and `iptables`.
+    """
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0 or not (shutil.which("ip") and shutil.which("iptables")):
+            pytest.fail("network namespaces need root, iproute2 and iptables "
+                        "(scripts/bootstrap --dev installs iptables)")
+        pid = os.getpid()
+        self.tag = f"s{pid % 100000}"
+        self.router, self.server = f"{self.tag}-nat", f"{self.tag}-srv"
+        net = f"10.{150 + pid % 50}.{(pid // 50) % 256}"
+        self.outside, self.public = f"{net}.1", f"{net}.2"
+        self.router_in, self.internal = f"{net}.9", f"{net}.10"
+        self._up, self._down = f"{self.tag}u", f"{self.tag}d"
+        if f" {net}." in _run("ip", "-4", "-o", "addr"):
+            pytest.fail(f"{net}.0/24 is in use on this machine")
+        self._made = False
+
+    def create(self) -> NatServer:
+        self._made = True
+        r, s = self.router, self.server
+        _run("ip", "netns", "add", r)
+        _run("ip", "netns", "add", s)
+        _run("ip", "link", "add", self._up, "type", "veth", "peer", "name", f"{self._up}r")
+        _run("ip", "link", "set", f"{self._up}r", "netns", r)
+        _run("ip", "addr", "add", f"{self.outside}/29", "dev", self._up)
+        _run("ip", "link", "set", self._up, "up")
+        _run("ip", "link", "add", self._down, "type", "veth", "peer", "name", f"{self._down}s")
+        _run("ip", "link", "set", self._down, "netns", r)
+        _run("ip", "link", "set", f"{self._down}s", "netns", s)
+        for ns, dev, address in ((r, f"{self._up}r", self.public),
+                                 (r, self._down, self.router_in),
+                                 (s, f"{self._down}s", self.internal)):
+            _run("ip", "-n", ns, "addr", "add", f"{address}/29", "dev", dev)
+            _run("ip", "-n", ns, "link", "set", dev, "up")
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run("ip", "-n", s, "route", "add", "default", "via", self.router_in)
+        _run("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.iptables("-t", "nat", "-A", "PREROUTING", "-i", f"{self._up}r", "-d", self.public,
+                      "-j", "DNAT", "--to-destination", self.internal)
+        self.iptables("-t", "nat", "-A", "POSTROUTING", "-o", f"{self._up}r", "-s",
+                      self.internal, "-j", "SNAT", "--to-source", self.public)
+        return self
+
+    def iptables(self, *rule: str) -> str:
+        return _run("ip", "netns", "exec", self.router, "iptables", *rule)
+
+    def prefix(self) -> list[str]:
+        """The command prefix that runs a program inside the server namespace."""
+        return ["ip", "netns", "exec", self.server]
+
+    def close(self) -> None:
+        if not self._made:
+            return
+        for ns in (self.server, self.router):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", self._up], capture_output=True)

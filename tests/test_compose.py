@@ -84,3 +84,28 @@ def test_coturn_listens_on_udp_tcp_and_tls_with_the_apps_secret() -> None:
     assert any(u.startswith("turns:") and ":5349" in u for u in urls)
     subnet = data["networks"]["default"]["ipam"]["config"][0]["subnet"]
     assert subnet == "172.30.64.0/24" and "--allowed-peer-ip=172.30.64.0-172.30.64.255" in args
+
+
+def test_a_compose_implementation_accepts_the_file(tmp_path: Path) -> None:
+    """Debian's docker-compose (1.29) parses and validates compose.yaml with .env.example,
+    without a Docker engine."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("docker-compose")
+    assert binary, "scripts/bootstrap --dev installs Debian's docker-compose"
+    env_file = tmp_path / ".env"
+    env_file.write_text((ROOT / ".env.example").read_text())
+    done = subprocess.run([binary, "--env-file", str(env_file), "-f", str(ROOT / "compose.yaml"),
+                           "config"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)
+    assert resolved["services"]["app"]["environment"]["KUMPUL_ICE_PUBLIC_ADDRESSES"] == \
+        "203.0.113.10"
+
+
+def test_the_media_port_is_published_as_configured() -> None:
+    """The app's one live-media UDP port is published on the host under the same number."""
+    app = compose()["services"]["app"]
+    port = compose()["x-kumpul-env"]["KUMPUL_RTC_UDP_PORT"]
+    assert f"{port}:{port}/udp" in app["ports"]

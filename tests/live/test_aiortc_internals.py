@@ -89,3 +89,20 @@ def test_the_dtls_role_follows_the_local_answer() -> None:
             await answerer.close()
 
     run_async(run())
+
+
+def test_ice_connection_internals_the_udp_mux_uses() -> None:
+    """service.live.udpmux replaces how a connection gathers its host candidates and skips
+    mDNS candidates; it builds StunProtocols on a shared socket and routes by ufrag and
+    transaction."""
+    connection = aioice.ice.Connection
+    assert list(inspect.signature(connection.get_component_candidates).parameters) == [
+        "self", "component", "addresses", "timeout"]
+    assert list(inspect.signature(connection.add_remote_candidate).parameters) == [
+        "self", "remote_candidate"]
+    made = connection(ice_controlling=False)
+    assert isinstance(made._protocols, list) and made.local_username
+    protocol = aioice.ice.StunProtocol(made)
+    assert protocol.transactions == {} and protocol.receiver is made
+    for name in ("connection_made", "datagram_received", "connection_lost"):
+        assert callable(getattr(protocol, name))
