@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 import web
+from service import i18n
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
 from service.error_handlers import exception_handlers
@@ -36,6 +37,7 @@ from service.routes import (
     api_reels,
     api_review,
     api_stories,
+    catalogs,
     live_socket,
     objects,
     pages,
@@ -57,6 +59,7 @@ UPLOAD_PATHS = ("/api/uploads",)  # resumable uploads police their own sizes
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
     templates = Jinja2Templates(directory=WEB / "templates")
+    i18n.install(templates.env)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -106,6 +109,7 @@ def create_app(settings: Settings) -> Starlette:
             *pages_reels.routes,
             *pages_live.routes,
             *public.routes,
+            *catalogs.routes,
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
         ],
         middleware=[

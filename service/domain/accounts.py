@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import security
+from service import i18n, security
 from service.db.models import ApiToken, SetupToken, User, WebSession, utcnow
 from service.domain.text import one_line
 from service.errors import Conflict, Gone, NotFound, Unauthorized, Unprocessable
@@ -32,7 +32,8 @@ def clean_email(raw: object) -> str:
 def clean_name(raw: object, *, field: str = "display_name", limit: int = 80) -> str:
     name = one_line(raw)
     if not name or len(name) > limit or any(ord(c) < 32 for c in name):
-        raise Unprocessable(f"{field} must be 1 to {limit} printable characters.",
+        raise Unprocessable("%(field)s must be 1 to %(limit)s printable characters.", field=field,
+                            limit=limit,
                             code=f"invalid_{field}")
     return name
 
@@ -41,7 +42,8 @@ def check_password(raw: object) -> str:
     password = str(raw or "")
     if not security.MIN_PASSWORD <= len(password) <= security.MAX_PASSWORD:
         raise Unprocessable(
-            f"Passwords need {security.MIN_PASSWORD} to {security.MAX_PASSWORD} characters.",
+            "Passwords need %(low)s to %(high)s characters.",
+            low=security.MIN_PASSWORD, high=security.MAX_PASSWORD,
             code="weak_password", hint="A short sentence is easy to remember and hard to guess.")
     return password
 
@@ -191,3 +193,22 @@ async def claim_setup_token(session: AsyncSession, token: str) -> SetupToken:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Gone("This set-up link was already used.", code="setup_link_used")
     return row
+
+
+_KEEP = object()
+
+
+def change_place(user: User, *, language: object = _KEEP, time_zone: object = _KEEP) -> None:
+    """A person's own language and time zone; None (or empty) follows the community."""
+    if language is not _KEEP:
+        if language not in (None, "") and not i18n.is_language(language):
+            raise Unprocessable("language must be one of %(choices)s.", code="invalid_language",
+                                choices=", ".join(i18n.LANGUAGES))
+        user.language = str(language) if language else None
+    if time_zone is not _KEEP:
+        if time_zone not in (None, "") and not i18n.is_zone(time_zone):
+            raise Unprocessable("'%(zone)s' is not a time zone we know.",
+                                code="invalid_time_zone", zone=str(time_zone)[:64],
+                                hint="Use a name such as Asia/Jakarta (WIB), "
+                                "Asia/Makassar (WITA) or Asia/Jayapura (WIT).")
+        user.time_zone = str(time_zone) if time_zone else None
