@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
@@ -140,7 +141,7 @@ class Speech:
 
     @classmethod
     def of(cls, language: str | None, zone_name: str | None) -> Speech:
-        lang = language if is_language(language) else "en"
+        lang = language if language is not None and is_language(language) else "en"
         name = zone_name if zone_name and is_zone(zone_name) else "UTC"
         return cls(lang, name, _zone(name))
 
@@ -240,7 +241,8 @@ class Speech:
                 "1", self.number(round(seconds, 1)), 1)
         hours, rest = divmod(whole, 3600)
         minutes, secs = divmod(rest, 60)
-        parts = [(hours, "hour"), (minutes, "minute"), (secs, "second")]
+        parts: list[tuple[int, Literal["hour", "minute", "second"]]] = [
+            (hours, "hour"), (minutes, "minute"), (secs, "second")]
         spoken = [format_timedelta(timedelta(**{f"{unit}s": amount}), granularity=unit,
                                    threshold=100, locale=self.language)
                   for amount, unit in parts if amount]
@@ -255,8 +257,7 @@ class Speech:
         for unit, scale in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
             if size >= scale:
                 return f"{format_decimal(round(size / scale, 1), locale=self.language)} {unit}"
-        return self.ngettext("%(n)s byte", "%(n)s bytes", size).replace(
-            "%(n)s", self.number(size))
+        return self.fill(self.gettext(N_("%(n)s bytes")), {"n": size})
 
 
 ENGLISH = Speech()

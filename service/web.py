@@ -195,7 +195,7 @@ def speech_for(request: Request | WebSocket, *, user: User | None = None,
     Language: the person's own choice, else the community's (on its pages), else what the
     browser asks for, else the site's. Public reel pages speak the community's language.
     Time zone: the person's own, else the community's, else the site's."""
-    settings = services(request).settings  # type: ignore[arg-type]
+    settings = services(request).settings
     accept = request.headers.get("accept-language")
     if public and community is not None:
         language, zone = community.language, community.time_zone

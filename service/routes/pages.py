@@ -350,7 +350,9 @@ async def account_save(request: Request) -> Response:
     except ApiError as exc:
         if exc.status in (401, 403):
             raise
-        return _account_page(request, who, status=exc.status, error=exc.body()["error"])
+        async with svc.db() as session:  # the failed transaction's rows are gone
+            who = await require_user(request, session)
+            return _account_page(request, who, status=exc.status, error=exc.body()["error"])
     return RedirectResponse("/account?saved=1", status_code=303)
 
 

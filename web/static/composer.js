@@ -63,8 +63,8 @@ function showItems() {
       clip ? el("img", { src: clip.media.poster, alt: "", class: "thumb" }) : null,
       el("div", { class: "grow" },
         el("strong", {}, clip ? clip.member.display_name : item.clip_id), el("br"),
-        el("label", { class: "inline-label" }, `${t("In")} `, trimInput(item, "trim_in")),
-        el("label", { class: "inline-label" }, ` ${t("Out")} `, trimInput(item, "trim_out"))),
+        el("label", { class: "inline-label" }, t("In"), " ", trimInput(item, "trim_in")),
+        el("label", { class: "inline-label" }, " ", t("Out"), " ", trimInput(item, "trim_out"))),
       el("button", { type: "button", class: "small secondary", "aria-label": t("Move up"), disabled: index === 0, onclick: () => move(index, index - 1) }, "↑"),
       el("button", { type: "button", class: "small secondary", "aria-label": t("Move down"), disabled: index === items().length - 1, onclick: () => move(index, index + 1) }, "↓"),
       el("button", { type: "button", class: "small danger", "aria-label": t("Remove"), onclick: () => save({ items: items().filter((i) => i.clip_id !== item.clip_id) }) }, "✕"));
@@ -84,7 +84,7 @@ function showItems() {
   $("approved").replaceChildren(...[...approved.values()].map((clip) => el("li", {},
     el("img", { src: clip.media.poster, alt: "", class: "thumb" }),
     el("div", { class: "grow" }, el("strong", {}, clip.member.display_name),
-      clip.source === "live" ? el("span", { class: "muted" }, ` · ${t("live: %(title)s", { title: clip.title })}`) : null, el("br"),
+      clip.source === "live" ? el("span", { class: "muted" }, " · ", t("live: %(title)s", { title: clip.title })) : null, el("br"),
       el("small", { class: "muted" }, `${duration((clip.trim_out - clip.trim_in) / FPS)}${clip.caption_quote ? ` · “${clip.caption_quote}”` : ""}`)),
     el("button", { type: "button", class: "small", disabled: inReel.has(clip.id), dataset: { add: clip.id },
       onclick: () => save({ items: [...items(), { clip_id: clip.id }] }) }, inReel.has(clip.id) ? t("Added") : t("Add")))));

@@ -122,7 +122,7 @@ function list() {
       el("p", { class: "why" }, m.why),
       m.clip ? el("p", { class: "muted clip-state" }, CLIP[m.clip.state] || m.clip.state) : null,
       decided ? null : el("div", { class: "adjust" }, ...["start", "end"].map((edge) => el("div", {},
-        el("label", {}, edge === "start" ? `${t("Start (s)")} ` : `${t("End (s)")} `, el("input", {
+        el("label", {}, edge === "start" ? t("Start (s)") : t("End (s)"), " ", el("input", {
           name: edge, type: "number", step: "0.1", min: "0", inputmode: "decimal",
           value: ((edge === "start" ? m.start_ms : m.end_ms) / 1000).toFixed(1) })),
         el("button", { type: "button", class: "small secondary", onclick: () => {

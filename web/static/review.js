@@ -81,10 +81,11 @@ async function select(id) {
   if (v.fps) source.push(t("%(fps)s fps", { fps: number(Number(v.fps), 2) }));
   if (v.hdr) source.push("HDR");
   if (v.rotation) source.push(t("rotated %(degrees)s°", { degrees: v.rotation }));
-  const consent = t(current.consent.basis === "session_terms"
-    ? "host's session recording terms v%(version)s, %(when)s" : "release v%(version)s (%(language)s), %(when)s",
-  { version: current.consent.release_version, language: current.consent.release_language || "?",
-    when: when(current.consent.consented_at) });
+  const terms = { version: current.consent.release_version, language: current.consent.release_language || "?",
+    when: when(current.consent.consented_at) };
+  const consent = current.consent.basis === "session_terms"
+    ? t("host's session recording terms v%(version)s, %(when)s", terms)
+    : t("release v%(version)s (%(language)s), %(when)s", terms);
   const facts = [
     [t("Length"), t("%(length)s (%(frames)s frames)", { length: duration(current.frames / FPS), frames: current.frames })],
     [t("Source"), source.join(", ")],
