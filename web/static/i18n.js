@@ -59,8 +59,10 @@ export function size(bytes) {
 
 /** "Sabtu, 5 Des 2026 19.00 WIB": a moment in the reader's zone, written as the server does. */
 export function when(iso) {
-  const moment = new Date(iso);
-  const date = new Intl.DateTimeFormat(lang, { timeZone: zone, weekday: "long", day: "numeric", month: "short", year: "numeric" }).format(moment);
+  // Babel's "EEEE, d MMM y" in both languages, then the time as the locale joins them
+  const parts = Object.fromEntries(new Intl.DateTimeFormat(lang, { timeZone: zone, weekday: "long",
+    day: "numeric", month: "short", year: "numeric" }).formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  const date = `${parts.weekday}, ${parts.day} ${parts.month} ${parts.year}`;
   return `${date}${lang === "en" ? ", " : " "}${time(iso)}`;
 }
 

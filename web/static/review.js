@@ -89,7 +89,9 @@ async function select(id) {
   const facts = [
     [t("Length"), t("%(length)s (%(frames)s frames)", { length: duration(current.frames / FPS), frames: current.frames })],
     [t("Source"), source.join(", ")],
-    [t("Audio"), f.audio ? t("%(codec)s %(rate)s Hz, %(channels)s channels", { codec: f.audio.codec, rate: f.audio.sample_rate, channels: f.audio.channels }) : t("none")],
+    [t("Audio"), f.audio ? (f.audio.channels === 1
+      ? t("%(codec)s %(rate)s Hz, mono", { codec: f.audio.codec, rate: f.audio.sample_rate })
+      : t("%(codec)s %(rate)s Hz, %(channels)s channels", { codec: f.audio.codec, rate: f.audio.sample_rate, channels: f.audio.channels })) : t("none")],
     [t("File"), f.size ? size(f.size) : "?"],
     [t("Consent"), consent],
   ];
