@@ -12,8 +12,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import i18n, security
+from service import security
 from service.db.models import ApiToken, SetupToken, User, WebSession, utcnow
+from service.domain.place import check_language, check_zone
 from service.domain.text import one_line
 from service.errors import Conflict, Gone, NotFound, Unauthorized, Unprocessable
 
@@ -201,14 +202,6 @@ _KEEP = object()
 def change_place(user: User, *, language: object = _KEEP, time_zone: object = _KEEP) -> None:
     """A person's own language and time zone; None (or empty) follows the community."""
     if language is not _KEEP:
-        if language not in (None, "") and not i18n.is_language(language):
-            raise Unprocessable("language must be one of %(choices)s.", code="invalid_language",
-                                choices=", ".join(i18n.LANGUAGES))
-        user.language = str(language) if language else None
+        user.language = check_language(language) if language not in (None, "") else None
     if time_zone is not _KEEP:
-        if time_zone not in (None, "") and not i18n.is_zone(time_zone):
-            raise Unprocessable("'%(zone)s' is not a time zone we know.",
-                                code="invalid_time_zone", zone=str(time_zone)[:64],
-                                hint="Use a name such as Asia/Jakarta (WIB), "
-                                "Asia/Makassar (WITA) or Asia/Jayapura (WIT).")
-        user.time_zone = str(time_zone) if time_zone else None
+        user.time_zone = check_zone(time_zone) if time_zone not in (None, "") else None

@@ -15,6 +15,7 @@ from service import i18n, security
 from service.db.models import Community, Invite, Membership, ReleaseText, User, utcnow
 from service.domain import audit
 from service.domain.accounts import clean_name
+from service.domain.place import check_language, check_zone
 from service.domain.roles import Permission, Role, allows
 from service.domain.text import one_line
 from service.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
@@ -270,21 +271,6 @@ async def current_release(session: AsyncSession, community: Community,
         if release.language == language:
             return release
     return releases[0]
-
-
-def check_language(raw: object) -> str:
-    if not i18n.is_language(raw):
-        raise Unprocessable("language must be one of %(choices)s.", code="invalid_language",
-                            choices=", ".join(i18n.LANGUAGES))
-    return str(raw)
-
-
-def check_zone(raw: object) -> str:
-    if not i18n.is_zone(raw):
-        raise Unprocessable("'%(zone)s' is not a time zone we know.", code="invalid_time_zone",
-                            zone=str(raw)[:64], hint="Use a name such as Asia/Jakarta (WIB), "
-                            "Asia/Makassar (WITA) or Asia/Jayapura (WIT).")
-    return str(raw)
 
 
 async def change_settings(session: AsyncSession, access: Access, *, language: object = None,

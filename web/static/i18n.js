@@ -68,7 +68,9 @@ export function when(iso) {
 
 export function time(iso) {
   const moment = new Date(iso);
-  const clock = new Intl.DateTimeFormat(lang, { timeZone: zone, hour: "numeric", minute: "2-digit" }).format(moment);
+  // CLDR (and so Babel) puts a narrow no-break space before AM/PM
+  const clock = new Intl.DateTimeFormat(lang, { timeZone: zone, hour: "numeric", minute: "2-digit" })
+    .format(moment).replace(/\s(?=[AP]M)/, "\u202f");
   const name = ZONE_NAMES[zone] || new Intl.DateTimeFormat(lang, { timeZone: zone, timeZoneName: "short" })
     .formatToParts(moment).find((p) => p.type === "timeZoneName")?.value || zone;
   return `${clock} ${name}`;
