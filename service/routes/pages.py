@@ -54,6 +54,8 @@ def render(request: Request, template: str, context: dict[str, Any], *,
                community=community if isinstance(community, Community) else None)
     context = {"me": who.user if who else None, "csrf_token": who.csrf_token if who else None,
                **context}
+    if isinstance(context.get("error"), ApiError):  # told in the page's language
+        context["error"] = context["error"].body()["error"]
     return services(request).templates.TemplateResponse(request, template, context,
                                                         status_code=status)
 
@@ -110,7 +112,7 @@ async def login_submit(request: Request) -> Response:
                                     client_ip(request))
     except ApiError as exc:
         return render(request, "login.html", {"next": target, "email": form.get("email"),
-                                              "error": exc.body()["error"]}, status=exc.status)
+                                              "error": exc}, status=exc.status)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, svc, grant.token)
     return response
@@ -143,7 +145,7 @@ async def invite(request: Request) -> Response:
             user, grant = await joining_user(request, svc, session, form)
             await communities.accept_invite(session, token, user)
     except ApiError as exc:
-        return render(request, "invite.html", {**context, "error": exc.body()["error"]},
+        return render(request, "invite.html", {**context, "error": exc},
                       who=who, status=exc.status)
     response = RedirectResponse(f"/c/{community.slug}", status_code=303)
     if grant:
@@ -171,7 +173,7 @@ async def setup(request: Request) -> Response:
     except ApiError as exc:
         if exc.status in (404, 410):
             raise
-        return render(request, "setup.html", {"form": form, "error": exc.body()["error"]},
+        return render(request, "setup.html", {"form": form, "error": exc},
                       status=exc.status)
     response = RedirectResponse(f"/c/{community.slug}/admin", status_code=303)
     set_session_cookie(response, svc, grant.token)
@@ -268,7 +270,7 @@ def admin_action(action: AdminAction) -> Handler:
         except ApiError as exc:
             if exc.status == 404 and exc.code == "community_not_found":
                 raise
-            return await _admin_page(request, who, status=exc.status, error=exc.body()["error"])
+            return await _admin_page(request, who, status=exc.status, error=exc)
         if new_invite_url:
             return await _admin_page(request, who, new_invite_url=new_invite_url)
         return RedirectResponse(f"/c/{request.path_params['slug']}/admin", status_code=303)
@@ -352,7 +354,7 @@ async def account_save(request: Request) -> Response:
             raise
         async with svc.db() as session:  # the failed transaction's rows are gone
             who = await require_user(request, session)
-            return _account_page(request, who, status=exc.status, error=exc.body()["error"])
+            return _account_page(request, who, status=exc.status, error=exc)
     return RedirectResponse("/account?saved=1", status_code=303)
 
 

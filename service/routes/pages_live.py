@@ -47,7 +47,7 @@ async def schedule(request: Request) -> Response:
     except ApiError as exc:
         if exc.code == "community_not_found":
             raise
-        return await community_page(request, who, status=exc.status, error=exc.body()["error"])
+        return await community_page(request, who, status=exc.status, error=exc)
     return RedirectResponse(f"/c/{slug}/live/{row.id}/studio", status_code=303)
 
 

@@ -63,7 +63,7 @@ async def _prompt_action(request: Request, form: FormData,
     except ApiError as exc:
         if exc.code == "community_not_found":
             raise
-        return await community_page(request, who, status=exc.status, error=exc.body()["error"])
+        return await community_page(request, who, status=exc.status, error=exc)
     return RedirectResponse(f"/c/{slug}", status_code=303)
 
 

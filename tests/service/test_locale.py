@@ -173,3 +173,16 @@ def test_a_refusal_is_told_to_the_member_in_their_language(world: World) -> None
     assert mine["reason"] == "Panjang video ini 3 menit 20 detik; cerita paling lama 3 menit."
     assert mine["hint"] == "Potong lalu coba lagi."
     assert "Panjang video ini 3 menit 20 detik" in member.get(f"/c/{slug}/stories").text
+
+
+def test_a_page_tells_its_error_in_the_pages_language(world: World) -> None:
+    """A form refused on an Indonesian community's page says why in Indonesian, whatever
+    the browser asks for."""
+    owner = world.admin()
+    slug = world.community(owner)
+    owner.patch(f"/api/communities/{slug}", json={"language": "id"})
+    page = owner.post(f"/c/{slug}/admin/settings", headers=EN,
+                      data={"time_zone": "Mars/Base", "csrf_token": owner.csrf})
+    assert page.status_code == 422
+    assert "&#39;Mars/Base&#39; bukan zona waktu yang kami kenal." in page.text
+    assert '<html lang="id"' in page.text
