@@ -194,7 +194,7 @@ def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
         page.get_by_role("button", name=w("Create account and join")).click()
         expect(page).to_have_url(f"{server.url}/c/{slug}")
         expect(page.locator("h1 + p")).to_have_text(
-            re.sub(r"<[^>]+>", "", w("You are a <span class=\"badge\">%(role)s</span> here.",
+            re.sub(r"<[^>]+>", "", w("Your role here: <span class=\"badge\">%(role)s</span>",
                                      role=w(i18n.LABELS[role]))))
         people[email] = page
     page_shot(people["ana@example.com"], run, "02-community-phone")
