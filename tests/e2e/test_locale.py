@@ -46,6 +46,10 @@ def test_the_script_catalog_is_fetched_once_and_kept(server: ServerProcess,
     page.goto(f"{server.url}/login")
     url = server.url + page.evaluate("document.documentElement.dataset.catalog")
     assert url.endswith(".json")
+    page.wait_for_load_state("networkidle")
+    first = page.evaluate("""(url) => performance.getEntriesByType('resource')
+        .filter(e => e.name === url).length""", url)
+    assert first == 1, first  # the preload is the fetch: one download
     answer = httpx.get(url)
     assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert answer.json()["Saved"] == "Tersimpan"
