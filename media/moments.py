@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class Moment:
     end: float
     score: float
     why: str
+    # the numbers behind `why`, so it can be told in any language: reactions, messages,
+    # seconds, loud_db (0 when not loud)
+    facts: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def seconds(self) -> float:
@@ -104,7 +107,9 @@ def find(signals: Signals, rules: Rules = Rules()) -> list[Moment]:
         moments.append(Moment(round(start, 3), round(end, 3),
                               round(sum(activity[first:last + 1]), 3),
                               _why(first, last + 1, reactions, messages, loud,
-                                   rules.loud_db)))
+                                   rules.loud_db),
+                              _facts(first, last + 1, reactions, messages, loud,
+                                     rules.loud_db)))
         if len(moments) == rules.top:
             break
     return moments
@@ -143,6 +148,13 @@ def _snap(start: float, end: float, scenes: Sequence[float],
         if rules.min_seconds <= new[1] - new[0] <= rules.max_seconds:
             start, end = new
     return start, end
+
+
+def _facts(first: int, stop: int, reactions: list[int], messages: list[int],
+           loud: list[float], loud_db: float) -> dict[str, float]:
+    top = max(loud[first:stop], default=0.0)
+    return {"reactions": sum(reactions[first:stop]), "messages": sum(messages[first:stop]),
+            "seconds": stop - first, "loud_db": round(top + loud_db) if top > 0 else 0}
 
 
 def _why(first: int, stop: int, reactions: list[int], messages: list[int],

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 import web
+from service import i18n
 from service.cors import Cors
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
@@ -38,6 +39,7 @@ from service.routes import (
     api_reels,
     api_review,
     api_stories,
+    catalogs,
     live_socket,
     objects,
     pages,
@@ -59,6 +61,7 @@ UPLOAD_PATHS = ("/api/uploads",)  # resumable uploads police their own sizes
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
     templates = Jinja2Templates(directory=WEB / "templates")
+    i18n.install(templates.env)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -109,6 +112,7 @@ def create_app(settings: Settings) -> Starlette:
             *pages_reels.routes,
             *pages_live.routes,
             *public.routes,
+            *catalogs.routes,
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
         ],
         middleware=[

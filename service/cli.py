@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from service import logs
+from service import i18n, logs
 from service.settings import Settings, load_for_command
 
 T = TypeVar("T")
@@ -206,7 +206,8 @@ def cmd_create_community(settings: Settings, args: argparse.Namespace) -> int:
         if owner is None:
             raise SystemExit(f"no user with email {args.owner!r}")
         community = await communities.create_community(
-            session, name=args.name, slug=args.slug, owner=owner)  # type: ignore[arg-type]
+            session, name=args.name, slug=args.slug, owner=owner,  # type: ignore[arg-type]
+            language=settings.language, time_zone=settings.time_zone)
         return str(community.slug)
 
     slug = _with_session(settings, work)
@@ -296,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kumpul: {exc}", file=sys.stderr)
         return 2
     except ApiError as exc:
-        print(f"kumpul: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+        error = exc.body(i18n.ENGLISH)["error"]
+        hint = f" ({error['hint']})" if error.get("hint") else ""
+        print(f"kumpul: {error['message']}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from service import i18n
 from service.errors import ApiError
 
 log = logging.getLogger("kumpul.errors")
@@ -35,8 +36,23 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def speech_of(request: Request) -> i18n.Speech:
+    """The language the handler chose, else the browser's (errors before any handler)."""
+    chosen = getattr(request.state, "speech", None)
+    if isinstance(chosen, i18n.Speech):
+        return chosen
+    services = getattr(request.state, "services", None)
+    settings = getattr(services, "settings", None)
+    language = i18n.negotiate(request.headers.get("accept-language"),
+                              getattr(settings, "language", "id"))
+    speech = i18n.Speech.of(language, getattr(settings, "time_zone", i18n.DEFAULT_ZONE))
+    request.state.speech = speech
+    return speech
+
+
 def error_response(request: Request, status: int, body: dict[str, Any],
                    headers: dict[str, str] | None = None) -> Response:
+    i18n.use(speech_of(request))
     if wants_html(request):
         templates = getattr(request.app.state, "templates", None)
         if templates is not None:
@@ -49,28 +65,34 @@ def error_response(request: Request, status: int, body: dict[str, Any],
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(request, exc.status, exc.body(), exc.headers)
+    return error_response(request, exc.status, exc.body(speech_of(request)), exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
-    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    speech = speech_of(request)
+    message = speech.text(exc.detail) if isinstance(exc.detail, str) \
+        else speech.text("Request failed")
     if exc.status_code == 404:
-        message = f"Nothing is at {request.url.path}"
+        message = speech.text("Nothing is at %(path)s", {"path": request.url.path})
     elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
+        message = speech.text("%(method)s is not allowed on %(path)s",
+                              {"method": request.method, "path": request.url.path})
     body = {"error": {"code": code, "message": message}}
     return error_response(request, exc.status_code, body, dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
+    speech = speech_of(request)
     body = {"error": {
         "code": "internal_error",
-        "message": "Something went wrong on our side.",
-        "hint": "Try again; if it keeps happening, give the operator the request id "
-                + request.headers.get("x-request-id", getattr(request.state, "request_id", "")),
+        "message": speech.text("Something went wrong on our side."),
+        "hint": speech.text(
+            "Try again; if it keeps happening, give the operator the request id %(request_id)s",
+            {"request_id": request.headers.get("x-request-id",
+                                               getattr(request.state, "request_id", ""))}),
     }}
     return error_response(request, 500, body)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import i18n
+
 
 class ApiError(Exception):
     status = 400
@@ -21,18 +23,25 @@ class ApiError(Exception):
         hint: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        **params: object,
     ) -> None:
-        super().__init__(message)
+        """`message` and `hint` are English msgids of the catalogs, with named
+        placeholders (`%(size_bytes)s`) filled from `params` in the reader's language."""
+        super().__init__(i18n.ENGLISH.text(message, params))
         self.message = message
         self.hint = hint
+        self.params = params
         if code is not None:
             self.code = code
         self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+    def body(self, speech: i18n.Speech | None = None) -> dict[str, Any]:
+        """The JSON error, in `speech` (the current request's language when not given)."""
+        speech = speech or i18n.current()
+        error: dict[str, Any] = {"code": self.code,
+                                 "message": speech.text(self.message, self.params)}
         if self.hint:
-            error["hint"] = self.hint
+            error["hint"] = speech.text(self.hint, self.params)
         return {"error": error}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import effects
+from service import effects, i18n
 from service.db.models import Clip
 
 
@@ -17,9 +17,22 @@ def clip_channel(community_id: int, user_id: int) -> str:
 
 
 def clip_event(clip: Clip, **extra: Any) -> dict[str, Any]:
+    """The clip as its member's pages see it; `reason` and `hint` are still msgids with
+    their `reason_args`: `told` puts them in the reader's words."""
     return {"id": clip.id, "state": clip.state, "reason": clip.reason, "hint": clip.hint,
+            "reason_args": clip.reason_args or {},
             "title": clip.title, "filename": clip.filename, "size": clip.size,
             "updated_at": clip.updated_at.isoformat(), **extra}
+
+
+def told(event: dict[str, Any], speech: i18n.Speech | None = None) -> dict[str, Any]:
+    """A clip event with its reason and hint in `speech` (the current request's)."""
+    speech = speech or i18n.current()
+    args = event.pop("reason_args", None) or {}
+    for key in ("reason", "hint"):
+        if isinstance(event.get(key), str):
+            event[key] = speech.text(event[key], args)
+    return event
 
 
 def clip_changed(session: AsyncSession, clip: Clip, **extra: Any) -> None:

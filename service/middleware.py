@@ -123,7 +123,8 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
     def _error(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.",
+        return PayloadTooLarge("Request bodies are limited to %(max_bytes)s.",
+                               max_bytes=self.max_bytes,
                                hint="Send less data; videos go through the resumable upload "
                                     "endpoint.")
 

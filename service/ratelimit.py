@@ -19,7 +19,7 @@ class RateLimiter:
         if count is not None and int(count) >= limit:
             ttl = max(int(await self.redis.ttl(full)), 1)
             raise TooManyRequests(message, code="too_many_attempts",
-                                  hint=f"Wait {ttl} seconds and try again.",
+                                  hint="Wait %(wait_seconds)s and try again.", wait_seconds=ttl,
                                   headers={"Retry-After": str(ttl)})
 
     async def hit(self, key: str, window: int) -> int:

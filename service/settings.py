@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -126,6 +127,15 @@ def _ipv4_list(raw: str) -> tuple[str, ...]:
         if len(parts) != 4 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts):
             raise ValueError("expected IPv4 addresses, comma-separated")
     return items
+
+
+def _zone_name(raw: str) -> str:
+    value = raw.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as Asia/Jakarta") from None
+    return value
 
 
 def _seconds_span(raw: str) -> tuple[int, int]:
@@ -260,6 +270,10 @@ SPECS: tuple[Spec, ...] = (
          "personal token. Empty: same origin only."),
     Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
          "Workers `kumpul serve` starts beside the app."),
+    Spec("KUMPUL_LANGUAGE", "language", _choice("id", "en"), "id",
+         "Language of new communities, and of visitors whose browser asks for none Kumpul has."),
+    Spec("KUMPUL_TIME_ZONE", "time_zone", _zone_name, "Asia/Jakarta",
+         "Time zone of new communities and of visitors (IANA name; WIB is `Asia/Jakarta`)."),
 )
 
 KNOWN_VARIABLES = frozenset(spec.env for spec in SPECS)
@@ -311,6 +325,8 @@ class Settings:
     live_max_viewers: int
     moment_seconds: tuple[int, int]
     moments_per_session: int
+    language: str
+    time_zone: str
     turn_secret: str = ""
     turn_ttl_seconds: int = 86400
     cors_origins: tuple[str, ...] = ()

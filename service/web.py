@@ -14,9 +14,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
+from starlette.websockets import WebSocket
 
-from service import effects
-from service.db.models import User, WebSession
+from service import effects, i18n
+from service.db.models import Community, User, WebSession
 from service.domain import accounts, communities
 from service.domain.communities import Access
 from service.domain.roles import Permission
@@ -62,7 +63,7 @@ class Services:
             await anyio.to_thread.run_sync(effects.carry_out, caused, self.queues)
 
 
-def services(request: Request) -> Services:
+def services(request: Request | WebSocket) -> Services:
     found = request.state.services
     assert isinstance(found, Services)
     return found
@@ -78,7 +79,8 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"The body is not valid JSON ({exc}).", code="malformed_json") from None
+        raise BadRequest("The body is not valid JSON (%(detail)s).", code="malformed_json",
+                         detail=str(exc)) from None
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.", code="malformed_json")
     check_text(data)
@@ -113,8 +115,8 @@ def check_text(value: object) -> None:
 
 def int_param(raw: str, name: str) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > 2**31 - 1:
-        raise BadRequest(f"{name} must be a positive whole number (at most 2147483647).",
-                         code="invalid_parameter")
+        raise BadRequest("%(name)s must be a positive whole number (at most 2147483647).",
+                         code="invalid_parameter", name=name)
     return int(raw)
 
 
@@ -141,11 +143,14 @@ async def principal(request: Request, session: AsyncSession) -> Principal | None
         token = bearer(request)
         if token is None:
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
-        return Principal(await accounts.token_user(session, token), "token")
+        user = await accounts.token_user(session, token)
+        speech_for(request, user=user)
+        return Principal(user, "token")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     user, row = await accounts.session_user(session, cookie)
+    speech_for(request, user=user)
     return Principal(user, "cookie", row)
 
 
@@ -177,7 +182,33 @@ async def member_access(request: Request, session: AsyncSession, permission: Per
                         form: Mapping[str, Any] | None = None) -> Access:
     """The signed-in user's standing in the community named by the path's `slug`."""
     who = await require_user(request, session, form)
-    return await communities.require(session, who.user, request.path_params["slug"], permission)
+    access = await communities.require(session, who.user, request.path_params["slug"],
+                                       permission)
+    speech_for(request, user=who.user, community=access.community)
+    return access
+
+
+def speech_for(request: Request | WebSocket, *, user: User | None = None,
+               community: Community | None = None, public: bool = False) -> i18n.Speech:
+    """The language and time zone to answer in, made current for this request.
+
+    Language: the person's own choice, else the community's (on its pages), else what the
+    browser asks for, else the site's. Public reel pages speak the community's language.
+    Time zone: the person's own, else the community's, else the site's."""
+    settings = services(request).settings
+    accept = request.headers.get("accept-language")
+    if public and community is not None:
+        language, zone = community.language, community.time_zone
+    else:
+        language = (user.language if user and i18n.is_language(user.language) else None) \
+            or (community.language if community is not None else None) \
+            or i18n.negotiate(accept, settings.language)
+        zone = (user.time_zone if user and user.time_zone else None) \
+            or (community.time_zone if community is not None else None) or settings.time_zone
+    speech = i18n.Speech.of(language, zone)
+    request.state.speech = speech
+    i18n.use(speech)
+    return speech
 
 
 def client_ip(request: Request) -> str:

@@ -147,6 +147,8 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
         "KUMPUL_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
         "KUMPUL_PUBLIC_URL": "http://testserver",
         "KUMPUL_LOG_LEVEL": "warning",
+        # tests read English unless they ask for Indonesian (Kumpul's own default)
+        "KUMPUL_LANGUAGE": "en",
     }
     base.update(env)
     return load_settings(base, env_file=None)

@@ -108,7 +108,8 @@ def _refuse(ctx: JobContext, claimed: Claimed, refusal: Refusal, info: MediaInfo
         if clip is None or clip.state != ClipState.processing:
             return
         await clips.refuse(session, clip, code=refusal.code, message=refusal.message,
-                           hint=refusal.hint, facts=info.to_dict() if info else None,
+                           hint=refusal.hint, args=refusal.args,
+                           facts=info.to_dict() if info else None,
                            sha256=sha256)
 
     ctx.db(save)

@@ -68,6 +68,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the person's own language and time zone; None follows the community (or the browser)
+    language: Mapped[str | None] = mapped_column(String(8))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebSession(Base):
@@ -116,6 +119,8 @@ class Community(Base):
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Jakarta")
 
 
 class Membership(Base):
@@ -148,13 +153,16 @@ class Invite(Base):
 
 
 class ReleaseText(Base):
-    """A community's release (consent) text. Versions are never edited, only added."""
+    """A community's release (consent) text in one language. Versions (counted per
+    language) are never edited, only added."""
 
     __tablename__ = "release_texts"
-    __table_args__ = (UniqueConstraint("community_id", "version"),)
+    __table_args__ = (UniqueConstraint("community_id", "language", "version",
+                                       name="uq_release_texts_language_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
     version: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -209,8 +217,9 @@ class Clip(Base):
     filename: Mapped[str] = mapped_column(String(120), default="")
     source: Mapped[str] = mapped_column(String(16), default="upload")
     state: Mapped[str] = mapped_column(String(24), index=True)
-    reason: Mapped[str | None] = mapped_column(Text)
-    hint: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # an English msgid, told in the reader's
+    hint: Mapped[str | None] = mapped_column(Text)    # language with `reason_args` filled in
+    reason_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256: Mapped[str | None] = mapped_column(String(64))
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -223,6 +232,7 @@ class Clip(Base):
     release_id: Mapped[int | None] = mapped_column(ForeignKey("release_texts.id"))
     release_version: Mapped[int] = mapped_column(Integer)
     release_sha256: Mapped[str] = mapped_column(String(64))
+    release_language: Mapped[str | None] = mapped_column(String(8))
     consented_at: Mapped[datetime]
     deadline_at: Mapped[datetime | None]
     trim_in: Mapped[int] = mapped_column(Integer, default=0)  # frames at 30 fps
@@ -305,6 +315,7 @@ class Reel(Base):
     manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
     output: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
+    reason_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     deadline_at: Mapped[datetime | None]
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -376,6 +387,7 @@ class LiveMoment(Base):
     end_ms: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     why: Mapped[str] = mapped_column(Text)
+    why_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # its numbers, for any language
     state: Mapped[str] = mapped_column(String(16))
     clip_id: Mapped[str | None] = mapped_column(
         ForeignKey("clips.id", ondelete="SET NULL"), unique=True

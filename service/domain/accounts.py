@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import security
 from service.db.models import ApiToken, SetupToken, User, WebSession, utcnow
+from service.domain.place import check_language, check_zone
 from service.domain.text import one_line
 from service.errors import Conflict, Gone, NotFound, Unauthorized, Unprocessable
 
@@ -32,7 +33,8 @@ def clean_email(raw: object) -> str:
 def clean_name(raw: object, *, field: str = "display_name", limit: int = 80) -> str:
     name = one_line(raw)
     if not name or len(name) > limit or any(ord(c) < 32 for c in name):
-        raise Unprocessable(f"{field} must be 1 to {limit} printable characters.",
+        raise Unprocessable("%(field)s must be 1 to %(limit)s printable characters.", field=field,
+                            limit=limit,
                             code=f"invalid_{field}")
     return name
 
@@ -41,7 +43,8 @@ def check_password(raw: object) -> str:
     password = str(raw or "")
     if not security.MIN_PASSWORD <= len(password) <= security.MAX_PASSWORD:
         raise Unprocessable(
-            f"Passwords need {security.MIN_PASSWORD} to {security.MAX_PASSWORD} characters.",
+            "Passwords need %(low)s to %(high)s characters.",
+            low=security.MIN_PASSWORD, high=security.MAX_PASSWORD,
             code="weak_password", hint="A short sentence is easy to remember and hard to guess.")
     return password
 
@@ -191,3 +194,14 @@ async def claim_setup_token(session: AsyncSession, token: str) -> SetupToken:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Gone("This set-up link was already used.", code="setup_link_used")
     return row
+
+
+_KEEP = object()
+
+
+def change_place(user: User, *, language: object = _KEEP, time_zone: object = _KEEP) -> None:
+    """A person's own language and time zone; None (or empty) follows the community."""
+    if language is not _KEEP:
+        user.language = check_language(language) if language not in (None, "") else None
+    if time_zone is not _KEEP:
+        user.time_zone = check_zone(time_zone) if time_zone not in (None, "") else None

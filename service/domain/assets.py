@@ -12,18 +12,20 @@ from service.domain import audit
 from service.domain.communities import Access
 from service.domain.story_rules import clean_filename
 from service.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from service.i18n import N_
 
 KINDS = ("music", "intro", "outro")
 HEAD_BYTES = 64  # enough to tell the types apart
 MAX_BYTES = {"music": 30 * 1024 * 1024, "intro": 100 * 1024 * 1024,
              "outro": 100 * 1024 * 1024}
-_AUDIO_HINT = "Send an MP3, M4A, WAV, OGG or FLAC file."
-_VIDEO_HINT = "Send an MP4, MOV or WebM video."
+_AUDIO_HINT = N_("Send an MP3, M4A, WAV, OGG or FLAC file.")
+_VIDEO_HINT = N_("Send an MP4, MOV or WebM video.")
 
 
 def check_kind(kind: object) -> str:
     if kind not in KINDS:
-        raise Unprocessable(f"kind must be one of {', '.join(KINDS)}.", code="invalid_kind")
+        raise Unprocessable("kind must be one of %(choices)s.", code="invalid_kind",
+                            choices=", ".join(KINDS))
     return str(kind)
 
 
@@ -31,7 +33,8 @@ def check_size(kind: str, size: int) -> None:
     if size <= 0:
         raise Unprocessable("The file is empty.", code="empty_file")
     if size > MAX_BYTES[kind]:
-        raise PayloadTooLarge(f"A {kind} file can be at most {MAX_BYTES[kind] // 2**20} MB.",
+        raise PayloadTooLarge("A %(kind)s file can be at most %(max_bytes)s.", kind=kind,
+                              max_bytes=MAX_BYTES[kind],
                               code="file_too_large")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from service.db.models import Clip, utcnow
 from service.domain.states import Machine
@@ -38,9 +39,12 @@ can_move = MACHINE.can_move
 
 
 def transition(clip: Clip, target: ClipState, *, reason: str | None = None,
-               hint: str | None = None) -> None:
-    """Move `clip` to `target` or raise InvalidTransition naming its current state."""
+               hint: str | None = None, args: dict[str, Any] | None = None) -> None:
+    """Move `clip` to `target` or raise InvalidTransition naming its current state.
+    `reason` and `hint` are msgids (a moderator's own note as hint is kept as written);
+    `args` fill their placeholders when they are told."""
     clip.state = MACHINE.move(clip.state, target)
     clip.reason = reason
     clip.hint = hint
+    clip.reason_args = args or None
     clip.updated_at = utcnow()

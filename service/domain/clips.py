@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import effects
+from service import effects, i18n
 from service.db.models import Clip, Prompt, utcnow
 from service.domain import audit, reels
 from service.domain.clip_state import WORKING, ClipState, transition
@@ -36,9 +36,15 @@ async def open_prompt(session: AsyncSession, access: Access, prompt_id: object) 
 
 async def start_clip(session: AsyncSession, access: Access, *, release_version: object,
                      title: str, filename: str, prompt: Prompt | None,
-                     source: str = "upload") -> Clip:
-    """A new clip in `uploading`, with the member's consent to the current release recorded."""
-    release = await current_release(session, access.community)
+                     source: str = "upload", release_language: object = None) -> Clip:
+    """A new clip in `uploading`, with the member's consent to the current release recorded:
+    the version, language and hash of the text they read (the community's language when the
+    client names none)."""
+    if release_language not in (None, "") and not i18n.is_language(release_language):
+        raise Unprocessable("release_language must be one of %(choices)s.",
+                            code="invalid_language", choices=", ".join(i18n.LANGUAGES))
+    release = await current_release(session, access.community,
+                                    str(release_language or access.community.language))
     if release_version in (None, ""):
         raise Unprocessable("Accept the community's release before sharing a story.",
                             code="consent_required",
@@ -46,17 +52,20 @@ async def start_clip(session: AsyncSession, access: Access, *, release_version: 
     if str(release_version) != str(release.version):
         raise Conflict("The community's release text has changed since you read it.",
                        code="release_changed",
-                       hint=f"Read version {release.version} and accept it again.")
+                       hint="Read version %(version)s and accept it again.",
+                       version=release.version)
     now = utcnow()
     clip = Clip(id=uuid.uuid4().hex, community_id=access.community.id,
                 member_id=access.user.id, prompt_id=prompt.id if prompt else None,
                 title=title, filename=filename, source=source, state=ClipState.uploading,
                 size=0, facts={}, release_id=release.id, release_version=release.version,
-                release_sha256=release.sha256, consented_at=now)
+                release_sha256=release.sha256, release_language=release.language,
+                consented_at=now)
     session.add(clip)
     audit.record(session, action="consent.given", subject_type="clip", subject_id=clip.id,
                  actor_id=access.user.id, community_id=access.community.id,
-                 data={"release_version": release.version, "release_sha256": release.sha256})
+                 data={"release_version": release.version, "release_language": release.language,
+                       "release_sha256": release.sha256})
     return clip
 
 
@@ -153,9 +162,10 @@ async def requeue_overdue(session: AsyncSession, deadline_seconds: int,
 
 
 async def refuse(session: AsyncSession, clip: Clip, *, code: str, message: str, hint: str,
-                 facts: dict[str, Any] | None = None, sha256: str | None = None) -> None:
+                 args: dict[str, Any] | None = None, facts: dict[str, Any] | None = None,
+                 sha256: str | None = None) -> None:
     """The source is not a story we can take: `invalid`, with a reason the member can act on."""
-    transition(clip, ClipState.invalid, reason=message, hint=hint)
+    transition(clip, ClipState.invalid, reason=message, hint=hint, args=args)
     clip.deadline_at = None
     if facts is not None:
         clip.facts = facts

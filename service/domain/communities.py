@@ -11,10 +11,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import security
+from service import i18n, security
 from service.db.models import Community, Invite, Membership, ReleaseText, User, utcnow
 from service.domain import audit
 from service.domain.accounts import clean_name
+from service.domain.place import check_language, check_zone
 from service.domain.roles import Permission, Role, allows
 from service.domain.text import one_line
 from service.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
@@ -22,11 +23,16 @@ from service.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 MAX_INVITE_USES = 1000
 MAX_RELEASE_CHARS = 20_000
-DEFAULT_RELEASE = (
-    "I made this video myself and I'm happy for {community} to show it in its community and "
-    "in highlight reels, with my display name. I can withdraw it at any time, after which it "
-    "is removed from every reel."
-)
+# The release every new community starts with, in each language: written for members,
+# not word for word (a community edits its own afterwards)
+DEFAULT_RELEASES = {
+    "id": ("Video ini saya buat sendiri, dan saya setuju {community} menayangkannya di "
+           "komunitas dan dalam video sorotan, dengan nama tampilan saya. Saya bisa menariknya "
+           "kapan saja; setelah itu video ini dihapus dari semua video sorotan."),
+    "en": ("I made this video myself and I'm happy for {community} to show it in its community "
+           "and in highlight reels, with my display name. I can withdraw it at any time, after "
+           "which it is removed from every reel."),
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ async def require(session: AsyncSession, user: User, slug: str, permission: Perm
         raise NotFound("No such community.", code="community_not_found")
     community, membership = row
     if not allows(membership.role, permission):
-        raise Forbidden(f"Your role ({membership.role}) can't do this here.",
+        raise Forbidden("Your role (%(role)s) can't do this here.", role=membership.role,
                         code="role_forbidden", hint="Ask an owner of the community.")
     return Access(community, membership, user)
 
@@ -76,17 +82,22 @@ def slug_from_name(name: str) -> str:
 
 
 async def create_community(session: AsyncSession, *, name: object, slug: object | None,
-                           owner: User) -> Community:
+                           owner: User, language: str = "id",
+                           time_zone: str = i18n.DEFAULT_ZONE) -> Community:
     clean = clean_name(name, field="name")
-    community = Community(name=clean, slug=clean_slug(slug or slug_from_name(clean)))
+    community = Community(name=clean, slug=clean_slug(slug or slug_from_name(clean)),
+                          language=check_language(language), time_zone=check_zone(time_zone))
     session.add(community)
     try:
         await session.flush()
     except IntegrityError:
-        raise Conflict(f"The short name {community.slug!r} is taken.", code="slug_taken",
+        raise Conflict("The short name '%(slug)s' is taken.", code="slug_taken",
+                       slug=community.slug,
                        hint="Choose another short name.") from None
     session.add(Membership(community_id=community.id, user_id=owner.id, role=Role.owner))
-    await publish_release(session, community, DEFAULT_RELEASE.format(community=clean), owner)
+    for language, text in DEFAULT_RELEASES.items():
+        await publish_release(session, community, text.format(community=clean), owner,
+                              language=language)
     audit.record(session, action="community.created", subject_type="community",
                  subject_id=community.id, actor_id=owner.id, community_id=community.id,
                  data={"slug": community.slug})
@@ -125,7 +136,8 @@ async def change_role(session: AsyncSession, access: Access, user_id: int,
     try:
         new_role = Role(str(role))
     except ValueError:
-        raise Unprocessable("role must be one of " + ", ".join(Role), code="invalid_role") from None
+        raise Unprocessable("role must be one of %(choices)s.", code="invalid_role",
+                            choices=", ".join(Role)) from None
     membership = await _membership(session, access.community, user_id)
     if membership.role == Role.owner and new_role != Role.owner \
             and await _owner_count(session, access.community) == 1:
@@ -162,7 +174,7 @@ async def create_invite(session: AsyncSession, access: Access, *, role: object =
         raise Unprocessable("role must be a role name; max_uses and days whole numbers.",
                             code="invalid_invite") from None
     if not 1 <= uses <= MAX_INVITE_USES or not 1 <= lifetime <= 365:
-        raise Unprocessable(f"max_uses must be 1-{MAX_INVITE_USES} and days 1-365.",
+        raise Unprocessable("max_uses must be 1-%(limit)s and days 1-365.", limit=MAX_INVITE_USES,
                             code="invalid_invite")
     note_text = one_line(note, 120)
     token = security.new_token()
@@ -238,27 +250,62 @@ async def accept_invite(session: AsyncSession, token: str,
 
 # --- release texts ----------------------------------------------------------------------
 
-async def current_release(session: AsyncSession, community: Community) -> ReleaseText:
-    release = await session.scalar(select(ReleaseText).where(
-        ReleaseText.community_id == community.id).order_by(ReleaseText.version.desc()).limit(1))
-    assert release is not None  # every community is created with version 1
-    return release
+async def current_releases(session: AsyncSession, community: Community) -> list[ReleaseText]:
+    """The latest version in each language, the community's own language first."""
+    rows = await session.scalars(select(ReleaseText).where(
+        ReleaseText.community_id == community.id).order_by(ReleaseText.version.desc()))
+    latest: dict[str, ReleaseText] = {}
+    for release in rows:
+        latest.setdefault(release.language, release)
+    return sorted(latest.values(), key=lambda r: (r.language != community.language,
+                                                  i18n.LANGUAGES.index(r.language)
+                                                  if r.language in i18n.LANGUAGES else 99))
+
+
+async def current_release(session: AsyncSession, community: Community,
+                          language: str | None = None) -> ReleaseText:
+    """The latest release text in `language`, else in the community's language, else any."""
+    releases = await current_releases(session, community)
+    assert releases  # every community is created with version 1 in each language
+    for release in releases:
+        if release.language == language:
+            return release
+    return releases[0]
+
+
+async def change_settings(session: AsyncSession, access: Access, *, language: object = None,
+                          time_zone: object = None) -> Community:
+    """The community's language and time zone (owners); each is kept when not given."""
+    community = access.community
+    if language is not None:
+        community.language = check_language(language)
+    if time_zone is not None:
+        community.time_zone = check_zone(time_zone)
+    audit.record(session, action="community.settings", subject_type="community",
+                 subject_id=community.id, actor_id=access.user.id, community_id=community.id,
+                 data={"language": community.language, "time_zone": community.time_zone})
+    return community
 
 
 async def publish_release(session: AsyncSession, community: Community, body: object,
-                          author: User) -> ReleaseText:
-    """Add a new version of the release text; old versions stay as they were agreed to."""
+                          author: User, language: object = None) -> ReleaseText:
+    """Add a new version of the release text in one language (the community's when not
+    given); old versions stay as they were agreed to."""
+    lang = check_language(language or community.language)
     text = str(body or "").strip()
     if not 20 <= len(text) <= MAX_RELEASE_CHARS:
-        raise Unprocessable(f"A release text needs 20 to {MAX_RELEASE_CHARS} characters.",
+        raise Unprocessable("A release text needs 20 to %(limit)s characters.",
+                            limit=MAX_RELEASE_CHARS,
                             code="invalid_release_text")
     latest = await session.scalar(select(func.max(ReleaseText.version)).where(
-        ReleaseText.community_id == community.id))
-    release = ReleaseText(community_id=community.id, version=(latest or 0) + 1, body=text,
+        ReleaseText.community_id == community.id, ReleaseText.language == lang))
+    release = ReleaseText(community_id=community.id, language=lang,
+                          version=(latest or 0) + 1, body=text,
                           sha256=hashlib.sha256(text.encode()).hexdigest(), created_by=author.id)
     session.add(release)
     await session.flush()
     audit.record(session, action="release.published", subject_type="release",
                  subject_id=release.id, actor_id=author.id, community_id=community.id,
-                 data={"version": release.version, "sha256": release.sha256})
+                 data={"version": release.version, "language": lang,
+                       "sha256": release.sha256})
     return release

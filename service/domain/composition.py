@@ -29,7 +29,7 @@ def reel_title(raw: object) -> str:
 
 def reel_canvas(raw: object) -> str:
     if str(raw) not in CANVASES:
-        raise Unprocessable(f"canvas must be one of {', '.join(CANVASES)}.",
+        raise Unprocessable("canvas must be one of %(choices)s.", choices=", ".join(CANVASES),
                             code="invalid_canvas")
     return str(raw)
 
@@ -50,7 +50,8 @@ class TitleCard:
 
     def __post_init__(self) -> None:
         if not self.text or len(self.text) > CARD_CHARS:
-            raise Unprocessable(f"A title card has 1 to {CARD_CHARS} characters of text.",
+            raise Unprocessable("A title card has 1 to %(limit)s characters of text.",
+                                limit=CARD_CHARS,
                                 code="invalid_title_card")
         color = self.color
         if not (len(color) == 7 and color[0] == "#"
@@ -81,14 +82,15 @@ class Composition:
 
     def __post_init__(self) -> None:
         if len(self.items) > MAX_ITEMS:
-            raise Unprocessable(f"items is a list of at most {MAX_ITEMS} clips.",
+            raise Unprocessable("items is a list of at most %(limit)s clips.", limit=MAX_ITEMS,
                                 code="invalid_items")
         if len({item.clip_id for item in self.items}) != len(self.items):
             raise Unprocessable("A clip can be in a reel once.", code="duplicate_clip")
         if self.transition not in TRANSITIONS:
             raise Unprocessable("transition is cut or crossfade.", code="invalid_reel_transition")
         if self.crossfade_frames not in CROSSFADE_FRAMES:
-            raise Unprocessable(f"crossfade_frames is one of {CROSSFADE_FRAMES}.",
+            raise Unprocessable("crossfade_frames is one of %(choices)s.",
+                                choices=", ".join(map(str, CROSSFADE_FRAMES)),
                                 code="invalid_reel_transition")
 
     @property

@@ -19,13 +19,15 @@ from service.domain.recording_state import RecordingState
 from service.domain.roles import Permission
 from service.domain.text import one_line
 from service.errors import ApiError, Gone, NotFound, Unauthorized, Unprocessable
+from service.i18n import N_
 
 # The recording terms a host accepts by going live; the consent basis of the highlights cut
 # from the recording. A change of wording is a new version.
 TERMS_VERSION = 1
-TERMS = ("This session is recorded. As its host you agree that the community's moderators "
-         "may cut moments of the recording into clips and publish them in the community's "
-         "highlight reels. You can withdraw any such clip from My stories at any time.")
+# shown in the host's language; the English text is the version whose hash is kept
+TERMS = N_("This session is recorded. As its host you agree that the community's moderators "
+           "may cut moments of the recording into clips and publish them in the community's "
+           "highlight reels. You can withdraw any such clip from My stories at any time.")
 TERMS_SHA256 = hashlib.sha256(TERMS.encode()).hexdigest()
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.moments import Moment, Rules, Signals, find
-from service import effects
+from service import effects, i18n
 from service.db.models import Clip, LiveEvent, LiveMoment, LiveSession, utcnow
 from service.domain import audit, finder_state
 from service.domain.clip_state import ClipState
@@ -28,6 +28,7 @@ from service.domain.live_state import LiveState
 from service.domain.moment_state import MomentState, transition
 from service.domain.recording_state import RecordingState
 from service.errors import Conflict, NotFound, Unprocessable
+from service.i18n import N_
 from service.settings import Settings
 
 FPS = 30  # clips are cut on the rendition's frame grid
@@ -145,7 +146,30 @@ async def store_proposals(session: AsyncSession, session_id: str, signals: dict[
 def _row(session_id: str, moment: Moment) -> LiveMoment:
     return LiveMoment(session_id=session_id, start_ms=on_frame(moment.start * 1000),
                       end_ms=on_frame(moment.end * 1000), score=moment.score, why=moment.why,
-                      state=MomentState.proposed)
+                      why_args=dict(moment.facts) or None, state=MomentState.proposed)
+
+
+def told_why(moment: LiveMoment, speech: i18n.Speech) -> str:
+    """Why the finder proposed a moment, in the reader's words."""
+    facts = moment.why_args
+    if not facts:
+        return moment.why
+    counted = []
+    for key, one, many in (("reactions", N_("1 reaction"), N_("%(n)s reactions")),
+                           ("messages", N_("1 message"), N_("%(n)s messages"))):
+        n = int(facts.get(key, 0))
+        if n:
+            counted.append(speech.text(one if n == 1 else many, {"n": n}))
+    parts = []
+    if counted:
+        what = counted[0] if len(counted) == 1 else speech.text(
+            "%(first)s and %(second)s", {"first": counted[0], "second": counted[1]})
+        parts.append(speech.text("%(what)s in %(length_seconds)s",
+                                 {"what": what, "length_seconds": int(facts.get("seconds", 0))}))
+    if facts.get("loud_db"):
+        parts.append(speech.text("a loud moment (%(db)s dB above the usual)",
+                                 {"db": int(facts["loud_db"])}))
+    return ", ".join(parts) or speech.text("activity")
 
 
 def _covers(moment: Moment, decided: LiveMoment) -> bool:
@@ -181,7 +205,8 @@ def _bounds(live: LiveSession, moment: LiveMoment, start: object, end: object,
             continue
         if (isinstance(raw, bool) or not isinstance(raw, int | float)
                 or not math.isfinite(raw) or not 0 <= raw <= 10**10):
-            raise Unprocessable(f"{name} is a number of milliseconds.", code="invalid_bounds")
+            raise Unprocessable("%(name)s is a number of milliseconds.", code="invalid_bounds",
+                                name=name)
         values.append(on_frame(float(raw)))
     first, last = values
     if not 0 <= first < last <= duration_ms + 1000 / FPS:
@@ -190,7 +215,8 @@ def _bounds(live: LiveSession, moment: LiveMoment, start: object, end: object,
     if last - first < 1000:
         raise Unprocessable("A moment lasts at least 1 second.", code="moment_too_short")
     if last - first > limits.clip_max_seconds * 1000:
-        raise Unprocessable(f"A moment lasts at most {limits.clip_max_seconds} seconds.",
+        raise Unprocessable("A moment lasts at most %(max_seconds)s.",
+                            max_seconds=limits.clip_max_seconds,
                             code="moment_too_long")
     return first, min(last, on_frame(duration_ms))
 

@@ -35,6 +35,7 @@ from service.domain.composition import (
 from service.domain.reel_state import EDITABLE, WORKING, ReelState, transition
 from service.domain.trims import check_trim, trim_of
 from service.errors import Conflict, NotFound, Unprocessable
+from service.i18n import N_
 
 TEMPLATE_VERSION = 2  # the look of captions and title cards; part of every piece's cache key
 FIELDS = frozenset({"title", "canvas", "items", "transition", "crossfade_frames", "title_card",
@@ -78,16 +79,17 @@ async def public(session: AsyncSession, slug: str) -> Reel:
 async def _approved(session: AsyncSession, access: Access, clip_id: object) -> Clip:
     clip = await session.get(Clip, str(clip_id))
     if clip is None or clip.community_id != access.community.id:
-        raise NotFound(f"No clip {clip_id!r} here.", code="clip_not_found")
+        raise NotFound("No clip '%(clip)s' here.", code="clip_not_found", clip=clip_id)
     if clip.state != ClipState.approved:
-        raise Conflict(f"Clip {clip.id} is {clip.state}; only approved clips go into reels.",
+        raise Conflict("Clip %(clip)s is %(state)s; only approved clips go into reels.",
+                       clip=clip.id, state=clip.state,
                        code="clip_not_approved")
     return clip
 
 
 async def _items(session: AsyncSession, access: Access, raw: object) -> tuple[Item, ...]:
     if not isinstance(raw, list) or len(raw) > MAX_ITEMS:  # before any lookup
-        raise Unprocessable(f"items is a list of at most {MAX_ITEMS} clips.",
+        raise Unprocessable("items is a list of at most %(limit)s clips.", limit=MAX_ITEMS,
                             code="invalid_items")
     items = []
     for entry in raw:
@@ -106,7 +108,8 @@ async def _asset(session: AsyncSession, access: Access, field: str, raw: object)
     asset = await session.get(Asset, str(raw))
     if asset is None or asset.community_id != access.community.id \
             or asset.kind != ASSET_KINDS[field]:
-        raise NotFound(f"No {ASSET_KINDS[field]} file {raw!r} here.", code="asset_not_found")
+        raise NotFound("No %(kind)s file '%(asset)s' here.", code="asset_not_found",
+                       kind=ASSET_KINDS[field], asset=str(raw))
     return asset.id
 
 
@@ -115,7 +118,7 @@ async def update(session: AsyncSession, access: Access, reel: Reel,
     """Change the title, canvas or composition. Not while a render runs."""
     unknown = set(body) - FIELDS
     if unknown:
-        raise Unprocessable(f"Unknown fields: {', '.join(sorted(unknown))}.",
+        raise Unprocessable("Unknown fields: %(fields)s.", fields=", ".join(sorted(unknown)),
                             code="unknown_fields")
     if reel.state not in EDITABLE:
         raise Conflict("The reel is rendering; edit it when the render ends.",
@@ -148,8 +151,8 @@ async def _manifest(session: AsyncSession, reel: Reel, version: int) -> Manifest
     for item in composition.items:
         clip = await session.get(Clip, item.clip_id)
         if clip is None or clip.state != ClipState.approved:
-            raise Conflict(f"Clip {item.clip_id} is no longer approved; take it out of "
-                           "the reel.", code="clip_not_approved")
+            raise Conflict("Clip %(clip)s is no longer approved; take it out of the reel.",
+                           code="clip_not_approved", clip=item.clip_id)
         member = await session.get(User, clip.member_id)
         name = clip.caption_name if clip.caption_name is not None else (
             member.display_name if member else "")
@@ -222,7 +225,7 @@ async def fail_render(session: AsyncSession, reel_id: str, version: int,
     reel = await session.get(Reel, reel_id)
     if reel is None or reel.state != ReelState.rendering or reel.version != version:
         return None
-    transition(reel, ReelState.failed, reason="The render failed; try again.")
+    transition(reel, ReelState.failed, reason=N_("The render failed; try again."))
     reel.deadline_at = None
     audit.record(session, action="reel.failed", subject_type="reel", subject_id=reel.id,
                  actor_id=None, community_id=reel.community_id,
@@ -283,7 +286,8 @@ async def drop_clip(session: AsyncSession, clip: Clip, *, why: str,
             reel.republish = was_public
             await request_render(session, reel, actor_id=None, deadline_seconds=deadline_seconds)
         else:
-            transition(reel, ReelState.unpublished, reason="No clips remain in this reel.")
+            transition(reel, ReelState.unpublished,
+                       reason=N_("No clips remain in this reel."))
             reel.deadline_at = None
             audit.record(session, action="reel.unpublished", subject_type="reel",
                          subject_id=reel.id, actor_id=None, community_id=reel.community_id,

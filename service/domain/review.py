@@ -16,6 +16,7 @@ from service.domain.text import one_line
 from service.domain.trims import check_trim, trim_of
 from service.errors import NotFound, Unprocessable
 from service.events import clip_changed
+from service.i18n import N_
 
 QUEUE_STATES = ("ready_for_review", "approved", "rejected")
 SOURCES = ("upload", "recording", "live")
@@ -28,11 +29,11 @@ class Reason:
 
 
 REASONS = {r.code: r for r in (
-    Reason("off_topic", "This story doesn't answer the prompt."),
-    Reason("quality", "The picture or sound is too poor to use."),
-    Reason("privacy", "It shows other people or private details we can't publish."),
-    Reason("brand", "It doesn't fit the community's guidelines."),
-    Reason("other", "A moderator didn't approve this story."),
+    Reason("off_topic", N_("This story doesn't answer the prompt.")),
+    Reason("quality", N_("The picture or sound is too poor to use.")),
+    Reason("privacy", N_("It shows other people or private details we can't publish.")),
+    Reason("brand", N_("It doesn't fit the community's guidelines.")),
+    Reason("other", N_("A moderator didn't approve this story.")),
 )}
 
 
@@ -43,10 +44,10 @@ async def queue(session: AsyncSession, access: Access, *, state: str | None = No
     states = [state] if state else ["ready_for_review"]
     bad = [s for s in states if s not in QUEUE_STATES]
     if bad:
-        raise Unprocessable(f"state must be one of {', '.join(QUEUE_STATES)}.",
+        raise Unprocessable("state must be one of %(choices)s.", choices=", ".join(QUEUE_STATES),
                             code="invalid_state")
     if source is not None and source not in SOURCES:
-        raise Unprocessable(f"source must be one of {', '.join(SOURCES)}.",
+        raise Unprocessable("source must be one of %(choices)s.", choices=", ".join(SOURCES),
                             code="invalid_source")
     query = (select(Clip, User).join(User, User.id == Clip.member_id)
              .where(Clip.community_id == access.community.id, Clip.state.in_(states)))
@@ -81,7 +82,7 @@ async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: obj
     sees both. Reels that used an approved clip go stale and render again without it."""
     reason = REASONS.get(str(code or ""))
     if reason is None:
-        raise Unprocessable(f"reason must be one of {', '.join(REASONS)}.",
+        raise Unprocessable("reason must be one of %(choices)s.", choices=", ".join(REASONS),
                             code="invalid_reason")
     text = one_line(note, 500)
     was_approved = clip.state == ClipState.approved
@@ -101,7 +102,7 @@ async def edit(session: AsyncSession, access: Access, clip: Clip,
     known = {"trim_in", "trim_out", "caption_name", "caption_quote"}
     unknown = set(changes) - known
     if unknown:
-        raise Unprocessable(f"Unknown fields: {', '.join(sorted(unknown))}.",
+        raise Unprocessable("Unknown fields: %(fields)s.", fields=", ".join(sorted(unknown)),
                             code="unknown_fields")
     start, end = trim_of(clip)
     name, quote = clip.caption_name, clip.caption_quote
@@ -131,10 +132,11 @@ def _text(value: object, field: str, limit: int, *, nullable: bool = False) -> s
     if value is None and nullable:
         return None
     if not isinstance(value, str):
-        raise Unprocessable(f"{field} must be text.", code="invalid_caption")
+        raise Unprocessable("%(field)s must be text.", code="invalid_caption", field=field)
     text = one_line(value)
     if len(text) > limit:
-        raise Unprocessable(f"{field} is at most {limit} characters.", code="caption_too_long")
+        raise Unprocessable("%(field)s is at most %(limit)s characters.", code="caption_too_long",
+                            field=field, limit=limit)
     return text
 
 

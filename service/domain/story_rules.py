@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from media.probe import MediaInfo
+from service.i18n import ENGLISH, N_
 from service.settings import Settings
 
 CONTAINER_FAMILIES = {"mp4": "mov", "mov": "mov", "webm": "matroska", "mkv": "matroska"}
-TYPE_HINT = "Send an MP4, MOV or WebM video."
+TYPE_HINT = N_("Send an MP4, MOV or WebM video.")
 _BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
 
 @dataclass(frozen=True)
 class Refusal:
+    """Why a story can't be taken: English msgids and the values they name, told to the
+    member in their language."""
+
     code: str
     message: str
     hint: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return ENGLISH.text(self.message, self.args)
 
 
 @dataclass(frozen=True)
@@ -43,21 +52,6 @@ class StoryLimits:
         return {CONTAINER_FAMILIES[c] for c in self.containers}
 
 
-def human_duration(seconds: float) -> str:
-    whole = round(seconds)
-    minutes, rest = divmod(whole, 60)
-    if minutes and rest:
-        return f"{minutes} min {rest} s"
-    return f"{minutes} min" if minutes else f"{rest} s"
-
-
-def human_size(size: int) -> str:
-    for unit, scale in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
-        if size >= scale:
-            return f"{size / scale:.0f} {unit}"
-    return f"{size} bytes"
-
-
 def clean_filename(raw: str) -> str:
     """A display name only: the last path segment, printable, at most 120 characters."""
     name = re.split(r"[\\/]", raw)[-1]
@@ -79,9 +73,9 @@ def refuse_size(size: int, limits: StoryLimits) -> Refusal | None:
         return Refusal("empty_file", "This file is empty.", "Pick the video file again.")
     if size > limits.max_bytes:
         return Refusal("file_too_large",
-                       f"This file is {human_size(size)}; stories can be at most "
-                       f"{human_size(limits.max_bytes)}.",
-                       "Trim the video or record it at a lower quality, then try again.")
+                       "This file is %(size_bytes)s; stories can be at most %(max_bytes)s.",
+                       "Trim the video or record it at a lower quality, then try again.",
+                       {"size_bytes": size, "max_bytes": limits.max_bytes})
     return None
 
 
@@ -102,22 +96,23 @@ def refuse_media(info: MediaInfo, limits: StoryLimits) -> Refusal | None:
                        "Record or export it again as a video.")
     if info.video.codec not in limits.video_codecs:
         return Refusal("unsupported_codec",
-                       f"This video uses the {info.video.codec} codec, which we can't take.",
-                       "Export it as H.264 (MP4) and try again.")
+                       "This video uses the %(codec)s codec, which we can't take.",
+                       "Export it as H.264 (MP4) and try again.", {"codec": info.video.codec})
     if info.audio is not None and info.audio.codec not in limits.audio_codecs:
         return Refusal("unsupported_codec",
-                       f"This video's sound uses {info.audio.codec}, which we can't take.",
-                       "Export it with AAC sound (MP4) and try again.")
+                       "This video's sound uses %(codec)s, which we can't take.",
+                       "Export it with AAC sound (MP4) and try again.", {"codec": info.audio.codec})
     if info.video.width * info.video.height > limits.max_pixels:
         return Refusal("frame_too_large",
-                       f"This video is {info.video.width}x{info.video.height} pixels, larger "
-                       "than we accept.", "Export it at 4K or less and try again.")
+                       "This video is %(frame)s pixels, larger than we accept.",
+                       "Export it at 4K or less and try again.",
+                       {"frame": f"{info.video.width}x{info.video.height}"})
     if info.duration <= 0:
         return Refusal("no_duration", "We couldn't tell how long this video is.",
                        "Record or export it again.")
     if info.duration > limits.max_seconds + 0.5:
         return Refusal("clip_too_long",
-                       f"This video is {human_duration(info.duration)} long; stories can be at "
-                       f"most {human_duration(limits.max_seconds)}.",
-                       "Trim it and try again.")
+                       "This video is %(length_seconds)s long; stories can be at most "
+                       "%(max_seconds)s.", "Trim it and try again.",
+                       {"length_seconds": round(info.duration), "max_seconds": limits.max_seconds})
     return None

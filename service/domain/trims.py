@@ -22,7 +22,8 @@ def trim_of(clip: Clip) -> tuple[int, int]:
 
 def _frames(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Unprocessable(f"{name} must be a whole number of frames.", code="invalid_trim")
+        raise Unprocessable("%(name)s must be a whole number of frames.", code="invalid_trim",
+                            name=name)
     return value
 
 
@@ -30,7 +31,8 @@ def check_trim(clip: Clip, start: object, end: object) -> tuple[int, int]:
     frames = clip_frames(clip)
     first, last = _frames(start, "trim_in"), _frames(end, "trim_out")
     if not 0 <= first < last <= frames:
-        raise Unprocessable(f"The trim must lie within the clip's {frames} frames, in before out.",
+        raise Unprocessable("The trim must lie within the clip's %(frames)s frames, in before out.",
+                            frames=frames,
                             code="invalid_trim")
     if last - first < MIN_FRAMES:
         raise Unprocessable("Keep at least 2 seconds of the clip.", code="trim_too_short")

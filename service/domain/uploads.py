@@ -26,7 +26,7 @@ REFUSAL_STATUS = {"file_too_large": PayloadTooLarge, "unsupported_type": Unsuppo
 
 def refusal_error(refusal: Refusal) -> ApiError:
     cls = REFUSAL_STATUS.get(refusal.code, ApiError)
-    return cls(refusal.message, code=refusal.code, hint=refusal.hint)
+    return cls(refusal.message, code=refusal.code, hint=refusal.hint, **refusal.args)
 
 
 async def create(session: AsyncSession, access: Access, sink: Sink, settings: Settings, *,
@@ -40,6 +40,7 @@ async def create(session: AsyncSession, access: Access, sink: Sink, settings: Se
     filename = clean_filename(meta.get("filename") or meta.get("name") or "video")
     title = one_line(meta.get("title"), 120)
     clip = await clips.start_clip(session, access, release_version=meta.get("release"),
+                                  release_language=meta.get("release_language"),
                                   title=title, filename=filename, prompt=prompt,
                                   source="recording" if meta.get("source") == "recording"
                                   else "upload")

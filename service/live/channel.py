@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from service import i18n
+
 MAX_CHAT = 500
 CHAT_RATE = (5, 10.0)       # messages per seconds
 REACTION_RATE = (10, 5.0)
@@ -25,10 +27,12 @@ Forget = Callable[[int, int], Awaitable[None]]  # a deleted message's id, who de
 
 
 class ChannelError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        """`message` is an English msgid, told to the person in their language."""
+        super().__init__(i18n.ENGLISH.text(message, params))
         self.code = code
         self.message = message
+        self.params = params
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Person:
     is_host: bool
     send: Send
     sent: dict[str, deque[float]] = field(default_factory=dict)
+    speech: i18n.Speech = i18n.ENGLISH
 
 
 def clean_chat(text: object) -> str:
@@ -49,7 +54,8 @@ def clean_chat(text: object) -> str:
     if not text:
         raise ChannelError("empty_message", "Write something first.")
     if len(text) > MAX_CHAT:
-        raise ChannelError("message_too_long", f"Messages are at most {MAX_CHAT} characters.")
+        raise ChannelError("message_too_long", "Messages are at most %(limit)s characters.",
+                           limit=MAX_CHAT)
     return text
 
 
@@ -110,9 +116,11 @@ class Channel:
             elif kind in ("delete", "mute", "unmute", "invite", "remove_guest"):
                 await self._moderate(person, kind, message)
             else:
-                raise ChannelError("unknown_type", f"Unknown message type {kind!r}.")
+                raise ChannelError("unknown_type", "Unknown message type '%(kind)s'.",
+                                   kind=str(kind))
         except ChannelError as exc:
-            await person.send({"type": "error", "code": exc.code, "message": exc.message})
+            await person.send({"type": "error", "code": exc.code,
+                               "message": person.speech.text(exc.message, exc.params)})
 
     def _limit(self, person: Person, what: str, rate: tuple[int, float]) -> None:
         count, seconds = rate
@@ -121,8 +129,9 @@ class Channel:
         while window and now - window[0] > seconds:
             window.popleft()
         if len(window) >= count:
-            raise ChannelError("rate_limited", f"Slow down: at most {count} per "
-                                               f"{seconds:g} seconds.")
+            raise ChannelError("rate_limited",
+                               "Slow down: at most %(count)s per %(window_seconds)s.",
+                               count=count, window_seconds=seconds)
         window.append(now)
 
     async def _chat(self, person: Person, raw: object) -> None:

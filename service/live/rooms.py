@@ -60,7 +60,8 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
         await pc.setRemoteDescription(offer)
     except (ValueError, KeyError, IndexError) as exc:
         await pc.close()
-        raise BadRequest(f"The SDP offer can't be used: {exc}.", code="malformed_sdp") from None
+        raise BadRequest("The SDP offer can't be used: %(detail)s.", code="malformed_sdp",
+                         detail=str(exc)) from None
     prepare()
     answer = await pc.createAnswer()
     await pc.setLocalDescription(RTCSessionDescription(  # gathers candidates first

@@ -78,6 +78,31 @@ async def me(request: Request) -> Response:
                          "communities": [views.community(c, r) for c, r in mine]})
 
 
+async def me_update(request: Request) -> Response:
+    """
+    summary: Your own language and time zone; null follows each community (and your browser).
+    tags: [auth]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/PersonalPlace'}
+    responses:
+      200: {description: You, content: {application/json: {schema: {$ref: '#/components/schemas/User'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      422: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.transaction() as session:
+        who = await require_user(request, session)
+        body = await json_body(request)
+        accounts.change_place(who.user, **{key: body[key] for key in ("language", "time_zone")
+                                           if key in body})
+        out = views.user(who.user)
+    return JSONResponse(out)
+
+
 async def invite_preview(request: Request) -> Response:
     """
     summary: What an invite link leads to, if it can still be used.
@@ -197,6 +222,7 @@ routes = [
     Route("/api/auth/login", login, methods=["POST"]),
     Route("/api/auth/logout", logout, methods=["POST"]),
     Route("/api/me", me, methods=["GET"]),
+    Route("/api/me", me_update, methods=["PATCH"]),
     Route("/api/invites/{token}", invite_preview, methods=["GET"]),
     Route("/api/invites/{token}/accept", invite_accept, methods=["POST"]),
     Route("/api/tokens", tokens_list, methods=["GET"]),

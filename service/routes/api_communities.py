@@ -52,7 +52,9 @@ async def create(request: Request) -> Response:
         who = await require_admin(request, session)
         body = await json_body(request)
         community = await communities.create_community(
-            session, name=body.get("name"), slug=body.get("slug"), owner=who.user)
+            session, name=body.get("name"), slug=body.get("slug"), owner=who.user,
+            language=body.get("language") or svc.settings.language,
+            time_zone=body.get("time_zone") or svc.settings.time_zone)
     return JSONResponse(views.community(community, "owner"), status_code=201)
 
 
@@ -227,7 +229,7 @@ async def release_publish(request: Request) -> Response:
       required: true
       content:
         application/json:
-          schema: {type: object, required: [body], properties: {body: {type: string}}}
+          schema: {type: object, required: [body], properties: {body: {type: string}, language: {$ref: '#/components/schemas/Language'}}}
     responses:
       201: {description: Published, content: {application/json: {schema: {$ref: '#/components/schemas/Release'}}}}
       401: {$ref: '#/components/responses/Error'}
@@ -240,8 +242,36 @@ async def release_publish(request: Request) -> Response:
         access = await member_access(request, session, Permission.manage_members)
         body = await json_body(request)
         release = await communities.publish_release(session, access.community, body.get("body"),
-                                                    access.user)
+                                                    access.user, body.get("language"))
     return JSONResponse(views.release(release), status_code=201)
+
+
+async def settings_update(request: Request) -> Response:
+    """
+    summary: Change the community's language and time zone (owners); members see its pages in them unless they chose their own.
+    tags: [communities]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/Place'}
+    responses:
+      200: {description: Changed, content: {application/json: {schema: {$ref: '#/components/schemas/Community'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      403: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      422: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.transaction() as session:
+        access = await member_access(request, session, Permission.manage_members)
+        body = await json_body(request)
+        community = await communities.change_settings(
+            session, access, language=body.get("language"), time_zone=body.get("time_zone"))
+        out = views.community(community, access.role)
+    return JSONResponse(out)
 
 
 async def audit_list(request: Request) -> Response:
@@ -271,6 +301,7 @@ routes = [
     Route("/api/communities", list_mine, methods=["GET"]),
     Route("/api/communities", create, methods=["POST"]),
     Route("/api/communities/{slug}", show, methods=["GET"]),
+    Route("/api/communities/{slug}", settings_update, methods=["PATCH"]),
     Route("/api/communities/{slug}/members", members_list, methods=["GET"]),
     Route("/api/communities/{slug}/members/{user_id}", member_update, methods=["PATCH"]),
     Route("/api/communities/{slug}/members/{user_id}", member_remove, methods=["DELETE"]),

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service import i18n
 from service.db.models import Clip, LiveMoment, LiveSession
 from service.domain import moments
 from service.domain.recording_state import RecordingState
@@ -18,7 +19,8 @@ from service.web import Services, int_param, json_body, member_access, services
 
 def moment_view(moment: LiveMoment, clip: Clip | None) -> dict[str, object]:
     return {"id": moment.id, "start_ms": moment.start_ms, "end_ms": moment.end_ms,
-            "score": moment.score, "why": moment.why, "state": moment.state,
+            "score": moment.score, "why": moments.told_why(moment, i18n.current()),
+            "state": moment.state,
             "clip": {"id": clip.id, "state": clip.state, "title": clip.title} if clip else None}
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from service import jobs
+from service import i18n, jobs
 from service.db.models import Asset, Reel
 from service.domain import assets, reels
 from service.domain.reel_state import ReelState
@@ -28,7 +28,8 @@ async def reel_view(svc: Services, reel: Reel) -> dict[str, object]:
         "id": reel.id, "slug": reel.slug, "title": reel.title, "state": reel.state,
         "canvas": reel.canvas, "composition": reel.composition, "version": reel.version,
         "rendered_version": reel.rendered_version, "public_version": reel.public_version,
-        "reason": reel.reason, "output": reel.output, "manifest": reel.manifest,
+        "reason": i18n.current().text(reel.reason, reel.reason_args) if reel.reason else None,
+        "output": reel.output, "manifest": reel.manifest,
         "updated_at": reel.updated_at.isoformat(), "progress": None, "preview": None,
         "public_url": None, "embed": None}
     if reel.state == ReelState.rendering:

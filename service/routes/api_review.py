@@ -6,11 +6,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service import i18n
 from service.db.models import Clip, ClipEdit, User
 from service.domain import review
 from service.domain.roles import Permission
 from service.domain.trims import clip_frames, trim_of
-from service.events import clip_event
+from service.events import clip_event, told
 from service.routes.links import Links, links
 from service.storage.keys import clip_version
 from service.web import int_param, json_body, member_access, services
@@ -20,12 +21,13 @@ def review_view(signed: Links, clip: Clip, member: User) -> dict[str, object]:
     start, end = trim_of(clip)
     video = clip.facts.get("video") or {}
     return {
-        **clip_event(clip), "member": {"id": member.id, "display_name": member.display_name},
+        **told(clip_event(clip)), "member": {"id": member.id, "display_name": member.display_name},
         "prompt_id": clip.prompt_id, "source": clip.source, "frames": clip_frames(clip),
         "trim_in": start, "trim_out": end,
         "caption_name": clip.caption_name if clip.caption_name is not None
         else member.display_name, "caption_quote": clip.caption_quote,
         "consent": {"basis": clip.consent_basis, "release_version": clip.release_version,
+                    "release_language": clip.release_language,
                     "release_sha256": clip.release_sha256,
                     "consented_at": clip.consented_at.isoformat()},
         "facts": {"container": clip.facts.get("container"),
@@ -68,7 +70,7 @@ async def queue(request: Request) -> Response:
             prompt_id=int_param(q["prompt"], "prompt") if q.get("prompt") else None,
             source=q.get("source") or None)
     return JSONResponse({"clips": [review_view(links(svc), c, u) for c, u in rows],
-                         "reasons": [{"code": r.code, "message": r.message}
+                         "reasons": [{"code": r.code, "message": i18n.current().gettext(r.message)}
                                      for r in review.REASONS.values()]})
 
 

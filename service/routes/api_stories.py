@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 
 import anyio
@@ -10,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from service import i18n
 from service.db.models import Prompt
 from service.domain import clips, prompts, uploads
 from service.domain.roles import Permission
-from service.events import clip_channel, clip_event, encode
+from service.events import clip_channel, clip_event, encode, told
 from service.locks import upload_lock
 from service.web import Services, int_param, json_body, member_access, services
 
@@ -107,7 +109,7 @@ async def my_clips(request: Request) -> Response:
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
         rows = await clips.clips_of_member(session, access)
-    return JSONResponse({"clips": [clip_event(c) for c in rows]})
+    return JSONResponse({"clips": [told(clip_event(c)) for c in rows]})
 
 
 async def my_clip_events(request: Request) -> Response:
@@ -116,6 +118,7 @@ async def my_clip_events(request: Request) -> Response:
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
     channel = clip_channel(access.community.id, access.user.id)
+    speech = i18n.current()
 
     async def stream() -> AsyncIterator[str]:
         pubsub = svc.redis.pubsub()
@@ -124,15 +127,15 @@ async def my_clip_events(request: Request) -> Response:
             async with svc.db() as session:
                 rows = await clips.clips_of_member(session, access)
             for clip in reversed(rows):
-                yield f"data: {encode(clip_event(clip))}\n\n"
+                yield f"data: {encode(told(clip_event(clip), speech))}\n\n"
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                    timeout=KEEPALIVE_SECONDS)
                 if message is None:
                     yield ": keep-alive\n\n"
                 elif message["type"] == "message":
-                    data = message["data"]
-                    yield f"data: {data.decode() if isinstance(data, bytes) else data}\n\n"
+                    event = told(json.loads(message["data"]), speech)
+                    yield f"data: {encode(event)}\n\n"
         finally:
             with anyio.CancelScope(shield=True):
                 await pubsub.unsubscribe(channel)
@@ -163,7 +166,7 @@ async def withdraw(request: Request) -> Response:
         clip = await clips.member_clip(session, access, clip_id)
         await uploads.drop_unfinished(session, svc.upload_sink, clip.id)
         await clips.withdraw(session, access, clip)
-        event = clip_event(clip)
+        event = told(clip_event(clip))
     return JSONResponse(event)
 
 

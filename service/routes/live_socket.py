@@ -17,7 +17,7 @@ from service.domain.roles import Permission, allows
 from service.errors import ApiError
 from service.live.channel import Channel, Person
 from service.live.rooms import Room
-from service.web import SESSION_COOKIE, Services
+from service.web import SESSION_COOKIE, Services, speech_for
 
 MAX_MESSAGE = 4096  # bytes of one incoming message
 
@@ -51,6 +51,7 @@ async def _who(svc: Services, ws: WebSocket, session_id: str) -> tuple[
             row, access = await live.visible(session, user, session_id)
         except ApiError:
             return 4404
+    speech_for(ws, user=user, community=access.community)  # told to this person in their words
     return user, row, access.role
 
 
@@ -101,14 +102,15 @@ async def room_socket(ws: WebSocket) -> None:
 
     person = Person(user.id, user.display_name,
                     can_moderate=allows(role, Permission.moderate) or row.host_id == user.id,
-                    is_host=row.host_id == user.id, send=send)
+                    is_host=row.host_id == user.id, send=send, speech=ws.state.speech)
     conn = await channel.join(person)
     try:
         while True:
             text = await ws.receive_text()
             if len(text.encode()) > MAX_MESSAGE:
                 await send({"type": "error", "code": "message_too_large",
-                            "message": f"Messages are at most {MAX_MESSAGE} bytes."})
+                            "message": person.speech.text("Messages are at most %(limit)s bytes.",
+                                                          {"limit": MAX_MESSAGE})})
                 continue
             try:
                 message = json.loads(text)
@@ -116,7 +118,7 @@ async def room_socket(ws: WebSocket) -> None:
                 message = None
             if not isinstance(message, dict):
                 await send({"type": "error", "code": "invalid_json",
-                            "message": "Send one JSON object per message."})
+                            "message": person.speech.text("Send one JSON object per message.")})
                 continue
             await channel.handle(conn, message)
     except WebSocketDisconnect:

@@ -37,7 +37,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         start = int(first)
         end = min(int(last), size - 1) if last else size - 1
     if start >= size or end < start:
-        raise RangeNotSatisfiable(f"The range is outside the {size} bytes of this object.",
+        raise RangeNotSatisfiable("The range is outside the %(size)s bytes of this object.",
+                                  size=size,
                                   headers={"Content-Range": f"bytes */{size}"})
     return start, end
 

@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from service import i18n
+from service.db.models import Community, utcnow
 from service.domain import accounts, communities, live, prompts
 from service.domain.roles import Permission, Role, allows
 from service.errors import ApiError, Unauthorized
@@ -26,6 +28,7 @@ from service.web import (
     require_admin,
     require_user,
     services,
+    speech_for,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -46,8 +49,13 @@ def to_login(request: Request) -> Response:
 
 def render(request: Request, template: str, context: dict[str, Any], *,
            who: Principal | None = None, status: int = 200) -> Response:
+    community = context.get("community")
+    speech_for(request, user=who.user if who else None,
+               community=community if isinstance(community, Community) else None)
     context = {"me": who.user if who else None, "csrf_token": who.csrf_token if who else None,
                **context}
+    if isinstance(context.get("error"), ApiError):  # told in the page's language
+        context["error"] = context["error"].body()["error"]
     return services(request).templates.TemplateResponse(request, template, context,
                                                         status_code=status)
 
@@ -104,7 +112,7 @@ async def login_submit(request: Request) -> Response:
                                     client_ip(request))
     except ApiError as exc:
         return render(request, "login.html", {"next": target, "email": form.get("email"),
-                                              "error": exc.body()["error"]}, status=exc.status)
+                                              "error": exc}, status=exc.status)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, svc, grant.token)
     return response
@@ -137,7 +145,7 @@ async def invite(request: Request) -> Response:
             user, grant = await joining_user(request, svc, session, form)
             await communities.accept_invite(session, token, user)
     except ApiError as exc:
-        return render(request, "invite.html", {**context, "error": exc.body()["error"]},
+        return render(request, "invite.html", {**context, "error": exc},
                       who=who, status=exc.status)
     response = RedirectResponse(f"/c/{community.slug}", status_code=303)
     if grant:
@@ -160,11 +168,12 @@ async def setup(request: Request) -> Response:
             user, grant = await accounts.sign_up(session, form, svc.settings.session_hours,
                                                  is_admin=True)
             community = await communities.create_community(
-                session, name=form.get("community"), slug=None, owner=user)
+                session, name=form.get("community"), slug=None, owner=user,
+                language=svc.settings.language, time_zone=svc.settings.time_zone)
     except ApiError as exc:
         if exc.status in (404, 410):
             raise
-        return render(request, "setup.html", {"form": form, "error": exc.body()["error"]},
+        return render(request, "setup.html", {"form": form, "error": exc},
                       status=exc.status)
     response = RedirectResponse(f"/c/{community.slug}/admin", status_code=303)
     set_session_cookie(response, svc, grant.token)
@@ -180,7 +189,8 @@ async def create_community(request: Request) -> Response:
     async with svc.transaction() as session:
         who = await require_admin(request, session, form)
         community = await communities.create_community(
-            session, name=form.get("name"), slug=form.get("slug") or None, owner=who.user)
+            session, name=form.get("name"), slug=form.get("slug") or None, owner=who.user,
+            language=svc.settings.language, time_zone=svc.settings.time_zone)
     return RedirectResponse(f"/c/{community.slug}/admin", status_code=303)
 
 
@@ -191,7 +201,8 @@ async def community_page(request: Request, who: Principal, *, status: int = 200,
         access = await communities.require(session, who.user, request.path_params["slug"],
                                            Permission.view)
         members = await communities.members(session, access.community)
-        release = await communities.current_release(session, access.community)
+        speech = speech_for(request, user=who.user, community=access.community)
+        release = await communities.current_release(session, access.community, speech.language)
         open_prompts = await prompts.open_prompts(session, access.community)
         sessions = await live.of_community(session, access)
         ended = (await live.past(session, access)
@@ -224,11 +235,12 @@ async def _admin_page(request: Request, who: Principal, *, status: int = 200,
                                            Permission.manage_members)
         members = await communities.members(session, access.community)
         invites = await communities.open_invites(session, access.community)
-        release = await communities.current_release(session, access.community)
+        releases = await communities.current_releases(session, access.community)
     return render(request, "admin.html", {
         "community": access.community, "members": members, "invites": invites,
-        "release": release, "roles": list(Role), "invite_days": svc.settings.invite_days,
-        **extra}, who=who, status=status)
+        "releases": releases, "roles": list(Role), "invite_days": svc.settings.invite_days,
+        "languages": list(i18n.LANGUAGE_NAMES.items()), "language_names": i18n.LANGUAGE_NAMES,
+        "zones": i18n.zone_choices(), **extra}, who=who, status=status)
 
 
 @page
@@ -258,7 +270,7 @@ def admin_action(action: AdminAction) -> Handler:
         except ApiError as exc:
             if exc.status == 404 and exc.code == "community_not_found":
                 raise
-            return await _admin_page(request, who, status=exc.status, error=exc.body()["error"])
+            return await _admin_page(request, who, status=exc.status, error=exc)
         if new_invite_url:
             return await _admin_page(request, who, new_invite_url=new_invite_url)
         return RedirectResponse(f"/c/{request.path_params['slug']}/admin", status_code=303)
@@ -299,8 +311,51 @@ async def _remove(session: AsyncSession, access: communities.Access, form: FormD
 
 async def _release(session: AsyncSession, access: communities.Access, form: FormData,
                    request: Request) -> str | None:
-    await communities.publish_release(session, access.community, form.get("body"), access.user)
+    await communities.publish_release(session, access.community, form.get("body"), access.user,
+                                      form.get("language"))
     return None
+
+
+async def _settings(session: AsyncSession, access: communities.Access, form: FormData,
+                    request: Request) -> str | None:
+    await communities.change_settings(session, access, language=form.get("language"),
+                                      time_zone=form.get("time_zone"))
+    return None
+
+
+# --- the person's own language and time zone -----------------------------------------------
+
+def _account_page(request: Request, who: Principal, *, status: int = 200,
+                  **extra: Any) -> Response:
+    return render(request, "account.html", {
+        "languages": list(i18n.LANGUAGE_NAMES.items()), "zones": i18n.zone_choices(),
+        "now": utcnow(), **extra}, who=who, status=status)
+
+
+@page
+async def account(request: Request) -> Response:
+    svc = services(request)
+    async with svc.db() as session:
+        who = await require_user(request, session)
+    return _account_page(request, who)
+
+
+@page
+async def account_save(request: Request) -> Response:
+    svc = services(request)
+    form = await read_form(request)
+    try:
+        async with svc.transaction() as session:
+            who = await require_user(request, session, form)
+            accounts.change_place(who.user, language=form.get("language"),
+                                  time_zone=form.get("time_zone"))
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        async with svc.db() as session:  # the failed transaction's rows are gone
+            who = await require_user(request, session)
+            return _account_page(request, who, status=exc.status, error=exc)
+    return RedirectResponse("/account?saved=1", status_code=303)
 
 
 routes = [
@@ -323,4 +378,8 @@ routes = [
           include_in_schema=False),
     Route("/c/{slug}/admin/release", admin_action(_release), methods=["POST"],
           include_in_schema=False),
+    Route("/c/{slug}/admin/settings", admin_action(_settings), methods=["POST"],
+          include_in_schema=False),
+    Route("/account", account, methods=["GET"], include_in_schema=False),
+    Route("/account", account_save, methods=["POST"], include_in_schema=False),
 ]

@@ -9,12 +9,23 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from service import i18n
 from service.domain import communities, live
 from service.domain.roles import Permission
 from service.errors import ApiError, Forbidden
 from service.live import turn
 from service.routes.pages import community_page, page, read_form, render
-from service.web import require_user, services
+from service.web import require_user, services, speech_for
+
+
+def _local(speech: i18n.Speech, raw: object) -> object:
+    """A datetime-local value ("2026-12-05T19:00") read in the viewer's zone, as UTC."""
+    if isinstance(raw, str) and len(raw) == 16:
+        try:
+            return speech.parse_local(raw).isoformat()
+        except ValueError:
+            return raw
+    return raw
 
 
 @page
@@ -28,15 +39,16 @@ async def schedule(request: Request) -> Response:
         async with svc.transaction() as session:
             access = await communities.require(session, who.user, slug,
                                                Permission.host_sessions)
+            # the form's wall-clock time is in the host's zone (shown beside the field)
+            speech = speech_for(request, user=who.user, community=access.community)
             starts = form.get("starts_at")
             row, _ = await live.schedule(
                 session, access, title=form.get("title"),
-                description=form.get("description", ""),
-                starts_at=f"{starts}:00+00:00" if starts and len(str(starts)) == 16 else starts)
+                description=form.get("description", ""), starts_at=_local(speech, starts))
     except ApiError as exc:
         if exc.code == "community_not_found":
             raise
-        return await community_page(request, who, status=exc.status, error=exc.body()["error"])
+        return await community_page(request, who, status=exc.status, error=exc)
     return RedirectResponse(f"/c/{slug}/live/{row.id}/studio", status_code=303)
 
 

@@ -12,9 +12,9 @@ from service.domain import clips, communities, prompts
 from service.domain.roles import Permission
 from service.domain.story_rules import StoryLimits
 from service.errors import ApiError
-from service.events import clip_event
+from service.events import clip_event, told
 from service.routes.pages import community_page, page, read_form, render
-from service.web import int_param, require_user, services
+from service.web import int_param, require_user, services, speech_for
 
 
 @page
@@ -25,7 +25,8 @@ async def share(request: Request) -> Response:
         access = await communities.require(session, who.user, request.path_params["slug"],
                                            Permission.share_story)
         prompt = await clips.open_prompt(session, access, request.query_params.get("prompt"))
-        release = await communities.current_release(session, access.community)
+        speech = speech_for(request, user=who.user, community=access.community)
+        release = await communities.current_release(session, access.community, speech.language)
     limits = StoryLimits.from_settings(svc.settings, prompt.max_seconds if prompt else None)
     return render(request, "share.html", {
         "community": access.community, "prompt": prompt, "release": release,
@@ -42,8 +43,10 @@ async def my_stories(request: Request) -> Response:
         access = await communities.require(session, who.user, request.path_params["slug"],
                                            Permission.view)
         rows = await clips.clips_of_member(session, access)
+    speech = speech_for(request, user=who.user, community=access.community)
     return render(request, "stories.html", {
-        "community": access.community, "clips": [clip_event(c) for c in rows]}, who=who)
+        "community": access.community, "clips": [told(clip_event(c), speech) for c in rows]},
+        who=who)
 
 
 async def _prompt_action(request: Request, form: FormData,
@@ -60,7 +63,7 @@ async def _prompt_action(request: Request, form: FormData,
     except ApiError as exc:
         if exc.code == "community_not_found":
             raise
-        return await community_page(request, who, status=exc.status, error=exc.body()["error"])
+        return await community_page(request, who, status=exc.status, error=exc)
     return RedirectResponse(f"/c/{slug}", status_code=303)
 
 

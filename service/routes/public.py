@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.db.models import Reel
+from service.db.models import Community, Reel
 from service.domain import reels
 from service.routes.objects import ranged_response
 from service.storage import ObjectNotFound
 from service.storage.keys import reel_file
-from service.web import services
+from service.web import services, speech_for
 
 NO_STORE_IN_SHARED_CACHES = {"Cache-Control": "public, no-cache"}  # revalidate every time
 
@@ -32,8 +32,16 @@ def _context(request: Request, reel: Reel) -> dict[str, object]:
             "width": width, "height": height}
 
 
+async def _speak(request: Request, reel: Reel) -> None:
+    """Public reel pages speak their community's language, in its time zone."""
+    async with services(request).db() as session:
+        community = await session.get(Community, reel.community_id)
+    speech_for(request, community=community, public=True)
+
+
 async def reel_page(request: Request) -> Response:
     reel = await _reel(request)
+    await _speak(request, reel)
     return services(request).templates.TemplateResponse(
         request, "public_reel.html", _context(request, reel),
         headers=NO_STORE_IN_SHARED_CACHES)
@@ -41,6 +49,7 @@ async def reel_page(request: Request) -> Response:
 
 async def reel_embed(request: Request) -> Response:
     reel = await _reel(request)
+    await _speak(request, reel)
     response = services(request).templates.TemplateResponse(
         request, "embed.html", _context(request, reel), headers=NO_STORE_IN_SHARED_CACHES)
     # the one page meant to be framed by other sites

@@ -143,7 +143,7 @@ async def job_status(request: Request) -> Response:
     queues = services(request).queues
     view = await anyio.to_thread.run_sync(queues.job, job_id)
     if view is None:
-        raise NotFound(f"No job {job_id!r}.", code="job_not_found")
+        raise NotFound("No job '%(job)s'.", code="job_not_found", job=job_id)
     return JSONResponse({"id": view.id, "status": view.status, "result": view.result,
                          "error": view.error, "meta": view.meta})
 

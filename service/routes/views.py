@@ -8,11 +8,13 @@ from service.db.models import ApiToken, AuditEvent, Community, Invite, Membershi
 
 
 def user(u: User) -> dict[str, Any]:
-    return {"id": u.id, "email": u.email, "display_name": u.display_name, "is_admin": u.is_admin}
+    return {"id": u.id, "email": u.email, "display_name": u.display_name, "is_admin": u.is_admin,
+            "language": u.language, "time_zone": u.time_zone}
 
 
 def community(c: Community, role: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"slug": c.slug, "name": c.name, "created_at": c.created_at.isoformat()}
+    out: dict[str, Any] = {"slug": c.slug, "name": c.name, "created_at": c.created_at.isoformat(),
+                           "language": c.language, "time_zone": c.time_zone}
     if role is not None:
         out["role"] = role
     return out
@@ -32,7 +34,7 @@ def invite(i: Invite, url: str | None = None) -> dict[str, Any]:
 
 
 def release(r: ReleaseText) -> dict[str, Any]:
-    return {"version": r.version, "body": r.body, "sha256": r.sha256,
+    return {"version": r.version, "language": r.language, "body": r.body, "sha256": r.sha256,
             "created_at": r.created_at.isoformat()}
 
 

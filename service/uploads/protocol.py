@@ -43,7 +43,8 @@ def check_version(request: Request) -> None:
     sent = request.headers.get("tus-resumable")
     if sent != VERSION:
         raise PreconditionFailed(
-            f"This server speaks tus {VERSION}; the request said {sent or 'nothing'}.",
+            "This server speaks tus %(version)s; the request said %(sent)s.", version=VERSION,
+            sent=sent or "nothing",
             hint="Use a tus 1.0 client such as tus-js-client, Uppy or tuspy.",
             headers={"Tus-Version": VERSION})
 
@@ -51,7 +52,7 @@ def check_version(request: Request) -> None:
 def number_header(request: Request, name: str) -> int:
     raw = request.headers.get(name)
     if raw is None or not raw.isdigit() or len(raw) > 18:
-        raise BadRequest(f"{name} must be a non-negative whole number.",
+        raise BadRequest("%(name)s must be a non-negative whole number.", name=name,
                          code=f"bad_{name.lower().replace('-', '_')}")
     return int(raw)
 
@@ -63,21 +64,22 @@ def metadata(request: Request) -> dict[str, str]:
     for pair in filter(None, (p.strip() for p in raw.split(","))):
         key, _, value = pair.partition(" ")
         if not _META_KEY.match(key) or key in out:
-            raise BadRequest(f"Upload-Metadata has a bad or repeated key {key[:64]!r}.",
+            raise BadRequest("Upload-Metadata has a bad or repeated key '%(key)s'.", key=key[:64],
                              code="bad_metadata")
         try:
             out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
             if "\x00" in out[key]:
                 raise UnicodeDecodeError("utf-8", b"", 0, 1, "NUL")
         except (binascii.Error, UnicodeDecodeError):
-            raise BadRequest(f"Upload-Metadata value of {key!r} is not base64 UTF-8 text.",
+            raise BadRequest("Upload-Metadata value of '%(key)s' is not base64 UTF-8 text.",
+                             key=key,
                              code="bad_metadata") from None
     return out
 
 
 def check_patch_type(request: Request) -> None:
     if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_TYPE:
-        raise UnsupportedMediaType(f"PATCH bodies must be {OFFSET_TYPE}.",
+        raise UnsupportedMediaType("PATCH bodies must be %(type)s.", type=OFFSET_TYPE,
                                    code="bad_content_type",
                                    headers={"Tus-Resumable": VERSION})
 
@@ -94,9 +96,10 @@ def checksum(request: Request) -> tuple[Hasher, bytes] | None:
         return None
     algorithm, _, value = raw.strip().partition(" ")
     if algorithm not in CHECKSUMS:
-        raise BadRequest(f"Checksum algorithm {algorithm!r} is not supported.",
+        raise BadRequest("Checksum algorithm '%(algorithm)s' is not supported.",
+                         algorithm=algorithm,
                          code="bad_checksum_algorithm",
-                         hint="Use one of " + ", ".join(CHECKSUMS) + ".")
+                         hint="Use one of %(choices)s.", choices=", ".join(CHECKSUMS))
     try:
         expected = base64.b64decode(value, validate=True)
     except binascii.Error:

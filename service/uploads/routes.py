@@ -152,13 +152,15 @@ async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, 
     if upload.completed_at is not None:
         current = upload.length
     if start != current:
-        raise Conflict(f"This upload is at byte {current}, not {start}.",
+        raise Conflict("This upload is at byte %(current)s, not %(start)s.", current=current,
+                       start=start,
                        code="offset_mismatch", hint="Resume from Upload-Offset.",
                        headers={"Upload-Offset": str(current)})
     remaining = upload.length - current
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > remaining:
-        raise PayloadTooLarge(f"Only {remaining} more bytes fit in this upload.",
+        raise PayloadTooLarge("Only %(remaining)s more bytes fit in this upload.",
+                              remaining=remaining,
                               code="upload_overflow", hint="Send no more than Upload-Length.")
     head = b"" if current >= SNIFF or current == 0 else await anyio.to_thread.run_sync(
         sink.head, upload, current)

@@ -79,7 +79,7 @@ def test_host_goes_live_members_watch_chat_and_go_on_stage(
     expect(studio.get_by_role("heading", name="Trail talk")).to_be_visible()
     studio.get_by_role("button", name="Turn on camera").click()
     studio.get_by_role("button", name="Go live").click()
-    expect(studio.locator("#live-state")).to_have_text("live", timeout=15_000)
+    expect(studio.locator("#live-state")).to_have_text("live now", timeout=15_000)
     shot(studio, "30-studio-live")
 
     viewers = []

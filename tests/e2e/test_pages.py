@@ -52,7 +52,7 @@ def test_first_owner_invites_a_member(server: ServerProcess, browser: Browser) -
     mpage.get_by_label("Password").fill(PASSWORD)
     mpage.get_by_role("button", name="Create account and join").click()
     expect(mpage).to_have_url(f"{server.url}/c/morning-coffee")
-    expect(mpage.get_by_text("You are a member here.")).to_be_visible()
+    expect(mpage.get_by_text("Your role here: member")).to_be_visible()
     assert fits_the_screen(mpage)
     shot(mpage, "05-community")
 
@@ -61,7 +61,7 @@ def test_first_owner_invites_a_member(server: ServerProcess, browser: Browser) -
     page.locator("tr", has_text="Mia Member").get_by_role("button", name="Save").click()
     expect(page.get_by_label("Role of Mia Member")).to_have_value("host")
     mpage.reload()
-    expect(mpage.get_by_text("You are a host here.")).to_be_visible()
+    expect(mpage.get_by_text("Your role here: host")).to_be_visible()
 
     # members don't reach the admin page; the used-up invite is refused
     response = mpage.goto(f"{server.url}/c/morning-coffee/admin")

@@ -43,7 +43,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str], Pa
 
 def test_serve_from_a_fresh_folder(served: tuple[str, str, subprocess.Popen[str], Path],
                                    tmp_path: Path) -> None:
-    """The printed one-time link makes the first owner and leads to a working admin page."""
+    """The printed one-time link makes the first owner and leads to a working admin page;
+    out of the box Kumpul speaks Indonesian, to a browser that asks for nothing else."""
     base, setup_link, proc, out = served
     assert "started redis-server" in out.read_text()
     kids = child_pids(proc.pid)
@@ -52,12 +53,13 @@ def test_serve_from_a_fresh_folder(served: tuple[str, str, subprocess.Popen[str]
     assert ready["status"] == "ready", ready
 
     with httpx.Client(base_url=base, follow_redirects=True) as browser:
-        assert "Welcome to Kumpul" in browser.get(setup_link).text
+        assert "Selamat datang di Kumpul" in browser.get(setup_link).text
         page = browser.post(setup_link, data={
             "display_name": "Olu Owner", "email": "olu@example.com", "password": PASSWORD,
             "community": "Morning Coffee"})
         assert page.status_code == 200 and page.url.path == "/c/morning-coffee/admin"
-        assert "Invite people" in page.text and "Olu Owner" in page.text
+        assert "Undang orang" in page.text and "Olu Owner" in page.text
+        assert '<html lang="id" data-tz="Asia/Jakarta"' in page.text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert csrf
         made = browser.post("/c/morning-coffee/admin/invites", data={
@@ -65,7 +67,7 @@ def test_serve_from_a_fresh_folder(served: tuple[str, str, subprocess.Popen[str]
         assert made.status_code == 200 and "/invite/" in made.text
     with httpx.Client(base_url=base) as other:
         again = other.get(setup_link, headers={"accept": "text/html"})
-        assert again.status_code == 410 and "already used" in again.text
+        assert again.status_code == 410 and "sudah dipakai" in again.text
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0

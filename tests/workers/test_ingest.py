@@ -113,8 +113,13 @@ def test_too_long_for_the_prompt(world: World, member: tuple[Actor, str],
     upload_all(rider, host_slug, files["long"].read_bytes(), prompt=made.json()["id"])
     assert ingest_clip(clip_row(settings).id) == "invalid"
     clip = clip_row(settings)
-    assert clip.reason == "This video is 6 s long; stories can be at most 5 s."
-    assert clip.hint == "Trim it and try again."
+    assert clip.reason_args == {"length_seconds": 6, "max_seconds": 5}  # kept apart from words
+    told = rider.get(f"/api/communities/{host_slug}/clips/mine").json()["clips"][0]
+    assert told["reason"] == "This video is 6 seconds long; stories can be at most 5 seconds."
+    assert told["hint"] == "Trim it and try again."
+    rider.patch("/api/me", json={"language": "id"})
+    told = rider.get(f"/api/communities/{host_slug}/clips/mine").json()["clips"][0]
+    assert told["reason"] == "Panjang video ini 6 detik; cerita paling lama 5 detik."
 
 
 def test_ingest_is_idempotent(member: tuple[Actor, str], files: dict[str, Path],

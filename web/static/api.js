@@ -1,11 +1,12 @@
 // The JSON API from pages: cookie session plus the CSRF token the page carries.
+import { lang, t } from "./i18n.js";
 
 export const csrf = document.querySelector("[data-csrf]")?.dataset.csrf || "";
 
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || `Request failed (${status})`);
+    super(error.message || t("Request failed (%(status)s)", { status: String(status) }));
     this.status = status;
     this.code = error.code;
     this.hint = error.hint;
@@ -13,7 +14,8 @@ export class ApiError extends Error {
 }
 
 export async function api(method, url, body, { raw = false, headers = {} } = {}) {
-  const options = { method, headers: { ...headers }, credentials: "same-origin" };
+  // answers (errors, reasons) come in the page's language
+  const options = { method, headers: { "Accept-Language": lang, ...headers }, credentials: "same-origin" };
   if (method !== "GET") options.headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) {
     if (raw) {

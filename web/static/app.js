@@ -1,13 +1,15 @@
 // Small progressive enhancements; every page works without them.
+import { t } from "./i18n.js";
+
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.addEventListener("click", async () => {
     const field = document.querySelector(button.dataset.copy);
     field.select();
     try {
       await navigator.clipboard.writeText(field.value);
-      button.textContent = "Copied";
+      button.textContent = t("Copied");
     } catch {
-      button.textContent = "Select and copy";
+      button.textContent = t("Select and copy");
     }
   });
 }

@@ -1,6 +1,7 @@
 // Reel composer: order approved clips (drag and drop or arrows), trim each, choose the look,
 // render with a progress bar, preview, publish and unpublish. Every change is saved at once.
 import { api, el, showError, FPS } from "./api.js";
+import { duration, label, lang, t } from "./i18n.js";
 
 const root = document.getElementById("composer");
 const slug = root.dataset.community;
@@ -18,10 +19,10 @@ function items() {
 
 async function save(change) {
   problem.hidden = true;
-  $("save-state").textContent = "Saving…";
+  $("save-state").textContent = t("Saving…");
   try {
     reel = await api("PATCH", reelUrl, change);
-    $("save-state").textContent = "Saved";
+    $("save-state").textContent = t("Saved");
   } catch (error) {
     $("save-state").textContent = "";
     showError(problem, error);
@@ -37,7 +38,7 @@ function trimInput(item, field) {
   const clip = approved.get(item.clip_id);
   return el("input", {
     type: "number", step: String(1 / FPS), min: "0", max: clip ? seconds(clip.frames) : undefined,
-    value: seconds(item[field]), "aria-label": field === "trim_in" ? "In (s)" : "Out (s)", class: "trim-input",
+    value: seconds(item[field]), "aria-label": field === "trim_in" ? t("In (s)") : t("Out (s)"), class: "trim-input",
     onchange: (event) => {
       const next = items().map((i) => (i.clip_id === item.clip_id
         ? { ...i, [field]: Math.round(Number(event.target.value) * FPS) } : i));
@@ -62,11 +63,11 @@ function showItems() {
       clip ? el("img", { src: clip.media.poster, alt: "", class: "thumb" }) : null,
       el("div", { class: "grow" },
         el("strong", {}, clip ? clip.member.display_name : item.clip_id), el("br"),
-        el("label", { class: "inline-label" }, "In ", trimInput(item, "trim_in")),
-        el("label", { class: "inline-label" }, " Out ", trimInput(item, "trim_out"))),
-      el("button", { type: "button", class: "small secondary", "aria-label": "Move up", disabled: index === 0, onclick: () => move(index, index - 1) }, "↑"),
-      el("button", { type: "button", class: "small secondary", "aria-label": "Move down", disabled: index === items().length - 1, onclick: () => move(index, index + 1) }, "↓"),
-      el("button", { type: "button", class: "small danger", "aria-label": "Remove", onclick: () => save({ items: items().filter((i) => i.clip_id !== item.clip_id) }) }, "✕"));
+        el("label", { class: "inline-label" }, t("In"), " ", trimInput(item, "trim_in")),
+        el("label", { class: "inline-label" }, " ", t("Out"), " ", trimInput(item, "trim_out"))),
+      el("button", { type: "button", class: "small secondary", "aria-label": t("Move up"), disabled: index === 0, onclick: () => move(index, index - 1) }, "↑"),
+      el("button", { type: "button", class: "small secondary", "aria-label": t("Move down"), disabled: index === items().length - 1, onclick: () => move(index, index + 1) }, "↓"),
+      el("button", { type: "button", class: "small danger", "aria-label": t("Remove"), onclick: () => save({ items: items().filter((i) => i.clip_id !== item.clip_id) }) }, "✕"));
     row.addEventListener("dragstart", (event) => { dragging = index; event.dataTransfer.effectAllowed = "move"; });
     row.addEventListener("dragover", (event) => { event.preventDefault(); row.classList.add("drop"); });
     row.addEventListener("dragleave", () => row.classList.remove("drop"));
@@ -83,10 +84,10 @@ function showItems() {
   $("approved").replaceChildren(...[...approved.values()].map((clip) => el("li", {},
     el("img", { src: clip.media.poster, alt: "", class: "thumb" }),
     el("div", { class: "grow" }, el("strong", {}, clip.member.display_name),
-      clip.source === "live" ? el("span", { class: "muted" }, ` · live: ${clip.title}`) : null, el("br"),
-      el("small", { class: "muted" }, `${seconds(clip.trim_out - clip.trim_in)} s${clip.caption_quote ? ` · “${clip.caption_quote}”` : ""}`)),
+      clip.source === "live" ? el("span", { class: "muted" }, " · ", t("live: %(title)s", { title: clip.title })) : null, el("br"),
+      el("small", { class: "muted" }, `${duration((clip.trim_out - clip.trim_in) / FPS)}${clip.caption_quote ? ` · “${clip.caption_quote}”` : ""}`)),
     el("button", { type: "button", class: "small", disabled: inReel.has(clip.id), dataset: { add: clip.id },
-      onclick: () => save({ items: [...items(), { clip_id: clip.id }] }) }, inReel.has(clip.id) ? "Added" : "Add"))));
+      onclick: () => save({ items: [...items(), { clip_id: clip.id }] }) }, inReel.has(clip.id) ? t("Added") : t("Add")))));
 }
 
 function showSettings() {
@@ -107,7 +108,7 @@ function showSettings() {
 
 function showRender() {
   const rendering = reel.state === "rendering";
-  $("reel-state").textContent = reel.state;
+  $("reel-state").textContent = label(reel.state);
   $("reel-state").dataset.state = reel.state;
   $("reel-title").textContent = reel.title;
   $("render").disabled = rendering || !items().length;
@@ -116,7 +117,7 @@ function showRender() {
   $("render-progress").hidden = !rendering;
   const pct = Math.round(100 * (reel.progress || 0));
   $("render-bar").value = pct;
-  $("render-pct").textContent = `${pct}%`;
+  $("render-pct").textContent = new Intl.NumberFormat(lang, { style: "percent" }).format(pct / 100);
   if (reel.state === "failed" && reel.reason) showError(problem, { message: reel.reason });
   const preview = $("preview");
   if (reel.preview && !rendering) {
@@ -176,7 +177,7 @@ $("publish").addEventListener("click", async () => {
   try { reel = await api("POST", `${reelUrl}/publish`); show(); } catch (error) { showError(problem, error); }
 });
 $("unpublish").addEventListener("click", async () => {
-  if (!window.confirm("Take this reel off its public page now?")) return;
+  if (!window.confirm(t("Take this reel off its public page now?"))) return;
   try { reel = await api("POST", `${reelUrl}/unpublish`); show(); } catch (error) { showError(problem, error); }
 });
 
@@ -184,7 +185,7 @@ async function loadAssets() {
   const { assets } = await api("GET", `/api/communities/${slug}/assets`);
   for (const [name, kind] of [["music_asset", "music"], ["intro_asset", "intro"], ["outro_asset", "outro"]]) {
     const select = form[name];
-    select.replaceChildren(el("option", { value: "" }, "None"),
+    select.replaceChildren(el("option", { value: "" }, t("None")),
       ...assets.filter((a) => a.kind === kind).map((a) => el("option", { value: a.id }, a.name)));
   }
 }

@@ -1,6 +1,7 @@
 // Highlights of an ended session: the recording, its activity per second as a graph, the
 // proposed moments on the filmstrip; accept (optionally adjusted), discard or restore each.
 import { api, el, showError } from "./api.js";
+import { duration as spoken, number, t } from "./i18n.js";
 
 const root = document.getElementById("highlights");
 const base = `/api/communities/${root.dataset.community}/live/${root.dataset.session}/moments`;
@@ -10,14 +11,16 @@ const problem = $("problem");
 let data = null;
 let poll = null;
 
-const STATES = { proposed: "proposed", accepted: "accepted", discarded: "discarded" };
-const CLIP = { uploaded: "being cut", processing: "being prepared", approved: "in the approved clips",
-  ready_for_review: "waiting for review", failed: "failed", invalid: "unusable", withdrawn: "withdrawn by the host",
-  rejected: "rejected" };
+const STATES = { proposed: t("proposed"), accepted: t("accepted"), discarded: t("discarded") };
+const CLIP = { uploaded: t("Clip being cut."), processing: t("Clip being prepared."),
+  approved: t("Clip in the approved clips."), ready_for_review: t("Clip waiting for review."),
+  failed: t("Clip failed."), invalid: t("Clip unusable."), withdrawn: t("Clip withdrawn by the host."),
+  rejected: t("Clip rejected.") };
 
 function clock(ms) {
   const s = ms / 1000;
-  return `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, "0")}`;
+  const [whole, tenth] = (s % 60).toFixed(1).padStart(4, "0").split(".");
+  return `${Math.floor(s / 60)}:${whole}${number(0.5).charAt(1)}${tenth}`;
 }
 
 function duration() {
@@ -40,10 +43,11 @@ async function load() {
   }
   const finder = data.finder;
   $("finder-status").textContent = {
-    none: "The moments haven't been looked for yet.",
-    finding: "Looking for the best moments…",
-    failed: "Looking for moments failed. Try Find again.",
-    ready: `${data.moments.length} moment${data.moments.length === 1 ? "" : "s"} · ${finder.min_seconds}–${finder.max_seconds} s each`,
+    none: t("The moments haven't been looked for yet."),
+    finding: t("Looking for the best moments…"),
+    failed: t("Looking for moments failed. Try Find again."),
+    ready: t(data.moments.length === 1 ? "1 moment · %(low)s–%(high)s each" : "%(count)s moments · %(low)s–%(high)s each",
+      { count: data.moments.length, low: number(finder.min_seconds), high: spoken(finder.max_seconds) }),
   }[finder.state] || finder.state;
   draw();
   list();
@@ -91,7 +95,7 @@ function draw() {
   const marks = $("marks");
   marks.replaceChildren(...data.moments.filter((m) => m.state !== "discarded").map((m) => el("button", {
     type: "button", class: `moment-mark ${m.state}`, title: `${clock(m.start_ms)}–${clock(m.end_ms)}: ${m.why}`,
-    "aria-label": `Play the moment at ${clock(m.start_ms)}`,
+    "aria-label": t("Play the moment at %(time)s", { time: clock(m.start_ms) }),
     style: `left:${(m.start_ms / 1000 / duration()) * 100}%;width:${((m.end_ms - m.start_ms) / 1000 / duration()) * 100}%`,
     onclick: () => play(m.start_ms),
   })));
@@ -114,24 +118,24 @@ function list() {
     const item = el("li", { class: `moment ${m.state}`, dataset: { moment: m.id } },
       el("p", {}, el("strong", {}, `${clock(m.start_ms)}–${clock(m.end_ms)}`), " ",
         el("span", { class: "badge state", dataset: { state: m.state } }, STATES[m.state]), " ",
-        el("small", { class: "muted" }, `${((m.end_ms - m.start_ms) / 1000).toFixed(1)} s`)),
+        el("small", { class: "muted" }, spoken((m.end_ms - m.start_ms) / 1000))),
       el("p", { class: "why" }, m.why),
-      m.clip ? el("p", { class: "muted clip-state" }, `Clip ${CLIP[m.clip.state] || m.clip.state}.`) : null,
+      m.clip ? el("p", { class: "muted clip-state" }, CLIP[m.clip.state] || m.clip.state) : null,
       decided ? null : el("div", { class: "adjust" }, ...["start", "end"].map((edge) => el("div", {},
-        el("label", {}, edge === "start" ? "Start (s) " : "End (s) ", el("input", {
+        el("label", {}, edge === "start" ? t("Start (s)") : t("End (s)"), " ", el("input", {
           name: edge, type: "number", step: "0.1", min: "0", inputmode: "decimal",
           value: ((edge === "start" ? m.start_ms : m.end_ms) / 1000).toFixed(1) })),
         el("button", { type: "button", class: "small secondary", onclick: () => {
           item.querySelector(`[name=${edge}]`).value = player.currentTime.toFixed(1);
-        } }, edge === "start" ? "Start here" : "End here")))),
+        } }, edge === "start" ? t("Start here") : t("End here"))))),
       el("p", { class: "actions" },
-        el("button", { type: "button", class: "small secondary", onclick: () => play(m.start_ms) }, "Play"),
+        el("button", { type: "button", class: "small secondary", onclick: () => play(m.start_ms) }, t("Play")),
         m.state === "proposed" ? el("button", { type: "button", class: "small accept",
-          onclick: () => decide(m, "accept", bounds(item)) }, "Accept") : null,
+          onclick: () => decide(m, "accept", bounds(item)) }, t("Accept")) : null,
         m.state === "proposed" ? el("button", { type: "button", class: "small secondary",
-          onclick: () => decide(m, "discard") }, "Discard") : null,
+          onclick: () => decide(m, "discard") }, t("Discard")) : null,
         m.state === "discarded" ? el("button", { type: "button", class: "small secondary",
-          onclick: () => decide(m, "restore") }, "Restore") : null));
+          onclick: () => decide(m, "restore") }, t("Restore")) : null));
     return item;
   }));
   $("empty").hidden = data.moments.length > 0 || data.finder.state !== "ready";

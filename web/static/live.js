@@ -1,5 +1,6 @@
 // Live rooms from the browser: WHIP to publish, WHEP to watch, and the room channel.
 import { ApiError, csrf } from "./api.js";
+import { t } from "./i18n.js";
 
 function iceServers() {
   try { return JSON.parse(document.querySelector("[data-ice]")?.dataset.ice || "[]"); } catch { return []; }
@@ -98,7 +99,7 @@ export function chatItem(list, message, canModerate, onDelete) {
     const remove = document.createElement("button");
     remove.type = "button";
     remove.className = "link small";
-    remove.textContent = "Delete";
+    remove.textContent = t("Delete");
     remove.addEventListener("click", () => onDelete(message));
     item.append(" ", remove);
   }

@@ -1,6 +1,7 @@
 // Review queue: poster grid, player with frame-accurate trims on the filmstrip, captions,
 // approve / reject with a reason, keyboard shortcuts, edit history.
 import { api, el, showError, timecode, FPS } from "./api.js";
+import { duration, number, size, t, when } from "./i18n.js";
 
 const root = document.getElementById("review");
 const slug = root.dataset.community;
@@ -11,7 +12,7 @@ const problem = $("problem");
 let clips = [];
 let current = null;
 
-const LABELS = { ready_for_review: "waiting", approved: "approved", rejected: "rejected" };
+const LABELS = { ready_for_review: t("waiting"), approved: t("approved"), rejected: t("rejected") };
 
 function filters() {
   const form = new FormData($("filters"));
@@ -41,7 +42,7 @@ async function load(selectId, { quiet = false } = {}) {
       "aria-label": `${c.member.display_name}: ${c.title || c.filename}`, onclick: () => select(c.id) },
       el("img", { src: c.media.poster, alt: "", loading: "lazy" }),
       el("span", { class: "poster-label" }, c.member.display_name, el("br"),
-        el("small", {}, `${(c.frames / FPS).toFixed(1)} s`))))));
+        el("small", {}, duration(c.frames / FPS)))))));
   $("empty").hidden = clips.length > 0;
   if (quiet && current && clips.some((c) => c.id === current.id)) {
     for (const b of document.querySelectorAll(".poster")) b.classList.toggle("selected", b.dataset.clip === current.id);
@@ -62,7 +63,7 @@ async function select(id) {
   $("detail-title").textContent = current.title || current.filename;
   $("detail-state").textContent = LABELS[current.state] || current.state;
   $("detail-state").dataset.state = current.state;
-  $("detail-member").textContent = `by ${current.member.display_name}`;
+  $("detail-member").textContent = t("by %(name)s", { name: current.member.display_name });
   player.poster = current.media.poster;
   player.src = current.media.web;
   $("strip").src = current.media.filmstrip;
@@ -76,16 +77,27 @@ async function select(id) {
   $("reject").disabled = current.state === "rejected";
   const f = current.facts;
   const v = f.video || {};
+  const source = [`${f.container || "?"}, ${v.codec || "?"} ${v.width || "?"}×${v.height || "?"}`];
+  if (v.fps) source.push(t("%(fps)s fps", { fps: number(Number(v.fps), 2) }));
+  if (v.hdr) source.push("HDR");
+  if (v.rotation) source.push(t("rotated %(degrees)s°", { degrees: v.rotation }));
+  const terms = { version: current.consent.release_version, language: current.consent.release_language || "?",
+    when: when(current.consent.consented_at) };
+  const consent = current.consent.basis === "session_terms"
+    ? t("host's session recording terms v%(version)s, %(when)s", terms)
+    : t("release v%(version)s (%(language)s), %(when)s", terms);
   const facts = [
-    ["Length", `${(current.frames / FPS).toFixed(2)} s (${current.frames} frames)`],
-    ["Source", `${f.container || "?"}, ${v.codec || "?"} ${v.width || "?"}×${v.height || "?"}${v.fps ? ` @ ${Number(v.fps).toFixed(2)} fps` : ""}${v.hdr ? ", HDR" : ""}${v.rotation ? `, rotated ${v.rotation}°` : ""}`],
-    ["Audio", f.audio ? `${f.audio.codec} ${f.audio.sample_rate} Hz, ${f.audio.channels} ch` : "none"],
-    ["File", f.size ? `${(f.size / 1048576).toFixed(1)} MB` : "?"],
-    ["Consent", `${current.consent.basis === "session_terms" ? "host's session recording terms" : "release"} v${current.consent.release_version}, ${new Date(current.consent.consented_at).toLocaleString()}`],
+    [t("Length"), t("%(length)s (%(frames)s frames)", { length: duration(current.frames / FPS), frames: current.frames })],
+    [t("Source"), source.join(", ")],
+    [t("Audio"), f.audio ? (f.audio.channels === 1
+      ? t("%(codec)s %(rate)s Hz, mono", { codec: f.audio.codec, rate: f.audio.sample_rate })
+      : t("%(codec)s %(rate)s Hz, %(channels)s channels", { codec: f.audio.codec, rate: f.audio.sample_rate, channels: f.audio.channels })) : t("none")],
+    [t("File"), f.size ? size(f.size) : "?"],
+    [t("Consent"), consent],
   ];
   $("facts").replaceChildren(...facts.flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
   $("history").replaceChildren(...current.edits.map((e) => el("li", {},
-    `${new Date(e.created_at).toLocaleString()} · ${e.editor || "someone"}: `,
+    `${when(e.created_at)} · ${e.editor || t("someone")}: `,
     Object.entries(e.changes).map(([k, [a, b]]) => `${k} ${a ?? "—"} → ${b ?? "—"}`).join("; "))));
   shade();
 }
@@ -134,9 +146,9 @@ $("save-edit").addEventListener("click", async () => {
       caption_name: $("caption-name").value, caption_quote: $("caption-quote").value,
     };
     current = await api("PATCH", `${base}/${current.id}`, body);
-    $("saved").textContent = "Saved";
+    $("saved").textContent = t("Saved");
     await select(current.id);
-    $("saved").textContent = "Saved";
+    $("saved").textContent = t("Saved");
   } catch (error) {
     showError(problem, error);
   }

@@ -2,6 +2,7 @@
 // Uploads resume after a network drop (tus retries) or a reload (stored fingerprint; an
 // unsent recording is kept in IndexedDB until it has been sent).
 import { ApiError, csrf } from "./api.js";
+import { lang, t } from "./i18n.js";
 
 const root = document.getElementById("share");
 const cfg = root.dataset;
@@ -64,11 +65,11 @@ function db() {
 async function keep(key, value) {
   const d = await db();
   return new Promise((resolve) => {
-    const t = d.transaction("pending", "readwrite");
-    if (value === null) t.objectStore("pending").delete(key);
-    else t.objectStore("pending").put(value, key);
-    t.oncomplete = resolve;
-    t.onerror = resolve;
+    const tx = d.transaction("pending", "readwrite");
+    if (value === null) tx.objectStore("pending").delete(key);
+    else tx.objectStore("pending").put(value, key);
+    tx.oncomplete = resolve;
+    tx.onerror = resolve;
   });
 }
 async function kept(key) {
@@ -100,7 +101,7 @@ for (const button of document.querySelectorAll("[data-tab]")) {
 function recordingType() {
   const types = ["video/webm;codecs=vp9,opus", "video/webm;codecs=vp8,opus", "video/webm",
     "video/mp4;codecs=avc1,mp4a", "video/mp4"];
-  return types.find((t) => window.MediaRecorder && MediaRecorder.isTypeSupported(t)) || "";
+  return types.find((type) => window.MediaRecorder && MediaRecorder.isTypeSupported(type)) || "";
 }
 
 function live() {
@@ -119,8 +120,8 @@ $("camera").addEventListener("click", async () => {
       audio: true,
     });
   } catch (err) {
-    problem("We couldn't use your camera.",
-      "Allow camera and microphone for this site, or choose a file instead.");
+    problem(t("We couldn't use your camera."),
+      t("Allow camera and microphone for this site, or choose a file instead."));
     return;
   }
   live();
@@ -159,7 +160,7 @@ $("start").addEventListener("click", async () => {
     show($("stop"), false);
     show($("timer"), false);
     show($("retake"));
-    say(`Recorded ${clock(elapsed)}. Watch it back, then send it.`);
+    say(t("Recorded %(length)s. Watch it back, then send it.", { length: clock(elapsed) }));
     refresh();
   };
   let elapsed = 0;
@@ -196,8 +197,9 @@ $("file").addEventListener("change", () => {
   problem(null);
   chosen = $("file").files[0] || null;
   if (chosen && chosen.size > maxBytes) {
-    problem(`This file is ${Math.round(chosen.size / 1e6)} MB; stories can be at most ${Math.round(maxBytes / 1e6)} MB.`,
-      "Trim the video or record it at a lower quality, then try again.");
+    problem(t("This file is %(size_bytes)s; stories can be at most %(max_bytes)s.",
+      { size_bytes: chosen.size, max_bytes: maxBytes }),
+    t("Trim the video or record it at a lower quality, then try again."));
     chosen = null;
   }
   refresh();
@@ -210,7 +212,7 @@ $("consent").addEventListener("change", refresh);
 function progress(sent, total) {
   const pct = total ? Math.floor((sent / total) * 100) : 0;
   $("bar").value = pct;
-  $("progress-text").textContent = `${pct}%`;
+  $("progress-text").textContent = new Intl.NumberFormat(lang, { style: "percent" }).format(pct / 100);
 }
 
 async function send() {
@@ -220,7 +222,8 @@ async function send() {
   show($("progress"));
   $("send").disabled = true;
   const metadata = {
-    community: cfg.community, release: cfg.release, filename: file.name,
+    community: cfg.community, release: cfg.release, release_language: cfg.releaseLanguage,
+    filename: file.name,
     filetype: file.type, title: $("title").value.trim(),
     source: file === recorded ? "recording" : "upload",
   };
@@ -230,16 +233,16 @@ async function send() {
     chunkSize: 8 * 1024 * 1024,
     retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000],
     metadata,
-    headers: { "X-CSRF-Token": csrf },
+    headers: { "X-CSRF-Token": csrf, "Accept-Language": lang },
     removeFingerprintOnSuccess: true,
     onProgress: progress,
     onSuccess: async () => {
       progress(1, 1);
       if (file === recorded) await keep(pendingKey, null);
-      say("Sent! We're checking your video now.");
+      say(t("Sent! We're checking your video now."));
       const link = document.createElement("a");
       link.href = `/c/${cfg.community}/stories`;
-      link.textContent = "Follow it in My stories";
+      link.textContent = t("Follow it in My stories");
       $("status").append(" ", link);
       upload = null;
     },
@@ -250,16 +253,16 @@ async function send() {
         upload = null;
         refresh();
       } else {
-        problem("The connection dropped.", "We'll carry on from where it stopped when you're back online.");
+        problem(t("The connection dropped."), t("We'll carry on from where it stopped when you're back online."));
       }
     },
   });
   const previous = await upload.findPreviousUploads();
   if (previous.length) {
     upload.resumeFromPreviousUpload(previous[0]);
-    say("Picking up where the last attempt stopped…");
+    say(t("Picking up where the last attempt stopped…"));
   } else {
-    say("Sending…");
+    say(t("Sending…"));
   }
   upload.start();
 }
@@ -281,6 +284,6 @@ kept(pendingKey).then((file) => {
   video.controls = true;
   show($("camera"), false);
   show($("retake"));
-  say("Your last recording wasn't sent yet. Tick the box and send it.");
+  say(t("Your last recording wasn't sent yet. Tick the box and send it."));
   refresh();
 });

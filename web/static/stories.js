@@ -1,14 +1,15 @@
 // My stories: states update live from the server (server-sent events); withdraw any story.
 import { api } from "./api.js";
+import { t } from "./i18n.js";
 
 const root = document.getElementById("stories");
 const slug = root.dataset.community;
 const list = document.getElementById("clip-list");
 
 const LABELS = {
-  uploading: "sending", uploaded: "received", processing: "preparing",
-  ready_for_review: "waiting for review", approved: "approved", rejected: "not chosen",
-  invalid: "can't be used", failed: "retrying", withdrawn: "withdrawn",
+  uploading: t("sending"), uploaded: t("received"), processing: t("preparing"),
+  ready_for_review: t("waiting for review"), approved: t("approved"), rejected: t("not chosen"),
+  invalid: t("can't be used"), failed: t("retrying"), withdrawn: t("withdrawn"),
 };
 
 const known = new Map(); // id -> latest full view of the clip
@@ -49,7 +50,7 @@ function render(update) {
   } else if (!button) {
     button = document.createElement("button");
     button.className = "small secondary withdraw";
-    button.textContent = "Withdraw";
+    button.textContent = t("Withdraw");
     button.addEventListener("click", () => withdraw(clip.id));
     item.append(button);
   }
@@ -57,7 +58,7 @@ function render(update) {
 }
 
 async function withdraw(id) {
-  if (!window.confirm("Withdraw this story? It will be removed from every reel and deleted.")) return;
+  if (!window.confirm(t("Withdraw this story? It will be removed from every reel and deleted."))) return;
   try {
     render(await api("POST", `/api/communities/${slug}/clips/${id}/withdraw`));
   } catch (error) {

@@ -1,6 +1,7 @@
 // Host studio: camera preview, go live (WHIP), viewer count, chat, reactions, hands, stage.
 import { api, showError } from "./api.js";
 import { channel, chatItem, floatReaction, publish, watch } from "./live.js";
+import { label, t } from "./i18n.js";
 
 const root = document.getElementById("studio");
 const slug = root.dataset.community;
@@ -18,7 +19,7 @@ $("camera").addEventListener("click", async () => {
     $("camera").hidden = true;
     $("go-live").hidden = false;
   } catch (error) {
-    showError(problem, { message: "The camera or microphone can't be used.", hint: error.message });
+    showError(problem, { message: t("The camera or microphone can't be used."), hint: error.message });
   }
 });
 
@@ -27,18 +28,18 @@ $("go-live").addEventListener("click", async () => {
   try {
     live = await publish(`/api/live/${sessionId}/whip`, stream);
     $("go-live").hidden = true;
-    $("live-state").textContent = "live";
+    $("live-state").textContent = label("live");
     $("live-state").dataset.state = "live";
   } catch (error) { showError(problem, error); }
 });
 
 $("end").addEventListener("click", async () => {
-  if (!window.confirm("End the session for everyone?")) return;
+  if (!window.confirm(t("End the session for everyone?"))) return;
   try {
     const ended = await api("POST", `/api/communities/${slug}/live/${sessionId}/end`);
     if (live) live.pc.close();
-    if (stream) stream.getTracks().forEach((t) => t.stop());
-    $("live-state").textContent = "ended";
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    $("live-state").textContent = label("ended");
     $("live-state").dataset.state = "ended";
     $("end").hidden = true;
     $("go-live").hidden = true;
@@ -48,7 +49,7 @@ $("end").addEventListener("click", async () => {
 });
 
 $("new-key").addEventListener("click", async () => {
-  if (!window.confirm("A new key stops the old one. Go on?")) return;
+  if (!window.confirm(t("A new key stops the old one. Go on?"))) return;
   try {
     const made = await api("POST", `/api/communities/${slug}/live/${sessionId}/token`);
     $("stream-key").textContent = made.publish_token;
@@ -63,7 +64,7 @@ function showHands(hands) {
     const invite = document.createElement("button");
     invite.type = "button";
     invite.className = "small";
-    invite.textContent = `Invite ${h.name}`;
+    invite.textContent = t("Invite %(name)s", { name: h.name });
     invite.addEventListener("click", () => room.send({ type: "invite", user_id: h.user_id }));
     item.append(invite);
     return item;
@@ -91,7 +92,7 @@ const deleteMessage = (message) => room.send({ type: "delete", id: message.id })
 const room = channel(sessionId, (message) => {
   if (message.type === "hello") showHands(message.hands);
   else if (message.type === "hands") showHands(message.hands);
-  else if (message.type === "viewers") $("viewer-count").textContent = `${message.count} watching`;
+  else if (message.type === "viewers") $("viewer-count").textContent = t("%(count)s watching", { count: message.count });
   else if (message.type === "chat") chatItem($("chat"), message, true, deleteMessage);
   else if (message.type === "deleted") $("chat").querySelector(`[data-id="${message.id}"]`)?.remove();
   else if (message.type === "reaction") floatReaction($("reactions-layer"), message.emoji);

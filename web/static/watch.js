@@ -2,6 +2,7 @@
 // and going on stage when invited (WHIP with the stage token).
 import { showError } from "./api.js";
 import { channel, chatItem, floatReaction, publish, watch } from "./live.js";
+import { label, t } from "./i18n.js";
 
 const root = document.getElementById("watch");
 const sessionId = root.dataset.session;
@@ -26,7 +27,7 @@ async function startWatching() {
   } catch (error) {
     viewing = null;
     if (error.code === "session_not_live") setTimeout(startWatching, 2000);
-    else if (error.code === "session_ended") $("waiting").textContent = "This session has ended.";
+    else if (error.code === "session_ended") $("waiting").textContent = t("This session has ended.");
     else showError(problem, error);
   } finally {
     starting = false;
@@ -44,7 +45,7 @@ $("unmute").addEventListener("click", () => {
 $("hand").addEventListener("click", () => {
   handUp = !handUp;
   room.send({ type: "hand", up: handUp });
-  $("hand").textContent = handUp ? "Lower hand" : "Raise hand";
+  $("hand").textContent = handUp ? t("Lower hand") : t("Raise hand");
 });
 
 $("join-stage").addEventListener("click", async () => {
@@ -62,7 +63,7 @@ $("join-stage").addEventListener("click", async () => {
 
 function leaveStage() {
   if (!onStage) return;
-  onStage.stream.getTracks().forEach((t) => t.stop());
+  onStage.stream.getTracks().forEach((track) => track.stop());
   onStage.pc.close();
   onStage = null;
   $("self-video").hidden = true;
@@ -82,7 +83,7 @@ function reactionButtons(list) {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = emoji;
-    b.setAttribute("aria-label", `React ${emoji}`);
+    b.setAttribute("aria-label", t("React %(emoji)s", { emoji }));
     b.addEventListener("click", () => room.send({ type: "reaction", emoji }));
     return b;
   }));
@@ -94,7 +95,7 @@ const room = channel(sessionId, (message) => {
     canModerate = message.moderator;
     reactionButtons(message.reactions);
   } else if (message.type === "viewers") {
-    $("viewer-count").textContent = `${message.count} watching`;
+    $("viewer-count").textContent = t("%(count)s watching", { count: message.count });
     if (message.live) startWatching();
   } else if (message.type === "chat") chatItem($("chat"), message, canModerate, deleteMessage);
   else if (message.type === "deleted") $("chat").querySelector(`[data-id="${message.id}"]`)?.remove();
@@ -110,10 +111,10 @@ const room = channel(sessionId, (message) => {
   } else if (message.type === "ended" || (message.type === "closed" && message.code === 4410)) {
     leaveStage();
     if (viewing) { viewing.pc.close(); viewing = null; }
-    $("live-state").textContent = "ended";
+    $("live-state").textContent = label("ended");
     $("live-state").dataset.state = "ended";
     $("waiting").hidden = false;
-    $("waiting").textContent = "This session has ended.";
+    $("waiting").textContent = t("This session has ended.");
   } else if (message.type === "error") showError(problem, message);
 });
 
@@ -125,4 +126,4 @@ $("chat-form").addEventListener("submit", (event) => {
 });
 
 if (root.dataset.state === "live") startWatching();
-else if (root.dataset.state === "ended") $("waiting").textContent = "This session has ended.";
+else if (root.dataset.state === "ended") $("waiting").textContent = t("This session has ended.");
