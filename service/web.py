@@ -31,6 +31,7 @@ from service.storage import ObjectStore
 from service.storage.uploads import Sink
 
 SESSION_COOKIE = "kumpul_session"
+MAX_JSON_DEPTH = 32  # deeper nesting is refused before parsing (no RecursionError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -75,6 +76,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise UnsupportedMediaType("Send the body as JSON.", code="json_required",
                                    hint="Set Content-Type: application/json.")
     raw = await request.body()
+    check_depth(raw)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -83,6 +85,37 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise BadRequest("The body must be a JSON object.", code="malformed_json")
     check_text(data)
     return data
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest (brackets inside strings do not
+    count), read without parsing it."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return raw.count(b"[") + raw.count(b"{")  # an upper bound, cheaply
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def check_depth(raw: bytes) -> None:
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The JSON nests deeper than {MAX_JSON_DEPTH} levels.",
+                         code="json_too_deep", hint="Send flatter JSON.")
 
 
 def storable(text: str) -> bool:

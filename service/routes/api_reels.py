@@ -283,7 +283,7 @@ async def assets_upload(request: Request) -> Response:
         access = await member_access(request, session, Permission.moderate)
     kind = assets.check_kind(request.query_params.get("kind"))
     declared = request.headers.get("content-length", "")
-    if declared.isdigit():
+    if declared.isascii() and declared.isdigit():
         assets.check_size(kind, int(declared))
     svc.settings.spool_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=svc.settings.spool_dir, prefix="asset-") as spool:

@@ -50,8 +50,8 @@ def check_version(request: Request) -> None:
 
 def number_header(request: Request, name: str) -> int:
     raw = request.headers.get(name)
-    if raw is None or not raw.isdigit() or len(raw) > 18:
-        raise BadRequest(f"{name} must be a non-negative whole number.",
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise BadRequest(f"{name} must be a non-negative whole number (ASCII digits).",
                          code=f"bad_{name.lower().replace('-', '_')}")
     return int(raw)
 

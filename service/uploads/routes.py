@@ -156,7 +156,8 @@ async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, 
                        headers={"Upload-Offset": str(current)})
     remaining = upload.length - current
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > remaining:
+    if declared is not None and declared.isascii() and declared.isdigit() \
+            and int(declared) > remaining:
         raise PayloadTooLarge(f"Only {remaining} more bytes fit in this upload.",
                               code="upload_overflow", hint="Send no more than Upload-Length.")
     head = b"" if current >= SNIFF or current == 0 else await anyio.to_thread.run_sync(
