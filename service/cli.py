@@ -136,6 +136,7 @@ def _start_redis(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Everything on one machine: migrate, Redis, workers, the app; prints the way in."""
     from service.domain import accounts
+    from service.queue import lanes
 
     cmd_migrate(settings, args)
     children: list[subprocess.Popen[bytes]] = []
@@ -148,8 +149,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"started redis-server for Kumpul at {url}")
     env["KUMPUL_DATA_DIR"] = str(settings.data_dir)
     try:
-        for _ in range(settings.embedded_workers):
-            children.append(subprocess.Popen(WORKER, env=env))
+        for lane in lanes(settings.embedded_workers):
+            children.append(subprocess.Popen([*WORKER, *lane], env=env))
         children.append(subprocess.Popen(SCHEDULER, env=env))
         setup = _with_session(settings, accounts.issue_setup_token)
         print(f"\nKumpul is starting at {settings.public_url}")

@@ -215,8 +215,20 @@ SPECS: tuple[Spec, ...] = (
          "Shortest and longest highlight the moment finder proposes from a session."),
     Spec("KUMPUL_MOMENTS_PER_SESSION", "moments_per_session", _int_range(1, 50), "5",
          "Highlights the moment finder proposes per session at most."),
-    Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
-         "Workers `kumpul serve` starts beside the app."),
+    Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "3",
+         "Workers `kumpul serve` starts beside the app, each on its lane of queues (with 3 or "
+         "more, a heavy clip, a reel or a recording never holds up a short story)."),
+    Spec("KUMPUL_PROCESSING_BUDGET", "processing_budget", _int_range(100, 10**7), "25000",
+         "Megapixel-frames (width x height x frame rate x seconds / 10^6) a clip may cost on "
+         "the normal plan; above it, ingest drops frames at the decoder and uses faster "
+         "presets, on the `heavy` queue."),
+    Spec("KUMPUL_PROCESSING_CEILING", "processing_ceiling", _int_range(100, 10**8), "200000",
+         "Megapixel-frames beyond which a clip is refused with a plain reason."),
+    Spec("KUMPUL_MEMBER_PROCESSING_LIMIT", "member_processing_limit", _int_range(1, 100), "2",
+         "Clips of one member being prepared at once; further ones wait their turn."),
+    Spec("KUMPUL_COMMUNITY_PROCESSING_LIMIT", "community_processing_limit",
+         _int_range(1, 1000), "6",
+         "Clips of one community being prepared at once; further ones wait their turn."),
 )
 
 KNOWN_VARIABLES = frozenset(spec.env for spec in SPECS)
@@ -265,6 +277,10 @@ class Settings:
     live_max_viewers: int
     moment_seconds: tuple[int, int]
     moments_per_session: int
+    processing_budget: int
+    processing_ceiling: int
+    member_processing_limit: int
+    community_processing_limit: int
 
     @property
     def secure_cookies(self) -> bool:

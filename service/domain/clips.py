@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import effects
+from service import effects, jobs
 from service.db.models import Clip, Prompt, utcnow
 from service.domain import audit, reels
 from service.domain.clip_state import WORKING, ClipState, transition
@@ -130,11 +130,23 @@ async def fail(session: AsyncSession, clip_id: str, error: str) -> Clip | None:
     if clip is None or clip.state != ClipState.processing:
         return None
     transition(clip, ClipState.failed, reason="Something went wrong preparing this video.",
-               hint="We'll try again; you don't need to do anything.")
+               hint="It is not being retried by itself: send the video again, or ask the "
+                    "community's admin to retry it.")
     clip.deadline_at = None
     audit.record(session, action="clip.failed", subject_type="clip", subject_id=clip.id,
                  actor_id=None, community_id=clip.community_id, data={"error": error[:500]})
     clip_changed(session, clip)
+    return clip
+
+
+async def to_heavy_lane(session: AsyncSession, clip_id: str, plan: str) -> Clip | None:
+    """A clip whose probe (or a timeout) puts it above the processing budget moves to the
+    heavy lane with the plan it needs; it stays `processing`, with the lane's deadline."""
+    clip = await session.get(Clip, clip_id)
+    if clip is None or clip.state != ClipState.processing:
+        return None
+    clip.deadline_at = utcnow() + timedelta(seconds=jobs.HEAVY_DEADLINE)
+    effects.queue(session, "ingest_heavy", clip.id, plan)
     return clip
 
 
