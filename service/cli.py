@@ -56,7 +56,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
     check_url(settings.sync_database_url)  # a clear message now, not a traceback later
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
+                proxy_headers=True, forwarded_allow_ips=list(settings.trusted_proxies),
                 timeout_graceful_shutdown=10)
     return 0
 
@@ -243,11 +243,8 @@ def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kumpul", description="Kumpul service")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="all-in-one: migrate, Redis, workers and the app")
-    web = sub.add_parser("web", help="the web app only")
-    for p in (serve, web):
-        p.add_argument("--forwarded-allow-ips", default="127.0.0.1",
-                       help="proxies whose X-Forwarded-* headers are trusted")
+    sub.add_parser("serve", help="all-in-one: migrate, Redis, workers and the app")
+    sub.add_parser("web", help="the web app only (trusted proxies: KUMPUL_TRUSTED_PROXIES)")
     worker = sub.add_parser("worker", help="an RQ worker")
     worker.add_argument("queues", nargs="*", help="queues to serve (default: all)")
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")

@@ -22,6 +22,10 @@ class RateLimiter:
                                   hint=f"Wait {ttl} seconds and try again.",
                                   headers={"Retry-After": str(ttl)})
 
+    async def count(self, key: str) -> int:
+        found = await self.redis.get(self.prefix + key)
+        return int(found or 0)
+
     async def hit(self, key: str, window: int) -> int:
         full = self.prefix + key
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -7,6 +7,7 @@ a message naming the bad variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -109,6 +110,17 @@ def _ipv4_list(raw: str) -> tuple[str, ...]:
     return items
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError("expected IP addresses or networks (CIDR), comma-separated; "
+                             "never '*'") from None
+    return items
+
+
 def _seconds_span(raw: str) -> tuple[int, int]:
     low, sep, high = raw.strip().partition("-")
     try:
@@ -166,7 +178,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_SESSION_HOURS", "session_hours", _int_range(1, 24 * 90), "336",
          "How long a login lasts."),
     Spec("KUMPUL_LOGIN_ATTEMPTS", "login_attempts", _int_range(1, 1000), "10",
-         "Failed logins allowed per address and per email in the window below."),
+         "Failed logins allowed per (address, account) pair in the window below; beyond as "
+         "many failures for one account from anywhere, its logins are slowed (never refused)."),
+    Spec("KUMPUL_LOGIN_ADDRESS_ATTEMPTS", "login_address_attempts", _int_range(1, 100000), "50",
+         "Failed logins allowed per address (any accounts) in the window below."),
+    Spec("KUMPUL_TRUSTED_PROXIES", "trusted_proxies", _networks, "127.0.0.1",
+         "Addresses or networks (CIDR) of the reverse proxies whose `X-Forwarded-For` and "
+         "`X-Forwarded-Proto` are believed; anyone else's are ignored."),
     Spec("KUMPUL_LOGIN_WINDOW_SECONDS", "login_window_seconds", _int_range(10, 86400), "900",
          "Window of the login rate limit."),
     Spec("KUMPUL_MAX_BODY_BYTES", "max_body_bytes", _int_range(1024, 64 * 1024 * 1024), "1048576",
@@ -254,6 +272,8 @@ class Settings:
     session_hours: int
     login_attempts: int
     login_window_seconds: int
+    login_address_attempts: int
+    trusted_proxies: tuple[str, ...]
     max_body_bytes: int
     signed_url_seconds: int
     invite_days: int

@@ -63,3 +63,16 @@ def test_required_secrets_are_in_the_example_env() -> None:
     needed = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
     example = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert needed and needed <= example
+
+
+def test_forwarded_headers_are_believed_only_from_the_proxy_network() -> None:
+    """No `--forwarded-allow-ips '*'` with a published port: the app believes X-Forwarded-For
+    only from the compose network's gateway (the host's proxy), and its port is published on
+    the host's loopback only."""
+    data = compose()
+    app = data["services"]["app"]
+    assert "forwarded-allow-ips" not in " ".join(app["command"])
+    trusted = app["environment"]["KUMPUL_TRUSTED_PROXIES"]
+    network = data["networks"]["default"]["ipam"]["config"][0]
+    assert trusted == network["gateway"] and trusted != "*"
+    assert all(port.startswith("127.0.0.1:") for port in app["ports"])
