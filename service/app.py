@@ -25,7 +25,7 @@ from service.live.ice import use_host_addresses
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
 from service.metrics import Metrics
-from service.middleware import BodyLimit, RequestContext
+from service.middleware import BodyLimit, RequestContext, content_security_policy
 from service.queue import Queues, redis_client
 from service.ratelimit import RateLimiter
 from service.routes import (
@@ -109,7 +109,7 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
         ],
         middleware=[
-            Middleware(RequestContext, metrics=metrics),
+            Middleware(RequestContext, metrics=metrics, csp=content_security_policy(settings)),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=UPLOAD_PATHS,
                        exempt_suffixes=("/assets",)),
         ],

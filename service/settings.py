@@ -182,6 +182,9 @@ SPECS: tuple[Spec, ...] = (
          "many failures for one account from anywhere, its logins are slowed (never refused)."),
     Spec("KUMPUL_LOGIN_ADDRESS_ATTEMPTS", "login_address_attempts", _int_range(1, 100000), "50",
          "Failed logins allowed per address (any accounts) in the window below."),
+    Spec("KUMPUL_METRICS_TOKEN", "metrics_token", _text, "",
+         "Bearer token operators send for `/metrics` and `/readyz`'s details. Empty: only "
+         "callers on this machine (loopback) get them.", secret=True),
     Spec("KUMPUL_TRUSTED_PROXIES", "trusted_proxies", _networks, "127.0.0.1",
          "Addresses or networks (CIDR) of the reverse proxies whose `X-Forwarded-For` and "
          "`X-Forwarded-Proto` are believed; anyone else's are ignored."),
@@ -274,6 +277,7 @@ class Settings:
     login_window_seconds: int
     login_address_attempts: int
     trusted_proxies: tuple[str, ...]
+    metrics_token: str
     max_body_bytes: int
     signed_url_seconds: int
     invite_days: int

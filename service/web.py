@@ -213,5 +213,19 @@ async def member_access(request: Request, session: AsyncSession, permission: Per
     return await communities.require(session, who.user, request.path_params["slug"], permission)
 
 
+def require_same_site(request: Request, settings: Settings) -> None:
+    """Forms that sign a browser in (login, setup, joining) take posts from Kumpul's own
+    pages only: a cross-site form must not sign someone into an account of the attacker's
+    (login CSRF). Browsers say where a post comes from in Sec-Fetch-Site, or at least
+    Origin; a client that sends neither is not a browser on another site."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    own = {settings.public_url, f"{request.url.scheme}://{request.url.netloc}"}
+    if (site is not None and site not in ("same-origin", "none")) or \
+            (site is None and origin is not None and origin.rstrip("/") not in own):
+        raise Forbidden("This form was sent from another site.", code="cross_site",
+                        hint="Open Kumpul's own page and sign in there.")
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"

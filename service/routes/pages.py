@@ -24,6 +24,7 @@ from service.web import (
     int_param,
     principal,
     require_admin,
+    require_same_site,
     require_user,
     services,
 )
@@ -96,6 +97,7 @@ async def login_form(request: Request) -> Response:
 
 async def login_submit(request: Request) -> Response:
     svc = services(request)
+    require_same_site(request, svc.settings)
     form = await read_form(request)
     target = safe_next(form.get("next"))
     try:
@@ -124,6 +126,8 @@ async def logout(request: Request) -> Response:
 async def invite(request: Request) -> Response:
     svc = services(request)
     token = request.path_params["token"]
+    if request.method == "POST":
+        require_same_site(request, svc.settings)
     form: FormData | None = await read_form(request) if request.method == "POST" else None
     async with svc.db() as session:
         who = await principal(request, session) if request.cookies.get(SESSION_COOKIE) else None
@@ -153,6 +157,7 @@ async def setup(request: Request) -> Response:
         async with svc.db() as session:
             await accounts.find_setup_token(session, token)
         return render(request, "setup.html", {"form": {}})
+    require_same_site(request, svc.settings)
     form = await read_form(request)
     try:
         async with svc.transaction() as session:

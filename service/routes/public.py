@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from service.db.models import Reel
 from service.domain import reels
+from service.middleware import content_security_policy
 from service.routes.objects import ranged_response
 from service.storage import ObjectNotFound
 from service.storage.keys import reel_file
@@ -44,7 +45,8 @@ async def reel_embed(request: Request) -> Response:
     response = services(request).templates.TemplateResponse(
         request, "embed.html", _context(request, reel), headers=NO_STORE_IN_SHARED_CACHES)
     # the one page meant to be framed by other sites
-    response.headers["Content-Security-Policy"] = "frame-ancestors *"
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        services(request).settings, frame_ancestors="*")
     return response
 
 

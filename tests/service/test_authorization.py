@@ -45,7 +45,7 @@ TABLE: list[Row] = [
     # system and public
     Row("GET", "/healthz", "200 200 200 200 200 200"),
     Row("GET", "/readyz", "200 200 200 200 200 200"),
-    Row("GET", "/metrics", "200 200 200 200 200 200"),
+    Row("GET", "/metrics", "403 403 403 403 403 403"),  # operators: token or loopback
     Row("GET", "/api/openapi.json", "200 200 200 200 200 200"),
     Row("POST", "/api/admin/jobs/ping", "401 403 403 403 403 202", {"note": "matrix"}),
     Row("GET", "/api/admin/jobs/{job_id}", "401 403 403 403 403 404"),
@@ -319,4 +319,34 @@ def test_cookie_state_changes_need_the_csrf_token(cast: Cast) -> None:
             status = call(cast, persona, row, csrf=False)
             if status != 403:
                 wrong.append(f"{row.method} {row.path} as {persona}: {status}")
+    assert wrong == [], "\n".join(wrong)
+
+
+SIGN_IN_FORMS = [row for row in TABLE if row.form and row.path in
+                 ("/login", "/setup/{token}", "/invite/{token}")]
+
+
+def test_sign_in_forms_refuse_cross_site_posts(cast: Cast) -> None:
+    """Login CSRF: the forms that sign a browser in refuse a post from another site (as the
+    browser says in Sec-Fetch-Site, or Origin when that is all it sends), whoever sends it;
+    the same posts from Kumpul's own pages get what the matrix says."""
+    assert len(SIGN_IN_FORMS) == 3
+    wrong = []
+    for row in SIGN_IN_FORMS:
+        target = url(row, cast.ids)
+        for persona in PERSONAS:
+            actor = cast.actors[persona]
+            for headers in ({"Sec-Fetch-Site": "cross-site"},
+                            {"Origin": "https://evil.example"},
+                            {"Sec-Fetch-Site": "same-site", "Origin": "https://a.testserver"}):
+                answer = actor.request("POST", target, data=row.body or {}, headers=headers,
+                                       follow_redirects=False, csrf=False)
+                if answer.status_code != 403 or "cross_site" not in answer.text:
+                    wrong.append(f"{row.path} as {persona} with {headers}: "
+                                 f"{answer.status_code}")
+        own = cast.actors["anonymous"].request(
+            "POST", target, data=row.body or {}, follow_redirects=False,
+            headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"})
+        if str(own.status_code) != row.expect.split()[0]:
+            wrong.append(f"{row.path} from our own page: {own.status_code}")
     assert wrong == [], "\n".join(wrong)
