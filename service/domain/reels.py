@@ -234,6 +234,7 @@ def _go_public(session: AsyncSession, reel: Reel, *, actor_id: int | None) -> No
     transition(reel, ReelState.published)
     reel.public_version, reel.republish, reel.published_at = (reel.rendered_version, False,
                                                               utcnow())
+    reel.public_title = reel.title  # the public page's title changes only with a publish
     audit.record(session, action="reel.published", subject_type="reel", subject_id=reel.id,
                  actor_id=actor_id, community_id=reel.community_id,
                  data={"version": reel.public_version, "slug": reel.slug,

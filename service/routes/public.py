@@ -28,7 +28,8 @@ def _context(request: Request, reel: Reel) -> dict[str, object]:
     base = services(request).settings.public_url.rstrip("/")
     page_url = f"{base}/r/{reel.slug}"
     width, height = reel.output.get("width") or 720, reel.output.get("height") or 1280
-    return {"reel": reel, "page_url": page_url, "video_url": f"{page_url}/video.mp4",
+    return {"reel": reel, "title": reel.public_title or reel.title, "page_url": page_url,
+            "video_url": f"{page_url}/video.mp4",
             "poster_url": f"{page_url}/poster.jpg", "embed_url": f"{page_url}/embed",
             "width": width, "height": height}
 

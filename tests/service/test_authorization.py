@@ -350,3 +350,35 @@ def test_sign_in_forms_refuse_cross_site_posts(cast: Cast) -> None:
         if str(own.status_code) != row.expect.split()[0]:
             wrong.append(f"{row.path} from our own page: {own.status_code}")
     assert wrong == [], "\n".join(wrong)
+
+
+SESSION_ROUTES = [row for row in TABLE if row.path.startswith("/api/live/{session_id}")]
+
+
+def test_another_communitys_session_looks_unknown(cast: Cast) -> None:
+    """For someone outside the community, every live route of one of its sessions answers
+    exactly as for a session id that does not exist: same status, same body, same headers
+    (bar the request id and date), with and without a valid SDP offer."""
+    assert len(SESSION_ROUTES) == 5
+    outsider = cast.actors["outsider"]
+    offer = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\n"
+             "a=rtpmap:96 VP8/90000\r\n")
+    unknown = {**cast.ids, "session_id": "0" * 32}
+    wrong = []
+    for row in SESSION_ROUTES:
+        if row.method == "WS":
+            seen = [room(cast, outsider, url(row, ids)) for ids in (cast.ids, unknown)]
+            if seen[0] != seen[1]:
+                wrong.append(f"WS {row.path}: {seen}")
+            continue
+        for body in (b"v=0", offer.encode()):
+            answers = [outsider.request(row.method, url(row, ids), content=body,
+                                        headers={"Content-Type": "application/sdp"})
+                       for ids in (cast.ids, unknown)]
+            shapes = [(a.status_code, a.text, sorted(
+                (k, v) for k, v in a.headers.items() if k not in ("x-request-id", "date")))
+                for a in answers]
+            if shapes[0] != shapes[1]:
+                wrong.append(f"{row.method} {row.path}: {shapes[0]} != {shapes[1]}")
+    assert wrong == [], "\n".join(wrong)
