@@ -53,10 +53,13 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
     from service.app import create_app
     from service.db.migrate import check_url
+    from service.http_limits import limited_protocol
 
     check_url(settings.sync_database_url)  # a clear message now, not a traceback later
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                 proxy_headers=True, forwarded_allow_ips=list(settings.trusted_proxies),
+                http=limited_protocol(settings.max_header_bytes),
+                h11_max_incomplete_event_size=settings.max_header_bytes,
                 timeout_graceful_shutdown=10)
     return 0
 

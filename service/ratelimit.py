@@ -12,13 +12,14 @@ class RateLimiter:
         self.redis = redis
         self.prefix = prefix
 
-    async def check(self, key: str, limit: int, *, message: str) -> None:
+    async def check(self, key: str, limit: int, *, message: str,
+                    code: str = "too_many_attempts") -> None:
         """Raise 429 (with Retry-After) if `key` already used up its window."""
         full = self.prefix + key
         count = await self.redis.get(full)
         if count is not None and int(count) >= limit:
             ttl = max(int(await self.redis.ttl(full)), 1)
-            raise TooManyRequests(message, code="too_many_attempts",
+            raise TooManyRequests(message, code=code,
                                   hint=f"Wait {ttl} seconds and try again.",
                                   headers={"Retry-After": str(ttl)})
 

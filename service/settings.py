@@ -192,6 +192,10 @@ SPECS: tuple[Spec, ...] = (
          "Window of the login rate limit."),
     Spec("KUMPUL_MAX_BODY_BYTES", "max_body_bytes", _int_range(1024, 64 * 1024 * 1024), "1048576",
          "Largest JSON or form body accepted (uploads have their own limits)."),
+    Spec("KUMPUL_MAX_HEADER_BYTES", "max_header_bytes", _int_range(4096, 1024 * 1024), "32768",
+         "Largest request line plus headers accepted (431 beyond), refused as they arrive."),
+    Spec("KUMPUL_UPLOADS_PER_HOUR", "uploads_per_hour", _int_range(1, 100000), "30",
+         "Uploads one member may start per hour (429 beyond)."),
     Spec("KUMPUL_SIGNED_URL_SECONDS", "signed_url_seconds", _int_range(10, 7 * 86400), "900",
          "Lifetime of signed media URLs."),
     Spec("KUMPUL_INVITE_DAYS", "invite_days", _int_range(1, 365), "14",
@@ -280,6 +284,8 @@ class Settings:
     metrics_token: str
     max_body_bytes: int
     signed_url_seconds: int
+    max_header_bytes: int
+    uploads_per_hour: int
     invite_days: int
     log_level: str
     embedded_workers: int

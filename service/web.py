@@ -19,6 +19,7 @@ from service import effects
 from service.db.models import User, WebSession
 from service.domain import accounts, communities
 from service.domain.communities import Access
+from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from service.live.rooms import Rooms
@@ -142,6 +143,17 @@ def check_text(value: object) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def page_of(request: Request) -> Page:
+    """The page a list request asks for: `limit` (1-200, default 50) rows from `offset`; the
+    answer's `next_offset` (null on the last page) says where the next one starts."""
+    q = request.query_params
+    limit = int_param(q["limit"], "limit") if q.get("limit") else DEFAULT_LIMIT
+    offset = int_param(q["offset"], "offset") if q.get("offset") else 0
+    if not 1 <= limit <= MOST:
+        raise BadRequest(f"limit must be between 1 and {MOST}.", code="invalid_parameter")
+    return Page(limit, offset)
 
 
 def int_param(raw: str, name: str) -> int:

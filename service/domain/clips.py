@@ -14,6 +14,7 @@ from service.db.models import Clip, Prompt, utcnow
 from service.domain import audit, reels
 from service.domain.clip_state import WORKING, ClipState, transition
 from service.domain.communities import Access, current_release
+from service.domain.paging import Page
 from service.errors import Conflict, NotFound, Unprocessable
 from service.events import clip_changed
 
@@ -68,11 +69,13 @@ async def member_clip(session: AsyncSession, access: Access, clip_id: str) -> Cl
     return clip
 
 
-async def clips_of_member(session: AsyncSession, access: Access) -> list[Clip]:
-    rows = await session.scalars(select(Clip).where(
-        Clip.community_id == access.community.id, Clip.member_id == access.user.id)
-        .order_by(Clip.created_at.desc()))
-    return list(rows)
+async def clips_of_member(session: AsyncSession, access: Access,
+                          page: Page | None = None) -> list[Clip]:
+    """Newest first; with a page, that page's window (one row more tells that more follow)."""
+    query = select(Clip).where(
+        Clip.community_id == access.community.id, Clip.member_id == access.user.id,
+    ).order_by(Clip.created_at.desc(), Clip.id)
+    return list(await session.scalars(page.window(query) if page else query))
 
 
 async def withdraw(session: AsyncSession, access: Access, clip: Clip) -> None:

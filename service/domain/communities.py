@@ -15,6 +15,7 @@ from service import security
 from service.db.models import Community, Invite, Membership, ReleaseText, User, utcnow
 from service.domain import audit
 from service.domain.accounts import clean_name
+from service.domain.paging import Page
 from service.domain.roles import Permission, Role, allows
 from service.domain.text import one_line
 from service.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
@@ -100,10 +101,11 @@ async def communities_of(session: AsyncSession, user: User) -> list[tuple[Commun
     return [(c, r) for c, r in rows.all()]
 
 
-async def members(session: AsyncSession, community: Community) -> list[tuple[Membership, User]]:
-    rows = await session.execute(
-        select(Membership, User).join(User, User.id == Membership.user_id)
-        .where(Membership.community_id == community.id).order_by(User.display_name, User.id))
+async def members(session: AsyncSession, community: Community,
+                  page: Page | None = None) -> list[tuple[Membership, User]]:
+    query = (select(Membership, User).join(User, User.id == Membership.user_id)
+             .where(Membership.community_id == community.id).order_by(User.display_name, User.id))
+    rows = await session.execute(page.window(query) if page else query)
     return [(m, u) for m, u in rows.all()]
 
 

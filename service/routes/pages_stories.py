@@ -14,7 +14,7 @@ from service.domain.story_rules import StoryLimits
 from service.errors import ApiError
 from service.events import clip_event
 from service.routes.pages import community_page, page, read_form, render
-from service.web import int_param, require_user, services
+from service.web import int_param, page_of, require_user, services
 
 
 @page
@@ -41,9 +41,11 @@ async def my_stories(request: Request) -> Response:
         who = await require_user(request, session)
         access = await communities.require(session, who.user, request.path_params["slug"],
                                            Permission.view)
-        rows = await clips.clips_of_member(session, access)
+        shown = page_of(request)
+        rows, next_offset = shown.cut(await clips.clips_of_member(session, access, page=shown))
     return render(request, "stories.html", {
-        "community": access.community, "clips": [clip_event(c) for c in rows]}, who=who)
+        "community": access.community, "clips": [clip_event(c) for c in rows],
+        "next_offset": next_offset, "offset": shown.offset, "limit": shown.limit}, who=who)
 
 
 async def _prompt_action(request: Request, form: FormData,

@@ -19,6 +19,8 @@ EXTENSIONS = "creation,termination,expiration,checksum"
 CHECKSUMS = ("sha1", "sha256", "md5")
 OFFSET_TYPE = "application/offset+octet-stream"
 _META_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_METADATA_BYTES = 4096
+MAX_METADATA_KEYS = 16
 
 
 class PreconditionFailed(ApiError):
@@ -59,6 +61,10 @@ def number_header(request: Request, name: str) -> int:
 def metadata(request: Request) -> dict[str, str]:
     """Upload-Metadata: comma-separated `key base64value` pairs."""
     raw = request.headers.get("upload-metadata", "")
+    if len(raw) > MAX_METADATA_BYTES or raw.count(",") >= MAX_METADATA_KEYS:
+        raise BadRequest(f"Upload-Metadata is limited to {MAX_METADATA_KEYS} keys and "
+                         f"{MAX_METADATA_BYTES} bytes.", code="metadata_too_large",
+                         hint="Send only community, release, prompt, title and filename.")
     out: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in raw.split(","))):
         key, _, value = pair.partition(" ")

@@ -69,6 +69,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     migrate.upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
     base = make_settings(folder, KUMPUL_DATABASE_URL=url, KUMPUL_LOGIN_ATTEMPTS="1000",
+                         KUMPUL_UPLOADS_PER_HOUR="100000",
                          KUMPUL_REDIS_URL=redis_started().rsplit("/", 1)[0] + "/3")
     server = ServerProcess(base, folder / "server.log").start()
     try:

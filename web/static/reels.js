@@ -3,7 +3,7 @@ import { api, el, showError } from "./api.js";
 const slug = document.getElementById("reels").dataset.community;
 const problem = document.getElementById("problem");
 async function load() {
-  const { reels } = await api("GET", `/api/communities/${slug}/reels`);
+  const { reels } = await api("GET", `/api/communities/${slug}/reels?limit=200`);
   document.getElementById("reel-list").replaceChildren(...reels.map((r) => el("li", {},
     el("div", { class: "grow" }, el("a", { href: `/c/${slug}/reels/${r.id}` }, r.title), " ",
       el("span", { class: "badge state", dataset: { state: r.state } }, r.state), " ",

@@ -15,7 +15,7 @@ const LABELS = { ready_for_review: "waiting", approved: "approved", rejected: "r
 
 function filters() {
   const form = new FormData($("filters"));
-  const params = new URLSearchParams();
+  const params = new URLSearchParams({ limit: "200" });
   for (const [key, value] of form) if (value) params.set(key, value);
   return params;
 }
