@@ -24,6 +24,7 @@ from service.error_handlers import exception_handlers
 from service.live.ice import use_host_addresses
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
+from service.mail import open_transport
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext, content_security_policy
 from service.queue import Queues, redis_client
@@ -34,6 +35,7 @@ from service.routes import (
     api_live,
     api_moments,
     api_reels,
+    api_resets,
     api_review,
     api_stories,
     live_socket,
@@ -41,6 +43,7 @@ from service.routes import (
     pages,
     pages_live,
     pages_reels,
+    pages_resets,
     pages_stories,
     public,
     system,
@@ -74,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
             queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
             upload_sink=store.upload_sink(settings.spool_dir), heartbeat=Heartbeat(redis),
-            rooms=Rooms(settings),
+            rooms=Rooms(settings), mailer=open_transport(settings),
         )
         if settings.ice_host_addresses:
             use_host_addresses(settings.ice_host_addresses)
@@ -83,6 +86,7 @@ def create_app(settings: Settings) -> Starlette:
             yield {"services": services}
         finally:
             await services.rooms.close()
+            await services.mailer.close()
             await services.heartbeat.stop()
             await redis.aclose()
             services.queues.redis.close()
@@ -92,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *system.routes,
             *api_auth.routes,
+            *api_resets.routes,
             *api_communities.routes,
             *api_stories.routes,
             *api_review.routes,
@@ -105,6 +110,7 @@ def create_app(settings: Settings) -> Starlette:
             *pages_stories.routes,
             *pages_reels.routes,
             *pages_live.routes,
+            *pages_resets.routes,
             *public.routes,
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
         ],

@@ -185,6 +185,19 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_METRICS_TOKEN", "metrics_token", _text, "",
          "Bearer token operators send for `/metrics` and `/readyz`'s details. Empty: only "
          "callers on this machine (loopback) get them.", secret=True),
+    Spec("KUMPUL_MAIL_TRANSPORT", "mail_transport", _choice("log", "smtp"), "log",
+         "How mail goes out: `log` (written to the log and the site admin's outbox page; "
+         "nothing is delivered) or `smtp`."),
+    Spec("KUMPUL_MAIL_FROM", "mail_from", _text, "Kumpul <kumpul@localhost>",
+         "Sender of Kumpul's mails."),
+    Spec("KUMPUL_SMTP_HOST", "smtp_host", _text, "127.0.0.1", "SMTP server."),
+    Spec("KUMPUL_SMTP_PORT", "smtp_port", _int_range(1, 65535), "587", "SMTP port."),
+    Spec("KUMPUL_SMTP_TLS", "smtp_tls", _choice("none", "starttls", "tls"), "starttls",
+         "SMTP encryption: `starttls` (port 587), `tls` (port 465) or `none`."),
+    Spec("KUMPUL_SMTP_USERNAME", "smtp_username", _text, "", "SMTP login (empty: none)."),
+    Spec("KUMPUL_SMTP_PASSWORD", "smtp_password", _text, "", "SMTP password.", secret=True),
+    Spec("KUMPUL_RESET_MINUTES", "reset_minutes", _int_range(5, 24 * 60), "30",
+         "How long a password reset link works (once)."),
     Spec("KUMPUL_TRUSTED_PROXIES", "trusted_proxies", _networks, "127.0.0.1",
          "Addresses or networks (CIDR) of the reverse proxies whose `X-Forwarded-For` and "
          "`X-Forwarded-Proto` are believed; anyone else's are ignored."),
@@ -282,6 +295,14 @@ class Settings:
     login_address_attempts: int
     trusted_proxies: tuple[str, ...]
     metrics_token: str
+    mail_transport: str
+    mail_from: str
+    smtp_host: str
+    smtp_port: int
+    smtp_tls: str
+    smtp_username: str
+    smtp_password: str
+    reset_minutes: int
     max_body_bytes: int
     signed_url_seconds: int
     max_header_bytes: int

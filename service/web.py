@@ -17,13 +17,14 @@ from starlette.templating import Jinja2Templates
 
 from service import effects
 from service.db.models import User, WebSession
-from service.domain import accounts, communities
+from service.domain import accounts, communities, outbox
 from service.domain.communities import Access
 from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
+from service.mail import Transport
 from service.metrics import Metrics
 from service.queue import Queues
 from service.ratelimit import RateLimiter
@@ -52,6 +53,7 @@ class Services:
     upload_sink: Sink
     heartbeat: Heartbeat
     rooms: Rooms
+    mailer: Transport
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -62,6 +64,9 @@ class Services:
             caused = effects.take(session)
         if caused:
             await anyio.to_thread.run_sync(effects.carry_out, caused, self.queues)
+            mails = [e.outbox_id for e in caused if isinstance(e, effects.Mail)]
+            if mails:
+                await outbox.deliver(self.db, self.mailer, mails)
 
 
 def services(request: Request) -> Services:

@@ -117,6 +117,15 @@ async def _membership(session: AsyncSession, community: Community, user_id: int)
     return membership
 
 
+async def members_user(session: AsyncSession, community: Community,
+                       user_id: int) -> tuple[Membership, User]:
+    """A member of the community and their account, or 404."""
+    membership = await _membership(session, community, user_id)
+    user = await session.get(User, user_id)
+    assert user is not None
+    return membership, user
+
+
 async def _owner_count(session: AsyncSession, community: Community) -> int:
     return int(await session.scalar(select(func.count(Membership.id)).where(
         Membership.community_id == community.id, Membership.role == Role.owner)) or 0)

@@ -221,7 +221,7 @@ async def community_home(request: Request) -> Response:
     return await community_page(request, who)
 
 
-async def _admin_page(request: Request, who: Principal, *, status: int = 200,
+async def admin_page(request: Request, who: Principal, *, status: int = 200,
                       **extra: Any) -> Response:
     svc = services(request)
     async with svc.db() as session:
@@ -241,7 +241,7 @@ async def admin(request: Request) -> Response:
     svc = services(request)
     async with svc.db() as session:
         who = await require_user(request, session)
-    return await _admin_page(request, who)
+    return await admin_page(request, who)
 
 
 AdminAction = Callable[[AsyncSession, communities.Access, FormData, Request], Awaitable[str | None]]
@@ -263,9 +263,9 @@ def admin_action(action: AdminAction) -> Handler:
         except ApiError as exc:
             if exc.status == 404 and exc.code == "community_not_found":
                 raise
-            return await _admin_page(request, who, status=exc.status, error=exc.body()["error"])
+            return await admin_page(request, who, status=exc.status, error=exc.body()["error"])
         if new_invite_url:
-            return await _admin_page(request, who, new_invite_url=new_invite_url)
+            return await admin_page(request, who, new_invite_url=new_invite_url)
         return RedirectResponse(f"/c/{request.path_params['slug']}/admin", status_code=303)
 
     handler.__name__ = action.__name__

@@ -53,6 +53,8 @@ TABLE: list[Row] = [
     Row("POST", "/api/auth/login", "401 401 401 401 401 401", {"email": "nobody@example.com", "password": "wrong"}),
     Row("GET", "/api/me", "401 200 200 200 200 200"),
     Row("GET", "/api/invites/{token}", "200 200 200 200 200 200"),
+    Row("POST", "/api/auth/password-reset", "422 422 422 422 422 422", {"email": "bogus"}),
+    Row("POST", "/api/auth/password-reset/{token}", "404 404 404 404 404 404", {"password": "x"}, ids={"token": "nope"}),
     Row("GET", "/api/tokens", "401 200 200 200 200 200"),
     Row("POST", "/api/tokens", "401 422 422 422 422 422", {"name": ""}),
     Row("DELETE", "/api/tokens/{token_id}", "401 404 404 404 404 404"),
@@ -63,6 +65,7 @@ TABLE: list[Row] = [
     Row("GET", "/api/communities/{slug}/members", "401 404 200 200 200 200"),
     Row("PATCH", "/api/communities/{slug}/members/{user_id}", "401 404 403 403 403 422", {"role": "bogus"}),
     Row("DELETE", "/api/communities/{slug}/members/{user_id}", "401 404 403 403 403 404", ids={"user_id": 999999}),
+    Row("POST", "/api/communities/{slug}/members/{user_id}/reset-link", "401 404 403 403 403 404", ids={"user_id": 999999}),
     Row("GET", "/api/communities/{slug}/invites", "401 404 403 403 403 200"),
     Row("POST", "/api/communities/{slug}/invites", "401 404 403 403 403 422", {"role": "bogus"}),
     Row("DELETE", "/api/communities/{slug}/invites/{invite_id}", "401 404 403 403 403 204"),
@@ -118,6 +121,11 @@ TABLE: list[Row] = [
     Row("GET", "/login", "200 200 200 200 200 200"),
     Row("POST", "/login", "401 401 401 401 401 401", {"email": "nobody@example.com", "password": "x"}, form=True),
     Row("GET", "/setup/{token}", "404 404 404 404 404 404", ids={"token": "nope"}),
+    Row("GET", "/reset", "200 200 200 200 200 200"),
+    Row("POST", "/reset", "422 422 422 422 422 422", {"email": "bogus"}, form=True),
+    Row("GET", "/reset/{token}", "404 404 404 404 404 404", ids={"token": "nope"}),
+    Row("POST", "/reset/{token}", "404 404 404 404 404 404", {"password": "x"}, form=True, ids={"token": "nope"}),
+    Row("GET", "/admin/outbox", "303 403 403 403 403 200"),
     Row("POST", "/setup/{token}", "404 404 404 404 404 404", {}, form=True, ids={"token": "nope"}),
     Row("POST", "/communities", "401 403 403 403 403 422", {"name": ""}, form=True),
     Row("GET", "/c/{slug}", "303 404 200 200 200 200"),
@@ -126,6 +134,7 @@ TABLE: list[Row] = [
     Row("POST", "/c/{slug}/admin/invites/{invite_id}/revoke", "401 404 403 403 403 303", {}, form=True, ids={"invite_id": "@invite2"}),
     Row("POST", "/c/{slug}/admin/members/{user_id}/role", "401 404 403 403 403 422", {"role": "bogus"}, form=True),
     Row("POST", "/c/{slug}/admin/members/{user_id}/remove", "401 404 403 403 403 404", {}, form=True, ids={"user_id": 999999}),
+    Row("POST", "/c/{slug}/admin/members/{user_id}/reset-link", "401 404 403 403 403 404", {}, form=True, ids={"user_id": 999999}),
     Row("POST", "/c/{slug}/admin/release", "401 404 403 403 403 422", {"body": ""}, form=True),
     Row("GET", "/c/{slug}/share", "303 404 200 200 200 200"),
     Row("GET", "/c/{slug}/stories", "303 404 200 200 200 200"),
@@ -305,6 +314,8 @@ def test_matrix(cast: Cast) -> None:
 # State changes that answer before anyone is signed in, or that take only a publish token
 # (never the cookie): there is no cookie authority to protect
 NO_COOKIE = {("POST", "/api/auth/login"), ("POST", "/login"), ("POST", "/setup/{token}"),
+             ("POST", "/api/auth/password-reset"), ("POST", "/api/auth/password-reset/{token}"),
+             ("POST", "/reset"), ("POST", "/reset/{token}"),
              ("DELETE", "/api/live/{session_id}/whip/{resource}")}
 
 
@@ -323,14 +334,14 @@ def test_cookie_state_changes_need_the_csrf_token(cast: Cast) -> None:
 
 
 SIGN_IN_FORMS = [row for row in TABLE if row.form and row.path in
-                 ("/login", "/setup/{token}", "/invite/{token}")]
+                 ("/login", "/setup/{token}", "/invite/{token}", "/reset", "/reset/{token}")]
 
 
 def test_sign_in_forms_refuse_cross_site_posts(cast: Cast) -> None:
     """Login CSRF: the forms that sign a browser in refuse a post from another site (as the
     browser says in Sec-Fetch-Site, or Origin when that is all it sends), whoever sends it;
     the same posts from Kumpul's own pages get what the matrix says."""
-    assert len(SIGN_IN_FORMS) == 3
+    assert len(SIGN_IN_FORMS) == 5
     wrong = []
     for row in SIGN_IN_FORMS:
         target = url(row, cast.ids)

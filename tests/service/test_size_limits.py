@@ -4,6 +4,7 @@ uploads started per member per hour."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
@@ -25,10 +26,9 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
 def raw_request(server: ServerProcess, head: bytes) -> bytes:
     """Send `head` as a request's head over a socket; what the server answers."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        try:
+        # refused before we finished sending is what we want
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(head)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before we finished sending: what we want
         answer = b""
         try:
             while chunk := sock.recv(65536):
