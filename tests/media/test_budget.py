@@ -20,7 +20,8 @@ def test_the_plan_follows_the_cost(tmp_path: Path) -> None:
     info = probe(media_files.phone_60fps_mp4(tmp_path / "p.mp4"), timeout=30)
     spent = budget.cost(info)
     assert spent == pytest.approx(1280 * 720 * 60 * 2 / 1e6, rel=0.02)
-    assert budget.choose(info, budget=spent + 1, ceiling=spent * 2).name == "normal"
+    normal = budget.choose(info, budget=spent + 1, ceiling=spent * 2)
+    assert normal is not None and normal.name == "normal"
     fast = budget.choose(info, budget=spent / 2, ceiling=spent * 2)
     assert fast is not None and fast.heavy and fast.name == "fast"
     assert budget.choose(info, budget=10, ceiling=spent / 2) is None

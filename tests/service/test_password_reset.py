@@ -85,7 +85,9 @@ def test_reset_by_mail_through_smtp(server_process: ServerProcess, settings: Set
         assert mail["Subject"] == "Reset your Kumpul password"
         assert mail["Message-ID"].endswith("@kumpul.example>") and mail["Date"]
         assert mail["Auto-Submitted"] == "auto-generated"
-        body = mail.get_payload(decode=True).decode()
+        payload = mail.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        body = payload.decode()
         link = re.search(rf"{re.escape(server_process.url)}/reset/(\S+)", body)
         assert link, body
         token = link.group(1)
