@@ -8,7 +8,7 @@ const list = document.getElementById("clip-list");
 const LABELS = {
   uploading: "sending", uploaded: "received", processing: "preparing",
   ready_for_review: "waiting for review", approved: "approved", rejected: "not chosen",
-  invalid: "can't be used", failed: "retrying", withdrawn: "withdrawn",
+  invalid: "can't be used", failed: "not prepared", withdrawn: "withdrawn",
 };
 
 const known = new Map(); // id -> latest full view of the clip
