@@ -244,7 +244,9 @@ async def admin(request: Request) -> Response:
     return await admin_page(request, who)
 
 
-AdminAction = Callable[[AsyncSession, communities.Access, FormData, Request], Awaitable[str | None]]
+# An action answers None (back to the page), a new invite's URL, or what else to show
+AdminAction = Callable[[AsyncSession, communities.Access, FormData, Request],
+                       Awaitable[str | dict[str, Any] | None]]
 
 
 def admin_action(action: AdminAction) -> Handler:
@@ -259,13 +261,15 @@ def admin_action(action: AdminAction) -> Handler:
             async with svc.transaction() as session:
                 access = await communities.require(
                     session, who.user, request.path_params["slug"], Permission.manage_members)
-                new_invite_url = await action(session, access, form, request)
+                made = await action(session, access, form, request)
         except ApiError as exc:
             if exc.status == 404 and exc.code == "community_not_found":
                 raise
             return await admin_page(request, who, status=exc.status, error=exc.body()["error"])
-        if new_invite_url:
-            return await admin_page(request, who, new_invite_url=new_invite_url)
+        if isinstance(made, dict):
+            return await admin_page(request, who, **made)
+        if made:
+            return await admin_page(request, who, new_invite_url=made)
         return RedirectResponse(f"/c/{request.path_params['slug']}/admin", status_code=303)
 
     handler.__name__ = action.__name__

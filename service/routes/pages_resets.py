@@ -3,23 +3,25 @@ and the site admin's outbox."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service.domain import accounts, communities, outbox, resets
-from service.domain.roles import Permission
 from service.errors import ApiError
 from service.login import set_session_cookie
 from service.routes.api_resets import ask_by_mail
-from service.routes.pages import admin_page, page, read_form, render
+from service.routes.pages import admin_action, page, read_form, render
 from service.web import (
     client_ip,
     int_param,
     page_of,
     require_admin,
     require_same_site,
-    require_user,
     services,
 )
 
@@ -64,26 +66,15 @@ async def choose(request: Request) -> Response:
     return response
 
 
-@page
-async def member_reset(request: Request) -> Response:
-    svc = services(request)
-    form = await read_form(request)
-    async with svc.db() as session:
-        who = await require_user(request, session, form)
-    try:
-        async with svc.transaction() as session:
-            access = await communities.require(session, who.user, request.path_params["slug"],
-                                               Permission.manage_members)
-            link = await resets.issue_for_member(
-                session, access, int_param(request.path_params["user_id"], "user_id"),
-                minutes=svc.settings.reset_minutes)
-    except ApiError as exc:
-        if exc.status == 404 and exc.code == "community_not_found":
-            raise
-        return await admin_page(request, who, status=exc.status, error=exc.body()["error"])
-    return await admin_page(request, who,
-                            new_reset_url=f"{svc.settings.public_url}/reset/{link.token}",
-                            reset_minutes=svc.settings.reset_minutes)
+async def _reset_link(session: AsyncSession, access: communities.Access, form: FormData,
+                      request: Request) -> dict[str, Any]:
+    """An owner's reset link for a member, shown once on the Manage page."""
+    settings = services(request).settings
+    link = await resets.issue_for_member(
+        session, access, int_param(request.path_params["user_id"], "user_id"),
+        minutes=settings.reset_minutes)
+    return {"new_reset_url": f"{settings.public_url}/reset/{link.token}",
+            "reset_minutes": settings.reset_minutes}
 
 
 @page
@@ -102,7 +93,8 @@ async def outbox_page(request: Request) -> Response:
 routes = [
     Route("/reset", forgot, methods=["GET", "POST"], include_in_schema=False),
     Route("/reset/{token}", choose, methods=["GET", "POST"], include_in_schema=False),
-    Route("/c/{slug}/admin/members/{user_id}/reset-link", member_reset, methods=["POST"],
+    Route("/c/{slug}/admin/members/{user_id}/reset-link", admin_action(_reset_link),
+          methods=["POST"],
           include_in_schema=False),
     Route("/admin/outbox", outbox_page, methods=["GET"], include_in_schema=False),
 ]

@@ -129,9 +129,15 @@ def test_without_mail_the_owner_hands_over_a_link(server_process: ServerProcess)
     members = owner.get(f"/api/communities/{who.slug}/members").json()["members"]
     member_id = next(m["user_id"] for m in members if m["role"] == "member")
     owner_id = next(m["user_id"] for m in members if m["role"] == "owner")
+    on_page = owner.post(f"/c/{who.slug}/admin/members/{member_id}/reset-link")
+    assert on_page.status_code == 200 and "Password reset link" in on_page.text
+    earlier = re.search(r'value="[^"]*/reset/([^"]+)" id="new-reset"', on_page.text)
+    assert earlier, on_page.text
     made = owner.post(f"/api/communities/{who.slug}/members/{member_id}/reset-link")
     assert made.status_code == 201, made.text
     token = made.json()["url"].rsplit("/", 1)[1]
+    with httpx.Client(base_url=server_process.url, timeout=30) as browser:
+        assert browser.get(f"/reset/{earlier.group(1)}").status_code == 410  # superseded
     member = httpx.Client(base_url=server_process.url, timeout=30,
                           headers={"Authorization": f"Bearer {who.token}"})
     refused = member.post(f"/api/communities/{who.slug}/members/{owner_id}/reset-link")
