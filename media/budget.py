@@ -34,10 +34,9 @@ class Plan:
         return self.name != "normal"
 
     def cheaper(self) -> Plan | None:
-        """The next plan down after a timeout, or None when this is the cheapest."""
-        index = PLANS.index(self.name)
-        return dataclasses.replace(self, name=PLANS[index + 1]) if index + 1 < len(PLANS) \
-            else None
+        """The one plan to try after a timeout (the fastest), or None when this is it: a
+        clip is retried once, never twice."""
+        return None if self.name == PLANS[-1] else dataclasses.replace(self, name=PLANS[-1])
 
     def spec(self, base: RenditionSpec) -> RenditionSpec:
         """The rendition spec of this plan: the same output format, cheaper ways to it."""

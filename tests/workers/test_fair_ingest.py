@@ -155,14 +155,14 @@ def test_a_timeout_is_never_retried_blindly(server_process: ServerProcess,
                                             jobs_here: JobContext,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """With encodes given too little time, ffmpeg is really killed: the normal lane hands the
-    clip on with a cheaper plan, the heavy lane tries the cheapest once, then the clip is
+    clip on with the fastest plan (its one retry), and when that times out too the clip is
     invalid with a reason that says what to do; the jobs, run again, find nothing to do."""
     monkeypatch.setattr(budget.Plan, "timeout", lambda self, base, seconds: 0.05)
     who = member_of_new_community(server_process)
     send(server_process, who.token, who.slug, files["short"].read_bytes())
     (clip,) = mine(server_process, who.token, who.slug)
-    assert ingest_clip(clip["id"]) == "heavy:fast"
-    assert ingest_heavy(clip["id"], "fast") == "invalid"
+    assert ingest_clip(clip["id"]) == "heavy:fastest"
+    assert ingest_heavy(clip["id"], "fastest") == "invalid"
     (clip,) = mine(server_process, who.token, who.slug)
     assert clip["state"] == "invalid"
     assert clip["reason"] == ("This video took too long to prepare, even on our fastest "
