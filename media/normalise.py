@@ -34,6 +34,11 @@ class RenditionSpec:
     # bilinear: 15% faster than bicubic for a 1080x1920 -> 720x1280 downscale (measured),
     # with no visible loss at the ~1.5x ratios phones give
     scaler: str = "bilinear"
+    # heavy plans (media/budget.py): skip non-reference frames and the loop filter at the
+    # decoder, drop frames to the rendition's rate before scaling, run at low CPU priority
+    drop_frames: bool = False
+    fast_decode: bool = False
+    nice: int = 0
 
     def __post_init__(self) -> None:
         if self.long_side % 2 or not 64 <= self.long_side <= 4096:
@@ -79,19 +84,36 @@ def measure_loudness(src: Path, spec: RenditionSpec, *, timeout: float) -> Loudn
     return Loudness(**values)
 
 
+def _tonemap(video: Any) -> Any:
+    """HDR (PQ or HLG) to SDR BT.709."""
+    return (video.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
+            .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0)
+            .filter("zscale", t="bt709", m="bt709", r="tv"))
+
+
+def _scale(video: Any, spec: RenditionSpec) -> Any:
+    return video.filter("scale", w=f"min({spec.long_side},iw)", h=f"min({spec.long_side},ih)",
+                        force_original_aspect_ratio="decrease", force_divisible_by=2,
+                        flags=spec.scaler).filter("setsar", "1")
+
+
 def _video(stream: Any, info: MediaInfo, spec: RenditionSpec) -> Any:
-    video = stream
-    if info.video is not None and info.video.hdr:  # HDR (PQ or HLG) to SDR BT.709
-        video = (video.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
-                 .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0)
-                 .filter("zscale", t="bt709", m="bt709", r="tv"))
-    return (video
-            .filter("scale", w=f"min({spec.long_side},iw)", h=f"min({spec.long_side},ih)",
-                    force_original_aspect_ratio="decrease", force_divisible_by=2,
-                    flags=spec.scaler)
-            .filter("setsar", "1")
-            .filter("fps", spec.fps)
-            .filter("format", "yuv420p"))
+    hdr = info.video is not None and info.video.hdr
+    if spec.fast_decode:  # heavy: fewer frames, then fewer pixels, before anything else
+        video = _scale(stream.filter("fps", spec.fps), spec)
+        return (_tonemap(video) if hdr else video).filter("format", "yuv420p")
+    video = _tonemap(stream) if hdr else stream
+    return _scale(video, spec).filter("fps", spec.fps).filter("format", "yuv420p")
+
+
+def decoder_options(spec: RenditionSpec) -> dict[str, str]:
+    """Input options that make the decoder itself do less on heavy plans."""
+    options = {}
+    if spec.fast_decode:
+        options.update({"skip_loop_filter": "all", "flags2": "fast"})
+    if spec.drop_frames:
+        options["skip_frame"] = "noref"
+    return options
 
 
 @dataclass(frozen=True)
@@ -129,7 +151,7 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
     and its stills in the same pass when asked."""
     if info.video is None:
         raise MediaError("no video stream to normalise")
-    source = guarded_input(src)
+    source = guarded_input(src, **decoder_options(spec))
     video = _video(source["v:0"], info, spec)
     extra: list[Any] = []
     duration = min(info.duration, max_seconds) if max_seconds else info.duration
@@ -138,12 +160,16 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
         video = branches[0]
         extra = _stills(branches[1], branches[2], stills, duration)
     loudness = measure_loudness(src, spec, timeout=timeout) if info.audio else None
+    if spec.fast_decode and info.audio is not None:
+        audio_in = guarded_input(src)["a:0"]  # audio decoded apart from the frame skipping
+    else:
+        audio_in = source["a:0"] if info.audio is not None else None
     if info.audio is None:
         audio = ffmpeg.input(f"anullsrc=r={spec.audio_rate}:cl=stereo", f="lavfi")["a"]
     elif loudness is None:
-        audio = source["a:0"]
+        audio = audio_in
     else:
-        audio = source["a:0"].filter(
+        audio = audio_in.filter(
             "loudnorm", I=spec.lufs, TP=spec.true_peak, LRA=spec.lra,
             measured_I=loudness.input_i, measured_TP=loudness.input_tp,
             measured_LRA=loudness.input_lra, measured_thresh=loudness.input_thresh,
@@ -163,4 +189,4 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
     if extra:
         out = ffmpeg.merge_outputs(out, *extra)
     run(command(out, "-y", "-progress", "pipe:1", "-nostats"), timeout=timeout,
-        on_line=progress_parser(duration, on_progress), keep_stdout=False)
+        on_line=progress_parser(duration, on_progress), keep_stdout=False, nice=spec.nice)

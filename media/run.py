@@ -82,12 +82,21 @@ def progress_parser(duration: float, on_progress: Progress | None) -> Callable[[
     return parse
 
 
+def _child_setup(nice: int) -> Callable[[], None]:
+    def setup() -> None:
+        _die_with_parent()
+        if nice:
+            os.nice(nice)  # heavy work yields the CPU to short clips and requests
+
+    return setup
+
+
 def run(args: Sequence[str], *, timeout: float, on_line: Callable[[str], None] | None = None,
-        keep_stdout: bool = True, stdout_cap: int = 4 * 1024 * 1024) -> Result:
+        keep_stdout: bool = True, stdout_cap: int = 4 * 1024 * 1024, nice: int = 0) -> Result:
     """Run a media tool in its own process group; kill the whole group on timeout."""
     proc = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, env=_ENV,
-                            text=True, errors="replace", preexec_fn=_die_with_parent)
+                            text=True, errors="replace", preexec_fn=_child_setup(nice))
     timed_out = threading.Event()
 
     def kill() -> None:

@@ -27,8 +27,9 @@ from service.error_handlers import exception_handlers
 from service.live import ice
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
+from service.mail import open_transport
 from service.metrics import Metrics
-from service.middleware import BodyLimit, RequestContext
+from service.middleware import BodyLimit, RequestContext, content_security_policy
 from service.queue import Queues, redis_client
 from service.ratelimit import RateLimiter
 from service.routes import (
@@ -37,6 +38,7 @@ from service.routes import (
     api_live,
     api_moments,
     api_reels,
+    api_resets,
     api_review,
     api_stories,
     catalogs,
@@ -45,6 +47,7 @@ from service.routes import (
     pages,
     pages_live,
     pages_reels,
+    pages_resets,
     pages_stories,
     public,
     system,
@@ -79,7 +82,7 @@ def create_app(settings: Settings) -> Starlette:
             queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
             upload_sink=store.upload_sink(settings.spool_dir), heartbeat=Heartbeat(redis),
-            rooms=Rooms(settings),
+            rooms=Rooms(settings), mailer=open_transport(settings),
         )
         node_ice = await ice.start(settings)
         await anyio.to_thread.run_sync(services.upload_sink.sweep)
@@ -89,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await services.rooms.close()
             node_ice.close()
+            await services.mailer.close()
             await services.heartbeat.stop()
             await redis.aclose()
             services.queues.redis.close()
@@ -98,6 +102,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *system.routes,
             *api_auth.routes,
+            *api_resets.routes,
             *api_communities.routes,
             *api_stories.routes,
             *api_review.routes,
@@ -111,12 +116,13 @@ def create_app(settings: Settings) -> Starlette:
             *pages_stories.routes,
             *pages_reels.routes,
             *pages_live.routes,
+            *pages_resets.routes,
             *public.routes,
             *catalogs.routes,
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
         ],
         middleware=[
-            Middleware(RequestContext, metrics=metrics),
+            Middleware(RequestContext, metrics=metrics, csp=content_security_policy(settings)),
             Middleware(Cors, origins=settings.cors_origins),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=UPLOAD_PATHS,
                        exempt_suffixes=("/assets",)),

@@ -53,10 +53,13 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
     from service.app import create_app
     from service.db.migrate import check_url
+    from service.http_limits import limited_protocol
 
     check_url(settings.sync_database_url)  # a clear message now, not a traceback later
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
+                proxy_headers=True, forwarded_allow_ips=list(settings.trusted_proxies),
+                http=limited_protocol(settings.max_header_bytes),
+                h11_max_incomplete_event_size=settings.max_header_bytes,
                 timeout_graceful_shutdown=10)
     return 0
 
@@ -136,6 +139,7 @@ def _start_redis(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Everything on one machine: migrate, Redis, workers, the app; prints the way in."""
     from service.domain import accounts
+    from service.queue import lanes
 
     cmd_migrate(settings, args)
     children: list[subprocess.Popen[bytes]] = []
@@ -148,8 +152,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"started redis-server for Kumpul at {url}")
     env["KUMPUL_DATA_DIR"] = str(settings.data_dir)
     try:
-        for _ in range(settings.embedded_workers):
-            children.append(subprocess.Popen(WORKER, env=env))
+        for lane in lanes(settings.embedded_workers):
+            children.append(subprocess.Popen([*WORKER, *lane], env=env))
         children.append(subprocess.Popen(SCHEDULER, env=env))
         setup = _with_session(settings, accounts.issue_setup_token)
         print(f"\nKumpul is starting at {settings.public_url}")
@@ -243,11 +247,8 @@ def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kumpul", description="Kumpul service")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="all-in-one: migrate, Redis, workers and the app")
-    web = sub.add_parser("web", help="the web app only")
-    for p in (serve, web):
-        p.add_argument("--forwarded-allow-ips", default="127.0.0.1",
-                       help="proxies whose X-Forwarded-* headers are trusted")
+    sub.add_parser("serve", help="all-in-one: migrate, Redis, workers and the app")
+    sub.add_parser("web", help="the web app only (trusted proxies: KUMPUL_TRUSTED_PROXIES)")
     worker = sub.add_parser("worker", help="an RQ worker")
     worker.add_argument("queues", nargs="*", help="queues to serve (default: all)")
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")

@@ -40,7 +40,15 @@ class Event:
     message: str
 
 
-Effect = Job | Event
+@dataclass(frozen=True)
+class Mail:
+    """A mail of the outbox (`domain/outbox.py`) to hand to the transport. The app's unit of
+    work delivers it; a worker's leaves it in the outbox, unsent, for now."""
+
+    outbox_id: int
+
+
+Effect = Job | Event | Mail
 
 
 def _pending(session: AsyncSession) -> list[Effect]:
@@ -56,6 +64,11 @@ def queue(session: AsyncSession, name: str, *args: str | int) -> None:
 def publish(session: AsyncSession, channel: str, data: dict[str, Any]) -> None:
     """Publish `data` on `channel` once this transaction commits."""
     _pending(session).append(Event(channel, json.dumps(data, separators=(",", ":"))))
+
+
+def mail(session: AsyncSession, outbox_id: int) -> None:
+    """Send the outbox's mail `outbox_id` once this transaction commits."""
+    _pending(session).append(Mail(outbox_id))
 
 
 def take(session: AsyncSession) -> list[Effect]:

@@ -12,6 +12,8 @@ from typing import Any
 from service.queue import Queues
 
 INGEST_TIMEOUT = 600  # seconds; the reconciler's deadline (settings) must exceed it
+HEAVY_TIMEOUT = 2400  # a heavy clip: its plan and, after a timeout, one cheaper plan
+HEAVY_DEADLINE = HEAVY_TIMEOUT + 300
 REEL_TIMEOUT = 1800
 REEL_DEADLINE = REEL_TIMEOUT + 300  # a render not done by then is queued again
 
@@ -24,6 +26,13 @@ def ingest_clip(queues: Queues, clip_id: str) -> str:
     return queues.enqueue("ingest", "workers.ingest.ingest_clip", clip_id,
                           job_id=f"ingest-{clip_id}", timeout=INGEST_TIMEOUT, retries=3,
                           backoff=[30, 120, 300])
+
+
+def ingest_heavy(queues: Queues, clip_id: str, plan: str) -> str:
+    """A clip above the processing budget, on its own lane. Never retried by RQ: a timeout
+    is answered by a cheaper plan or a reason, and a dead worker by the reconciler."""
+    return queues.enqueue("heavy", "workers.ingest.ingest_heavy", clip_id, plan,
+                          job_id=f"ingest-heavy-{clip_id}", timeout=HEAVY_TIMEOUT, retries=0)
 
 
 def purge_clip(queues: Queues, clip_id: str) -> str:
@@ -55,5 +64,5 @@ def find_moments(queues: Queues, session_id: str) -> str:
 
 JOBS: dict[str, Callable[..., Any]] = {
     job.__name__: job
-    for job in (ingest_clip, purge_clip, render_reel, render_recording, find_moments)
+    for job in (ingest_clip, ingest_heavy, purge_clip, render_reel, render_recording, find_moments)
 }

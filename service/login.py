@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,24 +16,35 @@ from service.domain import accounts
 from service.errors import Unauthorized
 from service.web import SESSION_COOKIE, Services, require_user
 
+SLOWDOWN_STEP = 0.5  # seconds added per failure beyond the limit, for the whole account
+SLOWDOWN_MAX = 5.0
+
 
 async def log_in(svc: Services, session: AsyncSession, email: object, password: object,
                  ip: str) -> tuple[User, accounts.SessionGrant]:
+    """Failed logins are limited per address (any accounts) and per (address, account)
+    pair, which refuse with 429. Failures for one account from everywhere only slow its
+    logins down: a stranger can never lock the real owner out."""
     settings = svc.settings
-    email_key = "login:email:" + str(email or "").strip().lower()[:254]
-    ip_key = "login:ip:" + ip
+    account = hashlib.sha256(str(email or "").strip().lower()[:254].encode()).hexdigest()[:32]
+    ip_key, pair_key = "login:ip:" + ip, f"login:pair:{ip}:{account}"
+    account_key = "login:account:" + account
     message = "Too many failed logins."
-    await svc.limiter.check(ip_key, settings.login_attempts * 5, message=message)
-    await svc.limiter.check(email_key, settings.login_attempts, message=message)
+    await svc.limiter.check(ip_key, settings.login_address_attempts, message=message)
+    await svc.limiter.check(pair_key, settings.login_attempts, message=message)
+    failures = await svc.limiter.count(account_key)
+    if failures > settings.login_attempts:
+        await anyio.sleep(min((failures - settings.login_attempts) * SLOWDOWN_STEP,
+                              SLOWDOWN_MAX))
     user = await accounts.authenticate(session, str(email or ""), str(password or ""))
     if user is None:
-        await svc.limiter.hit(ip_key, settings.login_window_seconds)
-        await svc.limiter.hit(email_key, settings.login_window_seconds)
+        for key in (ip_key, pair_key, account_key):
+            await svc.limiter.hit(key, settings.login_window_seconds)
         svc.metrics.logins.labels("failed").inc()
         raise Unauthorized("That email and password don't match an account.",
                            code="invalid_credentials",
                            hint="Check both and try again.")
-    await svc.limiter.reset(email_key)
+    await svc.limiter.reset(pair_key)
     svc.metrics.logins.labels("ok").inc()
     return user, await accounts.start_session(session, user, settings.session_hours)
 

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import PayloadTooLarge
 from service.logs import request_id
 from service.metrics import Metrics
+from service.settings import Settings
 
 log = logging.getLogger("kumpul.http")
 SECURITY_HEADERS = (
@@ -23,6 +24,26 @@ SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
 )
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def content_security_policy(settings: Settings, frame_ancestors: str = "'none'") -> str:
+    """Scripts and styles from Kumpul only; media and images from Kumpul and, with S3, the
+    storage server its signed links point at; framing as `frame_ancestors` says."""
+    media = "'self' blob:"
+    if settings.storage == "s3":
+        media += f" {'https' if settings.s3_secure else 'http'}://{settings.s3_endpoint}"
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src {media} data:; media-src {media}; connect-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; "
+            f"frame-ancestors {frame_ancestors}")
+
+
+def _credentialed(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"authorization" or (name == b"cookie" and b"kumpul_session=" in value):
+            return True
+    return False
 
 
 def _route_template(scope: Scope) -> str:
@@ -37,9 +58,10 @@ def _route_template(scope: Scope) -> str:
 class RequestContext:
     """Gives each request an id (kept if the client sent a sane one), logs it, counts it."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, csp: str = "") -> None:
         self.app = app
         self.metrics = metrics
+        self.csp = csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,6 +73,7 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
         started = time.perf_counter()
+        private = _credentialed(scope) or scope["path"] == "/api/me"
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -63,6 +86,10 @@ class RequestContext:
                     present.add(b"x-frame-options")  # the page states who may frame it
                 headers.append((b"x-request-id", rid.encode()))
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if self.csp and b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", self.csp))
+                if private and b"cache-control" not in present:  # signed-in answers
+                    headers.append(NO_STORE)
             await send(message)
 
         self.metrics.in_flight.inc()

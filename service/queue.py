@@ -14,7 +14,20 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-QUEUE_NAMES = ("ingest", "reels", "live", "default")
+QUEUE_NAMES = ("ingest", "reels", "heavy", "live", "default")
+# The lanes `kumpul serve` gives its workers, so that long work (a heavy clip, a reel, a
+# live recording) never holds up a short story: with three or more workers, one lane each
+# in turn; with two, short work and long work; with one, every queue.
+LANES = (("ingest", "default"), ("reels", "ingest", "default"), ("heavy", "live", "default"))
+
+
+def lanes(workers: int) -> list[tuple[str, ...]]:
+    """The queues of each of `workers` workers, most urgent first."""
+    if workers <= 1:
+        return [tuple(QUEUE_NAMES)][:workers]
+    if workers == 2:
+        return [("ingest", "reels", "default"), ("heavy", "live", "default")]
+    return [LANES[n % len(LANES)] for n in range(workers)]
 
 
 @dataclass(frozen=True)

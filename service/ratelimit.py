@@ -12,15 +12,20 @@ class RateLimiter:
         self.redis = redis
         self.prefix = prefix
 
-    async def check(self, key: str, limit: int, *, message: str) -> None:
+    async def check(self, key: str, limit: int, *, message: str,
+                    code: str = "too_many_attempts") -> None:
         """Raise 429 (with Retry-After) if `key` already used up its window."""
         full = self.prefix + key
         count = await self.redis.get(full)
         if count is not None and int(count) >= limit:
             ttl = max(int(await self.redis.ttl(full)), 1)
-            raise TooManyRequests(message, code="too_many_attempts",
+            raise TooManyRequests(message, code=code,
                                   hint="Wait %(wait_seconds)s and try again.", wait_seconds=ttl,
                                   headers={"Retry-After": str(ttl)})
+
+    async def count(self, key: str) -> int:
+        found = await self.redis.get(self.prefix + key)
+        return int(found or 0)
 
     async def hit(self, key: str, window: int) -> int:
         full = self.prefix + key

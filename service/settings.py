@@ -7,6 +7,7 @@ a message naming the bad variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -138,6 +139,17 @@ def _zone_name(raw: str) -> str:
     return value
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError("expected IP addresses or networks (CIDR), comma-separated; "
+                             "never '*'") from None
+    return items
+
+
 def _seconds_span(raw: str) -> tuple[int, int]:
     low, sep, high = raw.strip().partition("-")
     try:
@@ -195,11 +207,37 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_SESSION_HOURS", "session_hours", _int_range(1, 24 * 90), "336",
          "How long a login lasts."),
     Spec("KUMPUL_LOGIN_ATTEMPTS", "login_attempts", _int_range(1, 1000), "10",
-         "Failed logins allowed per address and per email in the window below."),
+         "Failed logins allowed per (address, account) pair in the window below; beyond as "
+         "many failures for one account from anywhere, its logins are slowed (never refused)."),
+    Spec("KUMPUL_LOGIN_ADDRESS_ATTEMPTS", "login_address_attempts", _int_range(1, 100000), "50",
+         "Failed logins allowed per address (any accounts) in the window below."),
+    Spec("KUMPUL_METRICS_TOKEN", "metrics_token", _text, "",
+         "Bearer token operators send for `/metrics` and `/readyz`'s details. Empty: only "
+         "callers on this machine (loopback) get them.", secret=True),
+    Spec("KUMPUL_MAIL_TRANSPORT", "mail_transport", _choice("log", "smtp"), "log",
+         "How mail goes out: `log` (written to the log and the site admin's outbox page; "
+         "nothing is delivered) or `smtp`."),
+    Spec("KUMPUL_MAIL_FROM", "mail_from", _text, "Kumpul <kumpul@localhost>",
+         "Sender of Kumpul's mails."),
+    Spec("KUMPUL_SMTP_HOST", "smtp_host", _text, "127.0.0.1", "SMTP server."),
+    Spec("KUMPUL_SMTP_PORT", "smtp_port", _int_range(1, 65535), "587", "SMTP port."),
+    Spec("KUMPUL_SMTP_TLS", "smtp_tls", _choice("none", "starttls", "tls"), "starttls",
+         "SMTP encryption: `starttls` (port 587), `tls` (port 465) or `none`."),
+    Spec("KUMPUL_SMTP_USERNAME", "smtp_username", _text, "", "SMTP login (empty: none)."),
+    Spec("KUMPUL_SMTP_PASSWORD", "smtp_password", _text, "", "SMTP password.", secret=True),
+    Spec("KUMPUL_RESET_MINUTES", "reset_minutes", _int_range(5, 24 * 60), "30",
+         "How long a password reset link works (once)."),
+    Spec("KUMPUL_TRUSTED_PROXIES", "trusted_proxies", _networks, "127.0.0.1",
+         "Addresses or networks (CIDR) of the reverse proxies whose `X-Forwarded-For` and "
+         "`X-Forwarded-Proto` are believed; anyone else's are ignored."),
     Spec("KUMPUL_LOGIN_WINDOW_SECONDS", "login_window_seconds", _int_range(10, 86400), "900",
          "Window of the login rate limit."),
     Spec("KUMPUL_MAX_BODY_BYTES", "max_body_bytes", _int_range(1024, 64 * 1024 * 1024), "1048576",
          "Largest JSON or form body accepted (uploads have their own limits)."),
+    Spec("KUMPUL_MAX_HEADER_BYTES", "max_header_bytes", _int_range(4096, 1024 * 1024), "32768",
+         "Largest request line plus headers accepted (431 beyond), refused as they arrive."),
+    Spec("KUMPUL_UPLOADS_PER_HOUR", "uploads_per_hour", _int_range(1, 100000), "30",
+         "Uploads one member may start per hour (429 beyond)."),
     Spec("KUMPUL_SIGNED_URL_SECONDS", "signed_url_seconds", _int_range(10, 7 * 86400), "900",
          "Lifetime of signed media URLs."),
     Spec("KUMPUL_INVITE_DAYS", "invite_days", _int_range(1, 365), "14",
@@ -268,12 +306,24 @@ SPECS: tuple[Spec, ...] = (
          "Other sites allowed to call the tus, WHIP and WHEP endpoints from a browser "
          "(comma-separated origins, e.g. `https://brand.example`); they authenticate with a "
          "personal token. Empty: same origin only."),
-    Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "1",
-         "Workers `kumpul serve` starts beside the app."),
+    Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "3",
+         "Workers `kumpul serve` starts beside the app, each on its lane of queues (with 3 or "
+         "more, a heavy clip, a reel or a recording never holds up a short story)."),
     Spec("KUMPUL_LANGUAGE", "language", _choice("id", "en"), "id",
          "Language of new communities, and of visitors whose browser asks for none Kumpul has."),
     Spec("KUMPUL_TIME_ZONE", "time_zone", _zone_name, "Asia/Jakarta",
          "Time zone of new communities and of visitors (IANA name; WIB is `Asia/Jakarta`)."),
+    Spec("KUMPUL_PROCESSING_BUDGET", "processing_budget", _int_range(100, 10**7), "25000",
+         "Megapixel-frames (width x height x frame rate x seconds / 10^6) a clip may cost on "
+         "the normal plan; above it, ingest drops frames at the decoder and uses faster "
+         "presets, on the `heavy` queue."),
+    Spec("KUMPUL_PROCESSING_CEILING", "processing_ceiling", _int_range(100, 10**8), "200000",
+         "Megapixel-frames beyond which a clip is refused with a plain reason."),
+    Spec("KUMPUL_MEMBER_PROCESSING_LIMIT", "member_processing_limit", _int_range(1, 100), "2",
+         "Clips of one member being prepared at once; further ones wait their turn."),
+    Spec("KUMPUL_COMMUNITY_PROCESSING_LIMIT", "community_processing_limit",
+         _int_range(1, 1000), "6",
+         "Clips of one community being prepared at once; further ones wait their turn."),
 )
 
 KNOWN_VARIABLES = frozenset(spec.env for spec in SPECS)
@@ -299,8 +349,21 @@ class Settings:
     session_hours: int
     login_attempts: int
     login_window_seconds: int
+    login_address_attempts: int
+    trusted_proxies: tuple[str, ...]
+    metrics_token: str
+    mail_transport: str
+    mail_from: str
+    smtp_host: str
+    smtp_port: int
+    smtp_tls: str
+    smtp_username: str
+    smtp_password: str
+    reset_minutes: int
     max_body_bytes: int
     signed_url_seconds: int
+    max_header_bytes: int
+    uploads_per_hour: int
     invite_days: int
     log_level: str
     embedded_workers: int
@@ -325,6 +388,10 @@ class Settings:
     live_max_viewers: int
     moment_seconds: tuple[int, int]
     moments_per_session: int
+    processing_budget: int
+    processing_ceiling: int
+    member_processing_limit: int
+    community_processing_limit: int
     language: str
     time_zone: str
     turn_secret: str = ""

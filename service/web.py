@@ -18,12 +18,14 @@ from starlette.websockets import WebSocket
 
 from service import effects, i18n
 from service.db.models import Community, User, WebSession
-from service.domain import accounts, communities
+from service.domain import accounts, communities, outbox
 from service.domain.communities import Access
+from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
+from service.mail import Transport
 from service.metrics import Metrics
 from service.queue import Queues
 from service.ratelimit import RateLimiter
@@ -32,6 +34,7 @@ from service.storage import ObjectStore
 from service.storage.uploads import Sink
 
 SESSION_COOKIE = "kumpul_session"
+MAX_JSON_DEPTH = 32  # deeper nesting is refused before parsing (no RecursionError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -51,6 +54,7 @@ class Services:
     upload_sink: Sink
     heartbeat: Heartbeat
     rooms: Rooms
+    mailer: Transport
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -61,6 +65,9 @@ class Services:
             caused = effects.take(session)
         if caused:
             await anyio.to_thread.run_sync(effects.carry_out, caused, self.queues)
+            mails = [e.outbox_id for e in caused if isinstance(e, effects.Mail)]
+            if mails:
+                await outbox.deliver(self.db, self.mailer, mails)
 
 
 def services(request: Request | WebSocket) -> Services:
@@ -76,6 +83,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise UnsupportedMediaType("Send the body as JSON.", code="json_required",
                                    hint="Set Content-Type: application/json.")
     raw = await request.body()
+    check_depth(raw)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -85,6 +93,37 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise BadRequest("The body must be a JSON object.", code="malformed_json")
     check_text(data)
     return data
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest (brackets inside strings do not
+    count), read without parsing it."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return raw.count(b"[") + raw.count(b"{")  # an upper bound, cheaply
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def check_depth(raw: bytes) -> None:
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The JSON nests deeper than {MAX_JSON_DEPTH} levels.",
+                         code="json_too_deep", hint="Send flatter JSON.")
 
 
 def storable(text: str) -> bool:
@@ -111,6 +150,17 @@ def check_text(value: object) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def page_of(request: Request) -> Page:
+    """The page a list request asks for: `limit` (1-200, default 50) rows from `offset`; the
+    answer's `next_offset` (null on the last page) says where the next one starts."""
+    q = request.query_params
+    limit = int_param(q["limit"], "limit") if q.get("limit") else DEFAULT_LIMIT
+    offset = int_param(q["offset"], "offset") if q.get("offset") else 0
+    if not 1 <= limit <= MOST:
+        raise BadRequest(f"limit must be between 1 and {MOST}.", code="invalid_parameter")
+    return Page(limit, offset)
 
 
 def int_param(raw: str, name: str) -> int:
@@ -209,6 +259,20 @@ def speech_for(request: Request | WebSocket, *, user: User | None = None,
     request.state.speech = speech
     i18n.use(speech)
     return speech
+
+
+def require_same_site(request: Request, settings: Settings) -> None:
+    """Forms that sign a browser in (login, setup, joining) take posts from Kumpul's own
+    pages only: a cross-site form must not sign someone into an account of the attacker's
+    (login CSRF). Browsers say where a post comes from in Sec-Fetch-Site, or at least
+    Origin; a client that sends neither is not a browser on another site."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    own = {settings.public_url, f"{request.url.scheme}://{request.url.netloc}"}
+    if (site is not None and site not in ("same-origin", "none")) or \
+            (site is None and origin is not None and origin.rstrip("/") not in own):
+        raise Forbidden("This form was sent from another site.", code="cross_site",
+                        hint="Open Kumpul's own page and sign in there.")
 
 
 def client_ip(request: Request) -> str:

@@ -107,3 +107,11 @@ def loudness_mp4(path: Path, gain_db: float, seconds: float = 4) -> Path:
            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "192k",
            "-shortest", str(path))
     return path
+
+
+def phone_60fps_mp4(path: Path, seconds: float = 2, size: str = "1280x720") -> Path:
+    """H.264 High with B-frames at 60 fps, as a phone records fast motion (heavy-plan input)."""
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s={size}:r=60:d={seconds}", "-f", "lavfi", "-i",
+           f"sine=f=440:d={seconds}", "-c:v", "libx264", "-preset", "veryfast", "-bf", "2",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path))
+    return path

@@ -109,3 +109,17 @@ def test_the_media_port_is_published_as_configured() -> None:
     app = compose()["services"]["app"]
     port = compose()["x-kumpul-env"]["KUMPUL_RTC_UDP_PORT"]
     assert f"{port}:{port}/udp" in app["ports"]
+
+
+def test_forwarded_headers_are_believed_only_from_the_proxy_network() -> None:
+    """No `--forwarded-allow-ips '*'` with a published port: the app believes X-Forwarded-For
+    only from the compose network's gateway (the host's proxy), and its port is published on
+    the host's loopback only."""
+    data = compose()
+    app = data["services"]["app"]
+    assert "forwarded-allow-ips" not in " ".join(app["command"])
+    trusted = app["environment"]["KUMPUL_TRUSTED_PROXIES"]
+    network = data["networks"]["default"]["ipam"]["config"][0]
+    assert trusted == network["gateway"] and trusted != "*"
+    assert "127.0.0.1:8000:8000" in app["ports"]  # live media's UDP port aside
+    assert all(port.startswith("127.0.0.1:") or port.endswith("/udp") for port in app["ports"])

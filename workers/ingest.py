@@ -7,6 +7,7 @@ keys again and the clip never points at two sets of outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,11 +15,15 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from media import budget
 from media.cut import cut
 from media.normalise import RenditionSpec
 from media.probe import MediaInfo
+from media.run import MediaTimeout
+from service import jobs as service_jobs
 from service.db.models import Clip, Prompt
-from service.domain import clips, moments
+from service.domain import admission, clips, moments
+from service.domain.admission import Admission
 from service.domain.clip_state import ClipState
 from service.domain.story_rules import Refusal, StoryLimits
 from service.events import clip_channel, encode
@@ -39,17 +44,31 @@ class Claimed:
 
 
 def ingest_clip(clip_id: str) -> str:
+    """The normal lane: probe, then prepare the clip here when it is within the processing
+    budget, or hand it to the heavy lane with the plan it needs."""
+    return _run(clip_id, None)
+
+
+def ingest_heavy(clip_id: str, plan: str) -> str:
+    """The heavy lane: a clip above the budget, prepared on `plan` (or a cheaper one)."""
+    return _run(clip_id, plan)
+
+
+def _run(clip_id: str, plan: str | None) -> str:
     ctx = context()
-    claimed = ctx.db(lambda session: _claim(session, clip_id,
-                                            ctx.settings.ingest_deadline_seconds))
+    deadline = ctx.settings.ingest_deadline_seconds if plan is None else \
+        service_jobs.HEAVY_DEADLINE
+    claimed = ctx.db(lambda session: _claim(session, clip_id, deadline))
     if claimed is None:
         return "skipped"
     scratch = ctx.scratch(f"ingest-{clip_id}")
     try:
         with failing(lambda error: ctx.db(lambda session: clips.fail(session, clip_id, error))):
-            return _ingest(ctx, claimed, scratch)
+            return _ingest(ctx, claimed, scratch, plan)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        rules = Admission.from_settings(ctx.settings)  # whoever waited may go now
+        ctx.db(lambda session: admission.admit_waiting(session, rules, claimed.community_id))
 
 
 async def _claim(session: AsyncSession, clip_id: str, deadline_seconds: int) -> Claimed | None:
@@ -63,7 +82,7 @@ async def _claim(session: AsyncSession, clip_id: str, deadline_seconds: int) -> 
                    clip.community_id, clip.member_id, cut)
 
 
-def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
+def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path, lane_plan: str | None) -> str:
     settings = ctx.settings
     if claimed.cut is not None and not ctx.store.exists(clip_source(claimed.id)):
         _cut_moment(ctx, claimed.id, claimed.cut, scratch)
@@ -73,11 +92,31 @@ def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
     info, refusal = rendition.check(source, limits, settings.media_timeout_seconds)
     if refusal is not None or info is None:
         return _refuse(ctx, claimed, refusal or rendition.UNREADABLE, info, sha256)
+    plan = budget.choose(info, budget=settings.processing_budget,
+                         ceiling=settings.processing_ceiling, max_seconds=limits.max_seconds)
+    if plan is None:
+        return _refuse(ctx, claimed, too_heavy(info), info, sha256)
+    if lane_plan is not None:  # the heavy lane keeps to the plan it was handed
+        plan = dataclasses.replace(plan, name=max(plan.name, lane_plan, key=budget.PLANS.index))
+    elif plan.heavy:
+        return _to_heavy_lane(ctx, claimed, plan.name)
     version = claimed.next_version
-    made = rendition.render(  # write first ...
-        ctx.store, source, info, spec=RenditionSpec(long_side=settings.rendition_long_side),
-        max_seconds=limits.max_seconds, timeout=settings.media_timeout_seconds,
-        folder=clip_version(claimed.id, version), on_progress=_progress(ctx, claimed))
+    seconds = min(info.duration, limits.max_seconds)
+    base = RenditionSpec(long_side=settings.rendition_long_side)
+    while True:
+        try:
+            made = rendition.render(  # write first ...
+                ctx.store, source, info, spec=plan.spec(base), max_seconds=limits.max_seconds,
+                timeout=plan.timeout(settings.media_timeout_seconds, seconds),
+                folder=clip_version(claimed.id, version), on_progress=_progress(ctx, claimed))
+            break
+        except MediaTimeout:  # never retried blindly: a cheaper plan once, or a reason
+            cheaper = plan.cheaper()
+            if cheaper is None:
+                return _refuse(ctx, claimed, TOO_SLOW_TO_PREPARE, info, sha256)
+            if lane_plan is None:
+                return _to_heavy_lane(ctx, claimed, cheaper.name)
+            plan = cheaper
     finished = ctx.db(lambda session: clips.finish_rendition(  # ... then commit
         session, claimed.id, version=version, sha256=sha256, facts=made.facts,
         rendition=made.rendition))
@@ -85,6 +124,26 @@ def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path) -> str:
         ctx.store.delete_prefix(clip_version(claimed.id, version))
         return "withdrawn"
     return str(finished.state)
+
+
+def too_heavy(info: MediaInfo) -> Refusal:
+    video = info.video
+    return Refusal("too_heavy", "This video (%(width)sx%(height)s at %(fps)s fps, "
+                   "%(length_seconds)s) is more than we can prepare.",
+                   "Record at 4K 30 fps or less (or send a shorter video) and try again.",
+                   {"width": video.width if video else 0, "height": video.height if video else 0,
+                    "fps": round(video.fps or 0) if video else 0,
+                    "length_seconds": round(info.duration)})
+
+
+TOO_SLOW_TO_PREPARE = Refusal(
+    "too_slow", "This video took too long to prepare, even on our fastest settings.",
+    "Export it again at 1080p 30 fps (or send a shorter part) and try again.")
+
+
+def _to_heavy_lane(ctx: JobContext, claimed: Claimed, plan: str) -> str:
+    ctx.db(lambda session: clips.to_heavy_lane(session, claimed.id, plan))
+    return f"heavy:{plan}"
 
 
 def _cut_moment(ctx: JobContext, clip_id: str, moment: tuple[str, int, int],

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import jobs as service_jobs
 from service.db.models import Clip
-from service.domain import clips, reels, uploads
+from service.domain import admission, clips, reels, uploads
+from service.domain.admission import Admission
 from service.domain.clip_state import ClipState
 from service.storage.keys import clip_folder
 from workers.context import context
@@ -62,5 +63,7 @@ def reconcile() -> int:
     ctx = context()
     stuck = ctx.db(lambda session: clips.requeue_overdue(
         session, ctx.settings.ingest_deadline_seconds))
+    rules = Admission.from_settings(ctx.settings)  # clips that wait for a turn nobody gave
+    stuck += ctx.db(lambda session: admission.admit_waiting(session, rules))
     return stuck + ctx.db(lambda session: reels.requeue_overdue(
         session, service_jobs.REEL_DEADLINE))

@@ -112,6 +112,34 @@ class SetupToken(Base):
     used_at: Mapped[datetime | None]
 
 
+class PasswordReset(Base):
+    """A single-use, short-lived password reset link. Only its token's SHA-256 is kept."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(Integer)  # an admin, or None: by mail
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class MailOutbox(Base):
+    """Every mail Kumpul sends, with how and whether it went (the site admin's outbox)."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    transport: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class Community(Base):
     __tablename__ = "communities"
 
@@ -312,6 +340,7 @@ class Reel(Base):
     rendered_version: Mapped[int | None] = mapped_column(Integer)
     public_version: Mapped[int | None] = mapped_column(Integer)
     republish: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_title: Mapped[str | None] = mapped_column(String(120))  # as last published
     manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
     output: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import effects, i18n
+from service import effects, i18n, jobs
 from service.db.models import Clip, Prompt, utcnow
 from service.domain import audit, reels
 from service.domain.clip_state import WORKING, ClipState, transition
 from service.domain.communities import Access, current_release
+from service.domain.paging import Page
 from service.errors import Conflict, NotFound, Unprocessable
 from service.events import clip_changed
 
@@ -77,11 +78,13 @@ async def member_clip(session: AsyncSession, access: Access, clip_id: str) -> Cl
     return clip
 
 
-async def clips_of_member(session: AsyncSession, access: Access) -> list[Clip]:
-    rows = await session.scalars(select(Clip).where(
-        Clip.community_id == access.community.id, Clip.member_id == access.user.id)
-        .order_by(Clip.created_at.desc()))
-    return list(rows)
+async def clips_of_member(session: AsyncSession, access: Access,
+                          page: Page | None = None) -> list[Clip]:
+    """Newest first; with a page, that page's window (one row more tells that more follow)."""
+    query = select(Clip).where(
+        Clip.community_id == access.community.id, Clip.member_id == access.user.id,
+    ).order_by(Clip.created_at.desc(), Clip.id)
+    return list(await session.scalars(page.window(query) if page else query))
 
 
 async def withdraw(session: AsyncSession, access: Access, clip: Clip) -> None:
@@ -139,11 +142,23 @@ async def fail(session: AsyncSession, clip_id: str, error: str) -> Clip | None:
     if clip is None or clip.state != ClipState.processing:
         return None
     transition(clip, ClipState.failed, reason="Something went wrong preparing this video.",
-               hint="We'll try again; you don't need to do anything.")
+               hint="It is not being retried by itself: send the video again, or ask the "
+                    "community's admin to retry it.")
     clip.deadline_at = None
     audit.record(session, action="clip.failed", subject_type="clip", subject_id=clip.id,
                  actor_id=None, community_id=clip.community_id, data={"error": error[:500]})
     clip_changed(session, clip)
+    return clip
+
+
+async def to_heavy_lane(session: AsyncSession, clip_id: str, plan: str) -> Clip | None:
+    """A clip whose probe (or a timeout) puts it above the processing budget moves to the
+    heavy lane with the plan it needs; it stays `processing`, with the lane's deadline."""
+    clip = await session.get(Clip, clip_id)
+    if clip is None or clip.state != ClipState.processing:
+        return None
+    clip.deadline_at = utcnow() + timedelta(seconds=jobs.HEAVY_DEADLINE)
+    effects.queue(session, "ingest_heavy", clip.id, plan)
     return clip
 
 

@@ -15,6 +15,7 @@ from service import i18n, security
 from service.db.models import Community, Invite, Membership, ReleaseText, User, utcnow
 from service.domain import audit
 from service.domain.accounts import clean_name
+from service.domain.paging import Page
 from service.domain.place import check_language, check_zone
 from service.domain.roles import Permission, Role, allows
 from service.domain.text import one_line
@@ -111,10 +112,11 @@ async def communities_of(session: AsyncSession, user: User) -> list[tuple[Commun
     return [(c, r) for c, r in rows.all()]
 
 
-async def members(session: AsyncSession, community: Community) -> list[tuple[Membership, User]]:
-    rows = await session.execute(
-        select(Membership, User).join(User, User.id == Membership.user_id)
-        .where(Membership.community_id == community.id).order_by(User.display_name, User.id))
+async def members(session: AsyncSession, community: Community,
+                  page: Page | None = None) -> list[tuple[Membership, User]]:
+    query = (select(Membership, User).join(User, User.id == Membership.user_id)
+             .where(Membership.community_id == community.id).order_by(User.display_name, User.id))
+    rows = await session.execute(page.window(query) if page else query)
     return [(m, u) for m, u in rows.all()]
 
 
@@ -124,6 +126,15 @@ async def _membership(session: AsyncSession, community: Community, user_id: int)
     if membership is None:
         raise NotFound("That person is not a member here.", code="member_not_found")
     return membership
+
+
+async def members_user(session: AsyncSession, community: Community,
+                       user_id: int) -> tuple[Membership, User]:
+    """A member of the community and their account, or 404."""
+    membership = await _membership(session, community, user_id)
+    user = await session.get(User, user_id)
+    assert user is not None
+    return membership, user
 
 
 async def _owner_count(session: AsyncSession, community: Community) -> int:

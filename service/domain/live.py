@@ -113,11 +113,11 @@ async def visible(session: AsyncSession, user: User,
 
 async def by_publish_token(session: AsyncSession, session_id: str,
                            token: str | None) -> LiveSession:
-    """The session a WHIP request may publish to: the right token, not ended."""
+    """The session a WHIP request may publish to: the right token, not ended. Without the
+    right token an unknown session and an existing one look the same (401)."""
     live = await session.get(LiveSession, session_id)
-    if live is None:
-        raise NotFound("No such live session.", code="session_not_found")
-    if not token or not secrets.compare_digest(_hash(token), live.publish_token_hash):
+    if live is None or not token or \
+            not secrets.compare_digest(_hash(token), live.publish_token_hash):
         raise Unauthorized("That publish token doesn't open this session.",
                            code="invalid_token",
                            hint="Copy the stream key from the host studio again.")

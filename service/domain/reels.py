@@ -32,6 +32,7 @@ from service.domain.composition import (
     reel_canvas,
     reel_title,
 )
+from service.domain.paging import Page
 from service.domain.reel_state import EDITABLE, WORKING, ReelState, transition
 from service.domain.trims import check_trim, trim_of
 from service.errors import Conflict, NotFound, Unprocessable
@@ -56,10 +57,11 @@ async def create(session: AsyncSession, access: Access, *, title: object,
     return reel
 
 
-async def of_community(session: AsyncSession, access: Access) -> list[Reel]:
-    rows = await session.scalars(select(Reel).where(Reel.community_id == access.community.id)
-                                 .order_by(Reel.created_at.desc()))
-    return list(rows)
+async def of_community(session: AsyncSession, access: Access,
+                       page: Page | None = None) -> list[Reel]:
+    query = (select(Reel).where(Reel.community_id == access.community.id)
+             .order_by(Reel.created_at.desc(), Reel.id))
+    return list(await session.scalars(page.window(query) if page else query))
 
 
 async def get(session: AsyncSession, access: Access, reel_id: str) -> Reel:
@@ -237,6 +239,7 @@ def _go_public(session: AsyncSession, reel: Reel, *, actor_id: int | None) -> No
     transition(reel, ReelState.published)
     reel.public_version, reel.republish, reel.published_at = (reel.rendered_version, False,
                                                               utcnow())
+    reel.public_title = reel.title  # the public page's title changes only with a publish
     audit.record(session, action="reel.published", subject_type="reel", subject_id=reel.id,
                  actor_id=actor_id, community_id=reel.community_id,
                  data={"version": reel.public_version, "slug": reel.slug,

@@ -12,6 +12,7 @@ from service.db.models import Clip, ClipEdit, User, utcnow
 from service.domain import audit, reels
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
+from service.domain.paging import Page
 from service.domain.text import one_line
 from service.domain.trims import check_trim, trim_of
 from service.errors import NotFound, Unprocessable
@@ -39,7 +40,7 @@ REASONS = {r.code: r for r in (
 
 async def queue(session: AsyncSession, access: Access, *, state: str | None = None,
                 prompt_id: int | None = None, source: str | None = None,
-                limit: int = 200) -> list[tuple[Clip, User]]:
+                page: Page | None = None) -> list[tuple[Clip, User]]:
     """Clips for moderators, oldest waiting first (newest first for decided ones)."""
     states = [state] if state else ["ready_for_review"]
     bad = [s for s in states if s not in QUEUE_STATES]
@@ -56,7 +57,8 @@ async def queue(session: AsyncSession, access: Access, *, state: str | None = No
     if source is not None:
         query = query.where(Clip.source == source)
     order = Clip.updated_at.asc() if states == ["ready_for_review"] else Clip.updated_at.desc()
-    rows = await session.execute(query.order_by(order).limit(limit))
+    query = query.order_by(order, Clip.id)
+    rows = await session.execute(page.window(query) if page else query.limit(200))
     return [(clip, user) for clip, user in rows]
 
 

@@ -9,9 +9,9 @@ import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import effects
 from service.db.models import Clip, Upload, utcnow
-from service.domain import audit, clips
+from service.domain import admission, audit, clips
+from service.domain.admission import Admission
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
 from service.domain.story_rules import Refusal, StoryLimits, clean_filename, refuse_size
@@ -75,24 +75,23 @@ async def received(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip
     upload.expires_at = utcnow() + timedelta(hours=settings.upload_expiry_hours)
     finished = offset == upload.length and upload.completed_at is None
     if finished:
-        await _complete(session, sink, upload, clip, settings.ingest_deadline_seconds)
+        await _complete(session, sink, upload, clip, Admission.from_settings(settings))
     clip_changed(session, clip, offset=offset, length=upload.length)
     return finished
 
 
 async def _complete(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,
-                    deadline_seconds: int) -> None:
+                    rules: Admission) -> None:
     """All bytes are in: the source object appears whole, the clip becomes `uploaded` and
-    goes to ingest."""
+    goes to ingest, or waits its turn (`admission`)."""
     info = await anyio.to_thread.run_sync(sink.finish, upload)
     upload.completed_at = utcnow()
     transition(clip, ClipState.uploaded)
     clip.size = info.size
-    clip.deadline_at = utcnow() + timedelta(seconds=deadline_seconds)
     audit.record(session, action="clip.uploaded", subject_type="clip", subject_id=clip.id,
                  actor_id=upload.user_id, community_id=clip.community_id,
                  data={"size": info.size})
-    effects.queue(session, "ingest_clip", clip.id)
+    await admission.admit(session, clip, rules)
 
 
 async def discard(session: AsyncSession, sink: Sink, upload: Upload, clip: Clip,

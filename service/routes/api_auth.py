@@ -15,7 +15,15 @@ from service.login import (
     signed_in,
 )
 from service.routes import views
-from service.web import SESSION_COOKIE, client_ip, int_param, json_body, require_user, services
+from service.web import (
+    SESSION_COOKIE,
+    client_ip,
+    int_param,
+    json_body,
+    page_of,
+    require_user,
+    services,
+)
 
 
 async def login(request: Request) -> Response:
@@ -165,15 +173,22 @@ async def tokens_list(request: Request) -> Response:
     """
     summary: Your personal API tokens (never their secret part).
     tags: [tokens]
+    parameters:
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Tokens, content: {application/json: {schema: {$ref: '#/components/schemas/Tokens'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         who = await require_user(request, session)
         rows = await accounts.api_tokens(session, who.user)
-    return JSONResponse({"tokens": [views.token(t) for t in rows]})
+    rows, next_offset = page.slice(rows)
+    return JSONResponse({"tokens": [views.token(t) for t in rows],
+                         "next_offset": next_offset})
 
 
 async def tokens_create(request: Request) -> Response:

@@ -9,7 +9,15 @@ from starlette.routing import Route
 from service.domain import audit, communities
 from service.domain.roles import Permission
 from service.routes import views
-from service.web import int_param, json_body, member_access, require_admin, require_user, services
+from service.web import (
+    int_param,
+    json_body,
+    member_access,
+    page_of,
+    require_admin,
+    require_user,
+    services,
+)
 
 
 def invite_url(request: Request, token: str) -> str:
@@ -20,15 +28,22 @@ async def list_mine(request: Request) -> Response:
     """
     summary: Communities you belong to, with your role in each.
     tags: [communities]
+    parameters:
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Communities, content: {application/json: {schema: {$ref: '#/components/schemas/Communities'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         who = await require_user(request, session)
         rows = await communities.communities_of(session, who.user)
-    return JSONResponse({"communities": [views.community(c, r) for c, r in rows]})
+    rows, next_offset = page.slice(rows)
+    return JSONResponse({"communities": [views.community(c, r) for c, r in rows],
+                         "next_offset": next_offset})
 
 
 async def create(request: Request) -> Response:
@@ -83,21 +98,27 @@ async def members_list(request: Request) -> Response:
     tags: [communities]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Members, content: {application/json: {schema: {$ref: '#/components/schemas/Members'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
-        rows = await communities.members(session, access.community)
+        rows = await communities.members(session, access.community, page=page)
         can_see_email = access.role == "owner"
+    rows, next_offset = page.cut(rows)
     out = [views.member(m, u) for m, u in rows]
     if not can_see_email:
         for row in out:
             row.pop("email")
-    return JSONResponse({"members": out})
+    return JSONResponse({"members": out,
+                         "next_offset": next_offset})
 
 
 async def member_update(request: Request) -> Response:
@@ -157,17 +178,23 @@ async def invites_list(request: Request) -> Response:
     tags: [invites]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Invites, content: {application/json: {schema: {$ref: '#/components/schemas/Invites'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       403: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.manage_members)
         rows = await communities.open_invites(session, access.community)
-    return JSONResponse({"invites": [views.invite(i) for i in rows]})
+    rows, next_offset = page.slice(rows)
+    return JSONResponse({"invites": [views.invite(i) for i in rows],
+                         "next_offset": next_offset})
 
 
 async def invites_create(request: Request) -> Response:

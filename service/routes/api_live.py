@@ -23,7 +23,7 @@ from service.errors import (
 )
 from service.live import recordings, turn
 from service.settings import Settings
-from service.web import Services, bearer, json_body, member_access, require_user, services
+from service.web import Services, bearer, json_body, member_access, page_of, require_user, services
 
 
 def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
@@ -67,16 +67,22 @@ async def sessions_list(request: Request) -> Response:
     tags: [live]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Sessions, content: {application/json: {schema: {$ref: '#/components/schemas/LiveSessions'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
         rows = await live.of_community(session, access)
-    return JSONResponse({"sessions": [session_view(svc, r) for r in rows]})
+    rows, next_offset = page.slice(rows)
+    return JSONResponse({"sessions": [session_view(svc, r) for r in rows],
+                         "next_offset": next_offset})
 
 
 async def sessions_create(request: Request) -> Response:

@@ -19,7 +19,7 @@ from service.domain.roles import Permission
 from service.errors import NotFound
 from service.routes.links import links
 from service.storage.keys import asset_source, reel_file
-from service.web import Services, json_body, member_access, services
+from service.web import Services, json_body, member_access, page_of, services
 
 
 async def reel_view(svc: Services, reel: Reel) -> dict[str, object]:
@@ -61,17 +61,23 @@ async def reels_list(request: Request) -> Response:
     tags: [reels]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Reels, content: {application/json: {schema: {$ref: '#/components/schemas/Reels'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       403: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.moderate)
-        rows = await reels.of_community(session, access)
-    return JSONResponse({"reels": [await reel_view(svc, r) for r in rows]})
+        rows = await reels.of_community(session, access, page=page)
+    rows, next_offset = page.cut(rows)
+    return JSONResponse({"reels": [await reel_view(svc, r) for r in rows],
+                         "next_offset": next_offset})
 
 
 async def reels_create(request: Request) -> Response:
@@ -244,17 +250,23 @@ async def assets_list(request: Request) -> Response:
     tags: [reels]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Assets, content: {application/json: {schema: {$ref: '#/components/schemas/Assets'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       403: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.moderate)
         rows = await assets.of_community(session, access)
-    return JSONResponse({"assets": [asset_view(a) for a in rows]})
+    rows, next_offset = page.slice(rows)
+    return JSONResponse({"assets": [asset_view(a) for a in rows],
+                         "next_offset": next_offset})
 
 
 async def assets_upload(request: Request) -> Response:
@@ -284,7 +296,7 @@ async def assets_upload(request: Request) -> Response:
         access = await member_access(request, session, Permission.moderate)
     kind = assets.check_kind(request.query_params.get("kind"))
     declared = request.headers.get("content-length", "")
-    if declared.isdigit():
+    if declared.isascii() and declared.isdigit():
         assets.check_size(kind, int(declared))
     svc.settings.spool_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=svc.settings.spool_dir, prefix="asset-") as spool:

@@ -14,7 +14,7 @@ from service.domain.trims import clip_frames, trim_of
 from service.events import clip_event, told
 from service.routes.links import Links, links
 from service.storage.keys import clip_version
-from service.web import int_param, json_body, member_access, services
+from service.web import int_param, json_body, member_access, page_of, services
 
 
 def review_view(signed: Links, clip: Clip, member: User) -> dict[str, object]:
@@ -54,13 +54,17 @@ async def queue(request: Request) -> Response:
       - {name: state, in: query, schema: {type: string, enum: [ready_for_review, approved, rejected]}}
       - {name: prompt, in: query, schema: {type: integer}}
       - {name: source, in: query, schema: {type: string, enum: [upload, recording, live]}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Clips to review, content: {application/json: {schema: {$ref: '#/components/schemas/ReviewQueue'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       403: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
       422: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     q = request.query_params
     async with svc.db() as session:
@@ -68,10 +72,12 @@ async def queue(request: Request) -> Response:
         rows = await review.queue(
             session, access, state=q.get("state") or None,
             prompt_id=int_param(q["prompt"], "prompt") if q.get("prompt") else None,
-            source=q.get("source") or None)
+            source=q.get("source") or None, page=page)
+    rows, next_offset = page.cut(rows)
     return JSONResponse({"clips": [review_view(links(svc), c, u) for c, u in rows],
                          "reasons": [{"code": r.code, "message": i18n.current().gettext(r.message)}
-                                     for r in review.REASONS.values()]})
+                                     for r in review.REASONS.values()],
+                         "next_offset": next_offset})
 
 
 async def detail(request: Request) -> Response:

@@ -17,7 +17,7 @@ from service.domain import clips, prompts, uploads
 from service.domain.roles import Permission
 from service.events import clip_channel, clip_event, encode, told
 from service.locks import upload_lock
-from service.web import Services, int_param, json_body, member_access, services
+from service.web import Services, int_param, json_body, member_access, page_of, services
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -33,16 +33,22 @@ async def prompts_list(request: Request) -> Response:
     tags: [stories]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Prompts, content: {application/json: {schema: {$ref: '#/components/schemas/Prompts'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
         rows = await prompts.open_prompts(session, access.community)
-    return JSONResponse({"prompts": [prompt_view(p) for p in rows]})
+    rows, next_offset = page.slice(rows)
+    return JSONResponse({"prompts": [prompt_view(p) for p in rows],
+                         "next_offset": next_offset})
 
 
 async def prompts_create(request: Request) -> Response:
@@ -100,16 +106,22 @@ async def my_clips(request: Request) -> Response:
     tags: [stories]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 200}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0}}
     responses:
       200: {description: Clips, content: {application/json: {schema: {$ref: '#/components/schemas/Clips'}}}}
+      400: {$ref: '#/components/responses/Error'}
       401: {$ref: '#/components/responses/Error'}
       404: {$ref: '#/components/responses/Error'}
     """
+    page = page_of(request)
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
-        rows = await clips.clips_of_member(session, access)
-    return JSONResponse({"clips": [told(clip_event(c)) for c in rows]})
+        rows = await clips.clips_of_member(session, access, page=page)
+    rows, next_offset = page.cut(rows)
+    return JSONResponse({"clips": [told(clip_event(c)) for c in rows],
+                         "next_offset": next_offset})
 
 
 async def my_clip_events(request: Request) -> Response:

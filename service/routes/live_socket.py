@@ -114,7 +114,7 @@ async def room_socket(ws: WebSocket) -> None:
                 continue
             try:
                 message = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 message = None
             if not isinstance(message, dict):
                 await send({"type": "error", "code": "invalid_json",

@@ -1,18 +1,25 @@
-"""Serving stored objects through signed links (the local adapter's signed URLs), with Range."""
+"""Serving stored objects through the app's signed links, with Range: the local store's
+signed URLs, and every clip object of either store (checked against the clip's consent at
+each request: `routes/links.py`)."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import anyio.to_thread
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from service.errors import ApiError, Forbidden, NotFound
+from service import security
+from service.db.models import Clip
+from service.domain.clip_state import ClipState
+from service.errors import ApiError, Forbidden, Gone, NotFound
 from service.storage import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore
-from service.storage.local import LocalStore
-from service.web import services
+from service.storage.base import check_key
+from service.web import Services, services
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -63,22 +70,37 @@ def ranged_response(request: Request, store: ObjectStore, info: ObjectInfo,
                              media_type=info.content_type)
 
 
-async def signed_object(request: Request) -> Response:
-    store = services(request).store
-    key = request.path_params["key"]
-    if not isinstance(store, LocalStore):
-        raise NotFound("Objects are served by the storage server.", code="not_found")
+def _verified(request: Request, secret: str, key: str) -> bool:
+    raw = request.query_params.get("expires", "0")
+    expires = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else 0
     try:
-        expires = int(request.query_params.get("expires", "0"))
-    except ValueError:
-        expires = 0
-    try:
-        ok = store.verify(key, expires, request.query_params.get("sig", ""))
+        check_key(key)
     except InvalidKey:
-        ok = False
-    if not ok:
+        return False
+    return expires >= time.time() and security.signature_ok(
+        secret, f"object:{key}:{expires}", request.query_params.get("sig", ""))
+
+
+async def _still_consented(svc: Services, key: str) -> None:
+    """A clip's objects are served only while the clip is not withdrawn (checked at every
+    request, so withdrawal ends every link at once, before the purge job runs)."""
+    parts = key.split("/")
+    if parts[0] != "clips" or len(parts) < 3:
+        return
+    async with svc.db() as session:
+        state = await session.scalar(select(Clip.state).where(Clip.id == parts[1]))
+    if state is None or state == ClipState.withdrawn:
+        raise Gone("This story was withdrawn by its member.", code="clip_withdrawn")
+
+
+async def signed_object(request: Request) -> Response:
+    svc = services(request)
+    store = svc.store
+    key = request.path_params["key"]
+    if not _verified(request, svc.settings.secret_key, key):
         raise Forbidden("This media link is invalid or has expired.", code="link_expired",
                         hint="Reload the page for a fresh link.")
+    await _still_consented(svc, key)
     try:
         info = await anyio.to_thread.run_sync(store.stat, key)
     except ObjectNotFound:

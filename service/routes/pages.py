@@ -26,6 +26,7 @@ from service.web import (
     int_param,
     principal,
     require_admin,
+    require_same_site,
     require_user,
     services,
     speech_for,
@@ -104,6 +105,7 @@ async def login_form(request: Request) -> Response:
 
 async def login_submit(request: Request) -> Response:
     svc = services(request)
+    require_same_site(request, svc.settings)
     form = await read_form(request)
     target = safe_next(form.get("next"))
     try:
@@ -132,6 +134,8 @@ async def logout(request: Request) -> Response:
 async def invite(request: Request) -> Response:
     svc = services(request)
     token = request.path_params["token"]
+    if request.method == "POST":
+        require_same_site(request, svc.settings)
     form: FormData | None = await read_form(request) if request.method == "POST" else None
     async with svc.db() as session:
         who = await principal(request, session) if request.cookies.get(SESSION_COOKIE) else None
@@ -161,6 +165,7 @@ async def setup(request: Request) -> Response:
         async with svc.db() as session:
             await accounts.find_setup_token(session, token)
         return render(request, "setup.html", {"form": {}})
+    require_same_site(request, svc.settings)
     form = await read_form(request)
     try:
         async with svc.transaction() as session:
@@ -227,7 +232,7 @@ async def community_home(request: Request) -> Response:
     return await community_page(request, who)
 
 
-async def _admin_page(request: Request, who: Principal, *, status: int = 200,
+async def admin_page(request: Request, who: Principal, *, status: int = 200,
                       **extra: Any) -> Response:
     svc = services(request)
     async with svc.db() as session:
@@ -248,10 +253,12 @@ async def admin(request: Request) -> Response:
     svc = services(request)
     async with svc.db() as session:
         who = await require_user(request, session)
-    return await _admin_page(request, who)
+    return await admin_page(request, who)
 
 
-AdminAction = Callable[[AsyncSession, communities.Access, FormData, Request], Awaitable[str | None]]
+# An action answers None (back to the page), a new invite's URL, or what else to show
+AdminAction = Callable[[AsyncSession, communities.Access, FormData, Request],
+                       Awaitable[str | dict[str, Any] | None]]
 
 
 def admin_action(action: AdminAction) -> Handler:
@@ -266,13 +273,15 @@ def admin_action(action: AdminAction) -> Handler:
             async with svc.transaction() as session:
                 access = await communities.require(
                     session, who.user, request.path_params["slug"], Permission.manage_members)
-                new_invite_url = await action(session, access, form, request)
+                made = await action(session, access, form, request)
         except ApiError as exc:
             if exc.status == 404 and exc.code == "community_not_found":
                 raise
-            return await _admin_page(request, who, status=exc.status, error=exc)
-        if new_invite_url:
-            return await _admin_page(request, who, new_invite_url=new_invite_url)
+            return await admin_page(request, who, status=exc.status, error=exc)
+        if isinstance(made, dict):
+            return await admin_page(request, who, **made)
+        if made:
+            return await admin_page(request, who, new_invite_url=made)
         return RedirectResponse(f"/c/{request.path_params['slug']}/admin", status_code=303)
 
     handler.__name__ = action.__name__

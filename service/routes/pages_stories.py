@@ -14,7 +14,7 @@ from service.domain.story_rules import StoryLimits
 from service.errors import ApiError
 from service.events import clip_event, told
 from service.routes.pages import community_page, page, read_form, render
-from service.web import int_param, require_user, services, speech_for
+from service.web import int_param, page_of, require_user, services, speech_for
 
 
 @page
@@ -42,11 +42,12 @@ async def my_stories(request: Request) -> Response:
         who = await require_user(request, session)
         access = await communities.require(session, who.user, request.path_params["slug"],
                                            Permission.view)
-        rows = await clips.clips_of_member(session, access)
+        shown = page_of(request)
+        rows, next_offset = shown.cut(await clips.clips_of_member(session, access, page=shown))
     speech = speech_for(request, user=who.user, community=access.community)
     return render(request, "stories.html", {
-        "community": access.community, "clips": [told(clip_event(c), speech) for c in rows]},
-        who=who)
+        "community": access.community, "clips": [told(clip_event(c), speech) for c in rows],
+        "next_offset": next_offset, "offset": shown.offset, "limit": shown.limit}, who=who)
 
 
 async def _prompt_action(request: Request, form: FormData,

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from service.db.models import Community, Reel
 from service.domain import reels
+from service.middleware import content_security_policy
 from service.routes.objects import ranged_response
 from service.storage import ObjectNotFound
 from service.storage.keys import reel_file
@@ -27,7 +28,8 @@ def _context(request: Request, reel: Reel) -> dict[str, object]:
     base = services(request).settings.public_url.rstrip("/")
     page_url = f"{base}/r/{reel.slug}"
     width, height = reel.output.get("width") or 720, reel.output.get("height") or 1280
-    return {"reel": reel, "page_url": page_url, "video_url": f"{page_url}/video.mp4",
+    return {"reel": reel, "title": reel.public_title or reel.title, "page_url": page_url,
+            "video_url": f"{page_url}/video.mp4",
             "poster_url": f"{page_url}/poster.jpg", "embed_url": f"{page_url}/embed",
             "width": width, "height": height}
 
@@ -53,7 +55,8 @@ async def reel_embed(request: Request) -> Response:
     response = services(request).templates.TemplateResponse(
         request, "embed.html", _context(request, reel), headers=NO_STORE_IN_SHARED_CACHES)
     # the one page meant to be framed by other sites
-    response.headers["Content-Security-Policy"] = "frame-ancestors *"
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        services(request).settings, frame_ancestors="*")
     return response
 
 

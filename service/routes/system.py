@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import time
 from typing import Any
 
@@ -15,7 +17,7 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from service import jobs
-from service.errors import NotFound
+from service.errors import Forbidden, NotFound
 from service.queue import QUEUE_NAMES
 from service.routes.openapi_base import BASE
 from service.web import json_body, require_admin, services
@@ -41,7 +43,20 @@ async def _timed(name: str, check: Any) -> dict[str, Any]:
     return {name: result}
 
 
+def operator(request: Request, token: str) -> bool:
+    """Whether the caller may see internals: the operator token, or (without one) a caller
+    on this machine."""
+    if token:
+        return hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}")
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def readyz(request: Request) -> Response:
+    """ok / not ok for anyone; which dependency and why only for operators."""
     svc = services(request)
 
     async def database() -> None:
@@ -58,12 +73,18 @@ async def readyz(request: Request) -> Response:
     for name, check in (("database", database), ("redis", redis), ("storage", storage)):
         checks.update(await _timed(name, check))
     ready = all(c["ok"] for c in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
+    if operator(request, svc.settings.metrics_token):
+        body["checks"] = checks
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
     svc = services(request)
+    if not operator(request, svc.settings.metrics_token):
+        raise Forbidden("Metrics are for operators.", code="operators_only",
+                        hint="Send the operator token (KUMPUL_METRICS_TOKEN), or ask from "
+                             "the server itself.")
     try:
         for name in QUEUE_NAMES:
             svc.metrics.queue_depth.labels(name).set(await svc.redis.llen(f"rq:queue:{name}"))

@@ -66,7 +66,8 @@ def reel_version_of(key: str) -> int | None:
     """The render version a key of a reel's folder belongs to (None for cards and the like)."""
     parts = key.split("/")
     folder = parts[2] if len(parts) > 3 and parts[0] == "reels" else ""
-    return int(folder[1:]) if folder[:1] == "v" and folder[1:].isdigit() else None
+    number = folder[1:] if folder[:1] == "v" else ""
+    return int(number) if number.isascii() and number.isdigit() else None
 
 
 def reel_card(reel_id: str, digest: str) -> str:

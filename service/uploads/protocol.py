@@ -19,6 +19,8 @@ EXTENSIONS = "creation,termination,expiration,checksum"
 CHECKSUMS = ("sha1", "sha256", "md5")
 OFFSET_TYPE = "application/offset+octet-stream"
 _META_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_METADATA_BYTES = 4096
+MAX_METADATA_KEYS = 16
 
 
 class PreconditionFailed(ApiError):
@@ -51,8 +53,9 @@ def check_version(request: Request) -> None:
 
 def number_header(request: Request, name: str) -> int:
     raw = request.headers.get(name)
-    if raw is None or not raw.isdigit() or len(raw) > 18:
-        raise BadRequest("%(name)s must be a non-negative whole number.", name=name,
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise BadRequest("%(name)s must be a non-negative whole number (ASCII digits).",
+                         name=name,
                          code=f"bad_{name.lower().replace('-', '_')}")
     return int(raw)
 
@@ -60,6 +63,10 @@ def number_header(request: Request, name: str) -> int:
 def metadata(request: Request) -> dict[str, str]:
     """Upload-Metadata: comma-separated `key base64value` pairs."""
     raw = request.headers.get("upload-metadata", "")
+    if len(raw) > MAX_METADATA_BYTES or raw.count(",") >= MAX_METADATA_KEYS:
+        raise BadRequest(f"Upload-Metadata is limited to {MAX_METADATA_KEYS} keys and "
+                         f"{MAX_METADATA_BYTES} bytes.", code="metadata_too_large",
+                         hint="Send only community, release, prompt, title and filename.")
     out: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in raw.split(","))):
         key, _, value = pair.partition(" ")

@@ -74,6 +74,7 @@ async def create(request: Request) -> Response:
       412: {$ref: '#/components/responses/Error'}
       413: {$ref: '#/components/responses/Error'}
       422: {$ref: '#/components/responses/Error'}
+      429: {$ref: '#/components/responses/Error'}
     """
     tus.check_version(request)
     if "upload-defer-length" in request.headers:
@@ -90,8 +91,13 @@ async def create(request: Request) -> Response:
                              hint="Add 'community <base64 slug>' to Upload-Metadata.")
         access = await communities.require(session, who.user, meta["community"],
                                            Permission.share_story)
+        hourly = f"uploads:{who.user.id}"
+        await svc.limiter.check(hourly, svc.settings.uploads_per_hour,
+                                message=f"You started {svc.settings.uploads_per_hour} uploads "
+                                        "in the last hour.", code="too_many_uploads")
         upload = await uploads.create(session, access, svc.upload_sink, svc.settings,
                                       length=length, meta=meta)
+    await svc.limiter.hit(hourly, 3600)
     return Response(status_code=201, headers={
         **tus.base_headers(), "Location": f"/api/uploads/{upload.id}",
         "Upload-Expires": tus.expires_header(upload.expires_at)})
@@ -158,7 +164,8 @@ async def _receive(request: Request, svc: Services, upload: Upload, clip: Clip, 
                        headers={"Upload-Offset": str(current)})
     remaining = upload.length - current
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > remaining:
+    if declared is not None and declared.isascii() and declared.isdigit() \
+            and int(declared) > remaining:
         raise PayloadTooLarge("Only %(remaining)s more bytes fit in this upload.",
                               remaining=remaining,
                               code="upload_overflow", hint="Send no more than Upload-Length.")

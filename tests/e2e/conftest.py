@@ -7,9 +7,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from service.domain import accounts
 from tests.conftest import ServerProcess, make_settings, run_db, settings_env
@@ -55,13 +56,34 @@ def browser() -> Iterator[Browser]:
         found.close()
 
 
+WATCH_CSP = """window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
 @pytest.fixture(autouse=True)
-def closed_contexts(browser: Browser) -> Iterator[None]:
-    """Every test's browser contexts close after it: a fake camera left on in one starves
+def closed_contexts(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every page a test opens reports what the Content-Security-Policy blocked (nothing may
+    be); every test's browser contexts close after it: a fake camera left on in one starves
     the next test's media."""
+    opened = browser.new_context
+
+    def new_context(**options: Any) -> BrowserContext:
+        context = opened(**options)
+        context.add_init_script(WATCH_CSP)
+        return context
+
+    monkeypatch.setattr(browser, "new_context", new_context)
     yield
+    blocked = []
     for context in browser.contexts:
+        for page in context.pages:
+            try:
+                blocked += page.evaluate("window.__cspViolations || []")
+            except Exception:  # noqa: S112 - a page that closed or navigated away mid-check
+                continue
         context.close()
+    assert blocked == [], f"the Content-Security-Policy blocked: {blocked}"
 
 
 def shot(page: Page, name: str) -> None:

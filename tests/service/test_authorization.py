@@ -45,7 +45,7 @@ TABLE: list[Row] = [
     # system and public
     Row("GET", "/healthz", "200 200 200 200 200 200"),
     Row("GET", "/readyz", "200 200 200 200 200 200"),
-    Row("GET", "/metrics", "200 200 200 200 200 200"),
+    Row("GET", "/metrics", "403 403 403 403 403 403"),  # operators: token or loopback
     Row("GET", "/api/openapi.json", "200 200 200 200 200 200"),
     Row("POST", "/api/admin/jobs/ping", "401 403 403 403 403 202", {"note": "matrix"}),
     Row("GET", "/api/admin/jobs/{job_id}", "401 403 403 403 403 404"),
@@ -54,6 +54,8 @@ TABLE: list[Row] = [
     Row("GET", "/api/me", "401 200 200 200 200 200"),
     Row("PATCH", "/api/me", "401 422 422 422 422 422", {"language": "xx"}),
     Row("GET", "/api/invites/{token}", "200 200 200 200 200 200"),
+    Row("POST", "/api/auth/password-reset", "422 422 422 422 422 422", {"email": "bogus"}),
+    Row("POST", "/api/auth/password-reset/{token}", "404 404 404 404 404 404", {"password": "x"}, ids={"token": "nope"}),
     Row("GET", "/api/tokens", "401 200 200 200 200 200"),
     Row("POST", "/api/tokens", "401 422 422 422 422 422", {"name": ""}),
     Row("DELETE", "/api/tokens/{token_id}", "401 404 404 404 404 404"),
@@ -65,6 +67,7 @@ TABLE: list[Row] = [
     Row("GET", "/api/communities/{slug}/members", "401 404 200 200 200 200"),
     Row("PATCH", "/api/communities/{slug}/members/{user_id}", "401 404 403 403 403 422", {"role": "bogus"}),
     Row("DELETE", "/api/communities/{slug}/members/{user_id}", "401 404 403 403 403 404", ids={"user_id": 999999}),
+    Row("POST", "/api/communities/{slug}/members/{user_id}/reset-link", "401 404 403 403 403 404", ids={"user_id": 999999}),
     Row("GET", "/api/communities/{slug}/invites", "401 404 403 403 403 200"),
     Row("POST", "/api/communities/{slug}/invites", "401 404 403 403 403 422", {"role": "bogus"}),
     Row("DELETE", "/api/communities/{slug}/invites/{invite_id}", "401 404 403 403 403 204"),
@@ -124,6 +127,11 @@ TABLE: list[Row] = [
     Row("GET", "/login", "200 200 200 200 200 200"),
     Row("POST", "/login", "401 401 401 401 401 401", {"email": "nobody@example.com", "password": "x"}, form=True),
     Row("GET", "/setup/{token}", "404 404 404 404 404 404", ids={"token": "nope"}),
+    Row("GET", "/reset", "200 200 200 200 200 200"),
+    Row("POST", "/reset", "422 422 422 422 422 422", {"email": "bogus"}, form=True),
+    Row("GET", "/reset/{token}", "404 404 404 404 404 404", ids={"token": "nope"}),
+    Row("POST", "/reset/{token}", "404 404 404 404 404 404", {"password": "x"}, form=True, ids={"token": "nope"}),
+    Row("GET", "/admin/outbox", "303 403 403 403 403 200"),
     Row("POST", "/setup/{token}", "404 404 404 404 404 404", {}, form=True, ids={"token": "nope"}),
     Row("POST", "/communities", "401 403 403 403 403 422", {"name": ""}, form=True),
     Row("GET", "/c/{slug}", "303 404 200 200 200 200"),
@@ -132,6 +140,7 @@ TABLE: list[Row] = [
     Row("POST", "/c/{slug}/admin/invites/{invite_id}/revoke", "401 404 403 403 403 303", {}, form=True, ids={"invite_id": "@invite2"}),
     Row("POST", "/c/{slug}/admin/members/{user_id}/role", "401 404 403 403 403 422", {"role": "bogus"}, form=True),
     Row("POST", "/c/{slug}/admin/members/{user_id}/remove", "401 404 403 403 403 404", {}, form=True, ids={"user_id": 999999}),
+    Row("POST", "/c/{slug}/admin/members/{user_id}/reset-link", "401 404 403 403 403 404", {}, form=True, ids={"user_id": 999999}),
     Row("POST", "/c/{slug}/admin/release", "401 404 403 403 403 422", {"body": ""}, form=True),
     Row("POST", "/c/{slug}/admin/settings", "401 404 403 403 403 422", {"language": "xx"}, form=True),
     Row("GET", "/account", "303 200 200 200 200 200"),
@@ -315,6 +324,8 @@ def test_matrix(cast: Cast) -> None:
 # State changes that answer before anyone is signed in, or that take only a publish token
 # (never the cookie): there is no cookie authority to protect
 NO_COOKIE = {("POST", "/api/auth/login"), ("POST", "/login"), ("POST", "/setup/{token}"),
+             ("POST", "/api/auth/password-reset"), ("POST", "/api/auth/password-reset/{token}"),
+             ("POST", "/reset"), ("POST", "/reset/{token}"),
              ("DELETE", "/api/live/{session_id}/whip/{resource}")}
 
 
@@ -329,4 +340,66 @@ def test_cookie_state_changes_need_the_csrf_token(cast: Cast) -> None:
             status = call(cast, persona, row, csrf=False)
             if status != 403:
                 wrong.append(f"{row.method} {row.path} as {persona}: {status}")
+    assert wrong == [], "\n".join(wrong)
+
+
+SIGN_IN_FORMS = [row for row in TABLE if row.form and row.path in
+                 ("/login", "/setup/{token}", "/invite/{token}", "/reset", "/reset/{token}")]
+
+
+def test_sign_in_forms_refuse_cross_site_posts(cast: Cast) -> None:
+    """Login CSRF: the forms that sign a browser in refuse a post from another site (as the
+    browser says in Sec-Fetch-Site, or Origin when that is all it sends), whoever sends it;
+    the same posts from Kumpul's own pages get what the matrix says."""
+    assert len(SIGN_IN_FORMS) == 5
+    wrong = []
+    for row in SIGN_IN_FORMS:
+        target = url(row, cast.ids)
+        for persona in PERSONAS:
+            actor = cast.actors[persona]
+            for headers in ({"Sec-Fetch-Site": "cross-site"},
+                            {"Origin": "https://evil.example"},
+                            {"Sec-Fetch-Site": "same-site", "Origin": "https://a.testserver"}):
+                answer = actor.request("POST", target, data=row.body or {}, headers=headers,
+                                       follow_redirects=False, csrf=False)
+                if answer.status_code != 403 or "cross_site" not in answer.text:
+                    wrong.append(f"{row.path} as {persona} with {headers}: "
+                                 f"{answer.status_code}")
+        own = cast.actors["anonymous"].request(
+            "POST", target, data=row.body or {}, follow_redirects=False,
+            headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"})
+        if str(own.status_code) != row.expect.split()[0]:
+            wrong.append(f"{row.path} from our own page: {own.status_code}")
+    assert wrong == [], "\n".join(wrong)
+
+
+SESSION_ROUTES = [row for row in TABLE if row.path.startswith("/api/live/{session_id}")]
+
+
+def test_another_communitys_session_looks_unknown(cast: Cast) -> None:
+    """For someone outside the community, every live route of one of its sessions answers
+    exactly as for a session id that does not exist: same status, same body, same headers
+    (bar the request id and date), with and without a valid SDP offer."""
+    assert len(SESSION_ROUTES) == 5
+    outsider = cast.actors["outsider"]
+    offer = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\n"
+             "a=rtpmap:96 VP8/90000\r\n")
+    unknown = {**cast.ids, "session_id": "0" * 32}
+    wrong = []
+    for row in SESSION_ROUTES:
+        if row.method == "WS":
+            seen = [room(cast, outsider, url(row, ids)) for ids in (cast.ids, unknown)]
+            if seen[0] != seen[1]:
+                wrong.append(f"WS {row.path}: {seen}")
+            continue
+        for body in (b"v=0", offer.encode()):
+            answers = [outsider.request(row.method, url(row, ids), content=body,
+                                        headers={"Content-Type": "application/sdp"})
+                       for ids in (cast.ids, unknown)]
+            shapes = [(a.status_code, a.text, sorted(
+                (k, v) for k, v in a.headers.items() if k not in ("x-request-id", "date")))
+                for a in answers]
+            if shapes[0] != shapes[1]:
+                wrong.append(f"{row.method} {row.path}: {shapes[0]} != {shapes[1]}")
     assert wrong == [], "\n".join(wrong)

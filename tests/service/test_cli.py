@@ -54,3 +54,16 @@ def test_cli_errors_are_clear(tmp_path: Path, redis_url: str) -> None:
     assert weak.returncode == 1 and "Passwords need" in weak.stderr
     missing = kumpul(tmp_path, "invite", "--community", "ghost")
     assert missing.returncode != 0 and "no community 'ghost'" in missing.stderr
+
+
+def test_embedded_workers_keep_long_work_off_the_short_lane() -> None:
+    """`kumpul serve`'s workers: with three, short stories have a lane that never takes a
+    heavy clip, a reel or a recording; with two, short and long work are apart; one worker
+    serves every queue."""
+    from service.queue import QUEUE_NAMES, lanes
+
+    three = lanes(3)
+    assert three[0] == ("ingest", "default")
+    assert {q for lane in three for q in lane} == set(QUEUE_NAMES)
+    assert "heavy" not in lanes(2)[0] and "live" not in lanes(2)[0]
+    assert lanes(1) == [QUEUE_NAMES]

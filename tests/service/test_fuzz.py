@@ -19,7 +19,8 @@ import httpx2 as httpx
 import psycopg
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import checks
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +69,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     migrate.upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
     base = make_settings(folder, KUMPUL_DATABASE_URL=url, KUMPUL_LOGIN_ATTEMPTS="1000",
+                         KUMPUL_UPLOADS_PER_HOUR="100000",
                          KUMPUL_REDIS_URL=redis_started().rsplit("/", 1)[0] + "/3")
     server = ServerProcess(base, folder / "server.log").start()
     try:
@@ -174,3 +176,91 @@ def test_the_fuzzer_reaches_every_operation(api: Any) -> None:
     assert ("POST", "/api/communities/{slug}/live/{session_id}/moments/{moment_id}/accept") \
         in operations
     assert len(operations) > 50
+
+
+# Inputs the schema cannot describe, so schemathesis never makes them: JSON nested past any
+# sane depth, and numbers written with digits that are not ASCII ("²", "٣", "৯").
+NESTED = st.builds(
+    lambda depth, kinds: "".join(kinds[i % len(kinds)] for i in range(depth)) + "1"
+    + "".join({"[": "]", '{"a":': "}"}[kinds[i % len(kinds)]] for i in reversed(range(depth))),
+    st.integers(min_value=33, max_value=5000),
+    st.lists(st.sampled_from(["[", '{"a":']), min_size=1, max_size=3))
+NOT_ASCII_NUMBER = st.text(st.sampled_from("\u00b2\u00b3\u00b9") | st.characters(
+    categories=["Nd", "No"], exclude_characters="0123456789"), min_size=1, max_size=4).flatmap(
+    lambda odd: st.sampled_from([odd, "1" + odd, odd + "0"]))
+
+
+def header_bytes(text: str) -> bytes:
+    """As a client would send it: Latin-1 where it can be (the server reads headers as
+    Latin-1, so "\u00b2" arrives as "\u00b2"), else UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode()
+
+
+def raw(headers: dict[str, str], name: bytes, value: str) -> dict[bytes, bytes]:
+    """`headers` as bytes, with `name` set to `value` as a client would send it."""
+    return {**{k.encode(): v.encode() for k, v in headers.items()}, name: header_bytes(value)}
+
+
+def json_operations(api: Any) -> list[tuple[str, str]]:
+    found = []
+    for op in api.get_all_operations():
+        operation = op.ok()
+        body = operation.definition.raw.get("requestBody", {})
+        if "application/json" in body.get("content", {}) \
+                and (operation.method.upper(), operation.path) not in LEFT_OUT:
+            found.append((operation.method.upper(), operation.path))
+    return found
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=NESTED)
+def test_deeply_nested_json_is_a_400_everywhere(body: str, api: Any, target: Target) -> None:
+    """Every operation that takes JSON, as every persona, answers deeply nested JSON with a
+    4xx in the error shape (a 400 `json_too_deep` once past the door), never a 5xx (without
+    the depth check, `[` x 1000 was a 500 RecursionError)."""
+    operations = json_operations(api)
+    assert ("POST", "/api/auth/login") in operations
+    with httpx.Client(base_url=target.server.url, timeout=30) as client:
+        for method, path in operations:
+            for name, value in {**target.ids, "moment_id": 1}.items():
+                path = path.replace("{" + name + "}", str(value))
+            for persona in PERSONAS:
+                token = target.tokens[persona]
+                headers = {"Content-Type": "application/json",
+                           **({"Authorization": f"Bearer {token}"} if token else {})}
+                answer = client.request(method, path, content=body.encode(), headers=headers)
+                assert answer.status_code < 500, (method, path, persona, answer.text)
+                if answer.status_code >= 400:  # (joining as a signed-in user reads no body)
+                    assert "error" in answer.json(), (method, path, persona)
+                if answer.status_code == 400:
+                    assert answer.json()["error"]["code"] == "json_too_deep", answer.text
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(number=NOT_ASCII_NUMBER)
+def test_tus_numbers_take_ascii_digits_only(number: str, target: Target) -> None:
+    """Upload-Length and Upload-Offset written with non-ASCII digits are a 400, never a
+    500, for the person who owns the upload (the owner: the fuzzing before may have removed
+    the member from the community)."""
+    auth = {"Authorization": f"Bearer {target.tokens['owner']}"}
+    slug = target.ids["slug"]
+    with httpx.Client(base_url=target.server.url, timeout=30) as client:
+        made = client.post("/api/uploads", headers=raw({
+            **auth, **tus(**{"Upload-Metadata": metadata(community=slug, release=1,
+                                                          filename="x.mp4")})},
+            b"Upload-Length", number))
+        assert made.status_code == 400, made.text
+        assert made.json()["error"]["code"] == "bad_upload_length"
+        made = client.post("/api/uploads", headers={**auth, **tus(**{
+            "Upload-Length": "100",
+            "Upload-Metadata": metadata(community=slug, release=1, filename="x.mp4")})})
+        assert made.status_code == 201, made.text
+        patched = client.patch(made.headers["location"], content=b"x", headers=raw({
+            **auth, **tus(**{"Content-Type": "application/offset+octet-stream"})},
+            b"Upload-Offset", number))
+        assert patched.status_code == 400, patched.text
+        assert patched.json()["error"]["code"] == "bad_upload_offset"
+        client.delete(made.headers["location"], headers={**auth, **tus()})

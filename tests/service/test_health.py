@@ -14,7 +14,16 @@ from starlette.testclient import TestClient
 from service.app import create_app
 from service.logs import JsonFormatter
 from service.settings import Settings
-from tests.conftest import World, free_port
+from tests.conftest import World, free_port, make_settings
+
+TOKEN = "operator-token-for-tests"
+OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    return make_settings(tmp_path, KUMPUL_DATABASE_URL=database_url, KUMPUL_REDIS_URL=redis_url,
+                         KUMPUL_METRICS_TOKEN=TOKEN)
 
 
 def test_healthz(client: TestClient) -> None:
@@ -22,7 +31,7 @@ def test_healthz(client: TestClient) -> None:
 
 
 def test_readyz_names_each_dependency(client: TestClient) -> None:
-    body = client.get("/readyz").json()
+    body = client.get("/readyz", headers=OPERATOR).json()
     assert body["status"] == "ready"
     assert set(body["checks"]) == {"database", "redis", "storage"}
     assert all(check["ok"] for check in body["checks"].values())
@@ -32,18 +41,30 @@ def test_readyz_reports_a_missing_redis(settings: Settings) -> None:
     """With Redis down, readiness is 503 and says which part failed; liveness stays up."""
     dead = settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with TestClient(create_app(dead)) as client:
-        response = client.get("/readyz")
+        response = client.get("/readyz", headers=OPERATOR)
         assert response.status_code == 503
         checks = response.json()["checks"]
         assert not checks["redis"]["ok"] and "Connection" in checks["redis"]["error"]
         assert checks["database"]["ok"] and checks["storage"]["ok"]
         assert client.get("/healthz").status_code == 200
+        anonymous = client.get("/readyz")
+        assert anonymous.status_code == 503 and anonymous.json() == {"status": "not_ready"}
+
+
+def test_internals_are_for_operators(client: TestClient) -> None:
+    """Anonymous callers learn ok / not ok and nothing else; /metrics needs the operator
+    token (a wrong one is refused too)."""
+    assert client.get("/readyz").json() == {"status": "ready"}
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "operators_only"
+    assert client.get("/metrics", headers=OPERATOR).status_code == 200
 
 
 def test_metrics(world: World, client: TestClient) -> None:
     world.admin()
     client.get("/api/communities/nope")
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=OPERATOR).text
     assert 'kumpul_http_requests_total{method="POST",route="/api/auth/login",status="200"}' in text
     assert 'route="/api/communities/{slug}",status="401"' in text
     assert 'kumpul_logins_total{outcome="ok"}' in text

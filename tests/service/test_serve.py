@@ -48,7 +48,11 @@ def test_serve_from_a_fresh_folder(served: tuple[str, str, subprocess.Popen[str]
     base, setup_link, proc, out = served
     assert "started redis-server" in out.read_text()
     kids = child_pids(proc.pid)
-    assert len(kids) == 3  # redis-server, one worker, the scheduler
+    assert len(kids) == 5  # redis-server, three workers on their lanes, the scheduler
+    lanes = sorted(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[3:-1]
+                   for pid in kids if b"workers\0" in Path(f"/proc/{pid}/cmdline").read_bytes())
+    assert lanes == [[b"heavy", b"live", b"default"], [b"ingest", b"default"],
+                     [b"reels", b"ingest", b"default"]]
     ready = httpx.get(f"{base}/readyz").json()
     assert ready["status"] == "ready", ready
 

@@ -173,14 +173,14 @@ def test_signed_url_serves_ranges(store: ObjectStore, store_settings: Settings,
     shutil.copy(sqlite_template, tmp_path / "k.db")
     settings = store_settings.replace(database_url=f"sqlite:///{tmp_path / 'k.db'}")
     data = os.urandom(5000)
-    store.put("clips/c9/v1/web.mp4", io.BytesIO(data), content_type="video/mp4")
-    url = store.signed_url("clips/c9/v1/web.mp4", 60)
+    store.put("reels/r9/v1/reel.mp4", io.BytesIO(data), content_type="video/mp4")
+    url = store.signed_url("reels/r9/v1/reel.mp4", 60)
     whole = _fetch(store, settings, url)
     assert whole.status_code == 200 and whole.content == data
     part = _fetch(store, settings, url, {"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == data[100:200]
     assert part.headers["content-range"] == "bytes 100-199/5000"
-    expired = store.signed_url("clips/c9/v1/web.mp4", 1)
+    expired = store.signed_url("reels/r9/v1/reel.mp4", 1)
     if isinstance(store, S3Store):
         # The S3 server enforces expiry (moto does not); the adapter's part is to sign it in.
         assert "X-Amz-Expires=1&" in expired

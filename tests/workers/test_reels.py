@@ -126,18 +126,27 @@ def test_compose_render_publish_unpublish(studio: Studio, settings: Settings,
     assert video.headers["accept-ranges"] == "bytes"
     assert anonymous.get(f"/r/{done['slug']}/poster.jpg").content[:2] == b"\xff\xd8"
     embed = anonymous.get(f"/r/{done['slug']}/embed")
-    assert embed.headers["content-security-policy"] == "frame-ancestors *"
+    embed_policy = embed.headers["content-security-policy"]
+    assert embed_policy.endswith("frame-ancestors *") and "script-src 'self'" in embed_policy
     assert "x-frame-options" not in embed.headers
     assert page.headers["x-frame-options"] == "DENY"
     download = mod.get(studio.api(f"/reels/{reel['id']}/download"), follow_redirects=False)
     assert download.status_code == 303
+    # a title change waits for the next publish: the public page keeps what was published
+    renamed = mod.patch(studio.api(f"/reels/{reel['id']}"), json={"title": "Renamed later"})
+    assert renamed.status_code == 200, renamed.text
+    for path in ("", "/embed"):
+        shown = anonymous.get(f"/r/{done['slug']}{path}").text
+        assert "Renamed later" not in shown and "Spring: 100%" in shown
 
     mod.post(studio.api(f"/reels/{reel['id']}/unpublish"))
     for path in ("", "/video.mp4", "/embed", "/poster.jpg"):
         assert anonymous.get(f"/r/{done['slug']}{path}").status_code == 404
     assert audit(settings, reel["id"]) == [
         "reel.created", "reel.edited", "reel.render_requested", "reel.rendered",
-        "reel.published", "reel.unpublished"]
+        "reel.published", "reel.edited", "reel.unpublished"]
+    assert mod.post(studio.api(f"/reels/{reel['id']}/publish")).status_code == 200
+    assert "<h1>Renamed later</h1>" in anonymous.get(f"/r/{done['slug']}").text
 
 
 def test_withdrawal_chain(studio: Studio, settings: Settings, tmp_path: Any) -> None:

@@ -182,7 +182,7 @@ $("unpublish").addEventListener("click", async () => {
 });
 
 async function loadAssets() {
-  const { assets } = await api("GET", `/api/communities/${slug}/assets`);
+  const { assets } = await api("GET", `/api/communities/${slug}/assets?limit=200`);
   for (const [name, kind] of [["music_asset", "music"], ["intro_asset", "intro"], ["outro_asset", "outro"]]) {
     const select = form[name];
     select.replaceChildren(el("option", { value: "" }, t("None")),
@@ -206,7 +206,8 @@ $("asset-form").addEventListener("submit", async (event) => {
 async function start() {
   try {
     const [{ clips }, current] = await Promise.all([
-      api("GET", `/api/communities/${slug}/review?state=approved`), api("GET", reelUrl)]);
+      api("GET", `/api/communities/${slug}/review?state=approved&limit=200`),
+      api("GET", reelUrl)]);
     approved = new Map(clips.map((c) => [c.id, c]));
     reel = current;
     await loadAssets();

@@ -16,7 +16,7 @@ const LABELS = { ready_for_review: t("waiting"), approved: t("approved"), reject
 
 function filters() {
   const form = new FormData($("filters"));
-  const params = new URLSearchParams();
+  const params = new URLSearchParams({ limit: "200" });
   for (const [key, value] of form) if (value) params.set(key, value);
   return params;
 }

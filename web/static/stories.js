@@ -9,7 +9,7 @@ const list = document.getElementById("clip-list");
 const LABELS = {
   uploading: t("sending"), uploaded: t("received"), processing: t("preparing"),
   ready_for_review: t("waiting for review"), approved: t("approved"), rejected: t("not chosen"),
-  invalid: t("can't be used"), failed: t("retrying"), withdrawn: t("withdrawn"),
+  invalid: t("can't be used"), failed: t("not prepared"), withdrawn: t("withdrawn"),
 };
 
 const known = new Map(); // id -> latest full view of the clip

@@ -1,0 +1,127 @@
+"""Sending mail: one `Transport` interface, two transports.
+
+- `log` (the embedded default): each mail is written to the JSON log (`kumpul.mail`); the
+  outbox page shows it too. Nothing leaves the machine.
+- `smtp`: a kept aiosmtplib client (one connection, opened on first use, reused, opened
+  again when the server dropped it), plain, STARTTLS or TLS, with or without login.
+
+Mails are plain text with the headers a mail client expects (From, To, Subject, Date,
+Message-ID, Auto-Submitted). Nothing here knows of users or the database: the outbox
+(`service/domain/outbox.py`) records each mail and whether it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+import aiosmtplib
+
+from service.settings import Settings
+
+log = logging.getLogger("kumpul.mail")
+
+
+class MailError(Exception):
+    """The transport could not hand the mail over; the message says why."""
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    text: str
+
+    def message(self, sender: str) -> EmailMessage:
+        if "\n" in self.to or "\r" in self.to or "\n" in self.subject or "\r" in self.subject:
+            raise MailError("a recipient or subject may not span lines")
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = self.to
+        msg["Subject"] = self.subject
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(self.text)
+        return msg
+
+
+class Transport(ABC):
+    name: str
+
+    def __init__(self, sender: str) -> None:
+        self.sender = sender
+
+    @abstractmethod
+    async def send(self, mail: Mail) -> None:
+        """Hand the mail over, or raise MailError."""
+
+    async def close(self) -> None:  # noqa: B027 - most transports hold nothing
+        """Let go of any connection."""
+
+    @property
+    def delivers(self) -> bool:
+        """Whether mails reach people (False: they only go to the log and the outbox)."""
+        return True
+
+
+class LogTransport(Transport):
+    name = "log"
+
+    async def send(self, mail: Mail) -> None:
+        message = mail.message(self.sender)
+        log.info("mail", extra={"to": mail.to, "subject": mail.subject, "body": mail.text,
+                                "message_id": message["Message-ID"]})
+
+    @property
+    def delivers(self) -> bool:
+        return False
+
+
+class SmtpTransport(Transport):
+    name = "smtp"
+
+    def __init__(self, sender: str, *, host: str, port: int, tls: str, username: str,
+                 password: str, timeout: float = 15.0) -> None:
+        super().__init__(sender)
+        self.client = aiosmtplib.SMTP(
+            hostname=host, port=port, use_tls=tls == "tls", start_tls=tls == "starttls",
+            username=username or None, password=password or None, timeout=timeout)
+        self.lock = asyncio.Lock()  # one conversation at a time on the kept connection
+
+    async def send(self, mail: Mail) -> None:
+        message = mail.message(self.sender)
+        async with self.lock:
+            for attempt in (1, 2):  # a kept connection the server closed: open it again
+                try:
+                    if not self.client.is_connected:
+                        await self.client.connect()
+                    await self.client.send_message(message)
+                    return
+                except aiosmtplib.SMTPServerDisconnected as exc:
+                    self.client.close()
+                    if attempt == 2:
+                        raise MailError(f"the mail server hung up: {exc}") from exc
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    self.client.close()
+                    raise MailError(f"the mail server refused the mail: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self.lock:
+            if self.client.is_connected:
+                try:
+                    await self.client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    self.client.close()
+
+
+def open_transport(settings: Settings) -> Transport:
+    if settings.mail_transport == "smtp":
+        return SmtpTransport(settings.mail_from, host=settings.smtp_host,
+                             port=settings.smtp_port, tls=settings.smtp_tls,
+                             username=settings.smtp_username, password=settings.smtp_password)
+    return LogTransport(settings.mail_from)
