@@ -128,10 +128,10 @@ def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path, lane_plan: str | N
 
 def too_heavy(info: MediaInfo) -> Refusal:
     video = info.video
-    return Refusal("too_heavy", "This video (%(width)sx%(height)s at %(fps)s fps, "
-                   "%(length_seconds)s) is more than we can prepare.",
+    return Refusal("too_heavy", "This video (%(size)s at %(fps)s fps, %(length_seconds)s) is more "
+                   "than we can prepare.",
                    "Record at 4K 30 fps or less (or send a shorter video) and try again.",
-                   {"width": video.width if video else 0, "height": video.height if video else 0,
+                   {"size": f"{video.width}x{video.height}" if video else "?",
                     "fps": round(video.fps or 0) if video else 0,
                     "length_seconds": round(info.duration)})
 

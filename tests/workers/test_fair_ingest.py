@@ -99,8 +99,8 @@ def test_beyond_the_ceiling_is_refused_plainly(server_process: ServerProcess,
     worker(settings, "ingest")
     (clip,) = mine(server_process, who.token, who.slug)
     assert clip["state"] == "invalid"
-    assert clip["reason"] == ("This video (1920x1080 at 60 fps, 2 s) is more than we can "
-                              "prepare.")
+    assert clip["reason"] == ("This video (1920x1080 at 60 fps, 2 seconds) is more than we "
+                              "can prepare.")
     assert "4K 30 fps" in clip["hint"]
 
 
