@@ -52,9 +52,10 @@ def is_keyframe(codec: str, data: bytes) -> bool:
 class ForwardedTrack(MediaStreamTrack):
     """What one viewer's sender reads: the publisher's encoded frames, from a keyframe on."""
 
-    def __init__(self, kind: str, fanout: Fanout) -> None:
+    def __init__(self, kind: str, fanout: Fanout, codec: str | None = None) -> None:
         super().__init__()
         self.kind = kind
+        self.codec = codec  # what the viewer negotiated (None: whatever comes)
         self._fanout = fanout
         self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(QUEUE_FRAMES)
         self._started = kind == "audio"
@@ -62,7 +63,10 @@ class ForwardedTrack(MediaStreamTrack):
         self._asked_at = time.monotonic()
         self.sent = 0
 
-    def offer(self, packet: av.Packet[Any], key: bool) -> None:
+    def offer(self, packet: av.Packet[Any], key: bool, codec: str | None = None) -> None:
+        if self.codec and codec and codec.lower() != self.codec.lower():
+            self.close()  # a publisher with another codec: this viewer can't play it
+            return
         if not self._started:
             if not key:
                 if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
@@ -90,6 +94,8 @@ class ForwardedTrack(MediaStreamTrack):
         self._fanout.want_keyframe()
 
     def close(self) -> None:
+        """No more frames: the viewer's sender ends at the end of the queue."""
+        self._fanout.remove(self)
         self._drain()
         self._queue.put_nowait(None)
 
@@ -146,6 +152,7 @@ class Fanout:
         self._asking: asyncio.Task[None] | None = None
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
+        self.on_codec: Callable[[], None] | None = None  # the codec is known, or changed
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take over a receiver's encoded frames (its decoder is left idle)."""
@@ -167,19 +174,22 @@ class Fanout:
             self.source, self._request_keyframe = None, None
 
     def publish(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
+        changed = self.codec is None or self.codec.mimeType != codec.mimeType
         self.codec = codec
+        if changed and self.on_codec is not None:
+            self.on_codec()
         self.frames += 1
         key = is_keyframe(codec.name, data)
         packet = av.Packet(data)
         packet.pts = timestamp
         packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
         for viewer in tuple(self.viewers):
-            viewer.offer(packet, key)
+            viewer.offer(packet, key, codec.name)
         if self.on_frame is not None:
             self.on_frame(codec, data, timestamp, key)
 
-    def add(self) -> ForwardedTrack:
-        track = ForwardedTrack(self.kind, self)
+    def add(self, codec: str | None = None) -> ForwardedTrack:
+        track = ForwardedTrack(self.kind, self, codec)
         self.viewers.add(track)
         self.want_keyframe()
         return track

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpReceiver,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InternalError, InvalidAccessError, OperationError
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from service.errors import ApiError, BadRequest, Conflict
+from service.live import codecs
 from service.live.channel import Channel
 from service.live.dtls import as_dtls_server
 from service.live.forward import Fanout, relay_losses
@@ -58,7 +60,8 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
                   prepare: Callable[[], None]) -> str:
     try:
         await pc.setRemoteDescription(offer)
-    except (ValueError, KeyError, IndexError) as exc:
+    except (ValueError, KeyError, IndexError, InternalError, InvalidAccessError,
+            OperationError) as exc:
         await pc.close()
         raise BadRequest("The SDP offer can't be used: %(detail)s.", code="malformed_sdp",
                          detail=str(exc)) from None
@@ -80,6 +83,7 @@ def _slot() -> dict[str, Fanout]:
 class Publisher:
     pc: RTCPeerConnection
     resource: str
+    by_key: bool = False  # came with the stream key (an encoder), not the studio page
 
 
 @dataclass
@@ -101,6 +105,10 @@ class Room:
         """The host's video and audio."""
         return self.slots["host"]
 
+    def __post_init__(self) -> None:
+        for fanout in self.fanouts.values():  # players learn the codec to offer
+            fanout.on_codec = self._changed
+
     def on_stage(self, slot: str) -> bool:
         found = self.publishers.get(slot)
         return found is not None and found.pc.connectionState not in ("failed", "closed")
@@ -109,22 +117,45 @@ class Room:
     def publishing(self) -> bool:
         return self.on_stage("host")
 
-    async def publish(self, sdp: str, slot: str = "host") -> tuple[str, str]:
-        """WHIP: take a publisher's offer for `slot`; returns (answer SDP, resource id)."""
+    def codecs(self) -> dict[str, str | None]:
+        """What the host sends ("VP8", "H264", "opus"; None before the first frame): the
+        codec a WHEP player must offer."""
+        return {f"{kind}_codec": codecs.name(fanout.codec) if fanout.codec else None
+                for kind, fanout in self.fanouts.items()}
+
+    async def publish(self, sdp: str, slot: str = "host",
+                      by_key: bool = False) -> tuple[str, str]:
+        """WHIP: take a publisher's offer for `slot`; returns (answer SDP, resource id).
+        The answer carries one codec per kind (`codecs.choose`): the offer's first, or
+        for a guest on stage the host's; `by_key` says it came with the stream key."""
         offer = _offer(sdp)
         if self.on_stage(slot):
             raise Conflict("Someone is already publishing to this session.",
                            code="already_publishing",
                            hint="Stop the other stream (or DELETE its resource) first.")
-        pc = RTCPeerConnection(self.config)
-        publisher = self.publishers[slot] = Publisher(pc, secrets.token_urlsafe(12))
         fanouts = self.slots[slot]
+        plan: dict[str, list[RTCRtpCodecCapability]] = {}
+        for media in codecs.media_of(offer.sdp):
+            if media.kind in plan:
+                continue  # a second picture or sound of one publisher: not taken
+            if slot == "guest":  # the stage speaks the host's codec: viewers have it
+                plan[media.kind] = codecs.choose(media, self.fanouts[media.kind].codec)
+            else:  # keep what viewers already have where the offer allows it
+                plan[media.kind] = codecs.choose(media, fanouts[media.kind].codec,
+                                                 required=False)
+        pc = RTCPeerConnection(self.config)
+        publisher = self.publishers[slot] = Publisher(pc, secrets.token_urlsafe(12), by_key)
+        taking = set()
+        for kind, preferred in plan.items():
+            transceiver = pc.addTransceiver(kind, direction="recvonly")
+            transceiver.setCodecPreferences(preferred)
+            taking.add(transceiver)
 
         @pc.on("track")
         def on_track(track: object) -> None:
-            receiver = next(t.receiver for t in pc.getTransceivers()
-                            if t.receiver.track is track)
-            fanouts[receiver.track.kind].attach(receiver)
+            transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+            if transceiver in taking:
+                fanouts[transceiver.kind].attach(transceiver.receiver)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -133,7 +164,7 @@ class Room:
 
         def recvonly() -> None:
             for transceiver in pc.getTransceivers():
-                transceiver.direction = "recvonly"
+                transceiver.direction = "recvonly" if transceiver in taking else "inactive"
 
         try:
             answer = await _answer(pc, offer, recvonly)
@@ -168,7 +199,8 @@ class Room:
 
     async def view(self, sdp: str) -> tuple[str, str]:
         """WHEP: take a viewer's offer; returns (answer SDP, resource id). The offer's first
-        video and audio get the host; a second pair, if offered, gets whoever is on stage."""
+        video and audio get the host; a second pair, if offered, gets whoever is on stage.
+        Each is answered with its publisher's codec, or refused with 406 naming it."""
         offer = _offer(sdp)
         if not self.publishing or not any(f.codec for f in self.fanouts.values()):
             raise NotLive("The host isn't live yet.", hint="Try again when the session starts.",
@@ -176,9 +208,23 @@ class Room:
         if len(self.viewers) >= self.max_viewers:
             raise RoomFull("This room is full.", hint="Try again in a few minutes.",
                            headers={"Retry-After": "30"})
+        plan: list[tuple[Fanout, list[RTCRtpCodecCapability]]] = []
+        taken: dict[str, int] = {}
+        for media in codecs.media_of(offer.sdp):
+            index = taken[media.kind] = taken.get(media.kind, -1) + 1
+            if index < len(SLOTS):
+                fanout = self.slots[SLOTS[index]][media.kind]
+                # the stage has no codec of its own until someone is on it: the host's
+                source = fanout if fanout.codec else self.fanouts[media.kind]
+                plan.append((fanout, codecs.choose(media, source.codec)))
         pc = RTCPeerConnection(self.config)
         resource = secrets.token_urlsafe(12)
         self.viewers[resource] = pc
+        sending: list[tuple[RTCRtpTransceiver, Fanout]] = []
+        for fanout, preferred in plan:  # before the offer: aiortc picks codecs as it reads it
+            transceiver = pc.addTransceiver(fanout.kind, direction="sendonly")
+            transceiver.setCodecPreferences(preferred)
+            sending.append((transceiver, fanout))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -186,18 +232,12 @@ class Room:
                 await self.stop_viewer(resource)
 
         def attach() -> None:
-            taken: dict[str, int] = {}
+            ours = {id(t) for t, _ in sending}
             for transceiver in pc.getTransceivers():
-                kind = transceiver.kind
-                index = taken[kind] = taken.get(kind, -1) + 1
-                if index >= len(SLOTS):
+                if id(transceiver) not in ours:
                     transceiver.direction = "inactive"
-                    continue
-                fanout = self.slots[SLOTS[index]][kind]
-                # the stage has no codec of its own until someone is on it: the host's
-                transceiver.setCodecPreferences(_same_codec(
-                    fanout if fanout.codec else self.fanouts[kind], kind))
-                track = fanout.add()
+            for transceiver, fanout in sending:
+                track = fanout.add(codecs.name(transceiver._codecs[0]))
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
                 relay_losses(transceiver.sender, track)
@@ -239,22 +279,10 @@ class Room:
         if self.channel is not None:  # the live viewer count, to everyone in the room
             task = asyncio.ensure_future(self.channel.broadcast(
                 {"type": "viewers", "count": len(self.viewers),
-                 "live": self.publishing, "stage": self.on_stage("guest")}))
+                 "live": self.publishing, "stage": self.on_stage("guest"),
+                 **self.codecs()}))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-
-def _same_codec(fanout: Fanout, kind: str) -> list[RTCRtpCodecCapability]:
-    """Viewers get exactly the publisher's codec: nothing is transcoded."""
-    found = RTCRtpReceiver.getCapabilities(kind)
-    codec = fanout.codec
-    if codec is None or found is None:
-        return []
-    capabilities = found.codecs
-    same = [c for c in capabilities if c.mimeType.lower() == codec.mimeType.lower()]
-    exact = [c for c in same if all(c.parameters.get(k) == v for k, v in codec.parameters.items()
-                                    if k in ("profile-level-id", "packetization-mode"))]
-    return exact or same
 
 
 class Rooms:

@@ -35,6 +35,7 @@ def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
             "ended_at": row.ended_at.isoformat() if row.ended_at else None,
             "host_id": row.host_id, "viewers": len(room.viewers) if room else 0,
             "publishing": bool(room and room.publishing),
+            **(room.codecs() if room else {"video_codec": None, "audio_codec": None}),
             "recording": row.recording_state,
             "whip_url": f"{base}/api/live/{row.id}/whip",
             "whep_url": f"{base}/api/live/{row.id}/whep"}

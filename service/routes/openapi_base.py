@@ -151,6 +151,7 @@ SCHEMAS.update({
                          "starts_at": _time, "started_at": {"type": ["string", "null"]},
                          "ended_at": {"type": ["string", "null"]}, "host_id": _int,
                          "viewers": _int, "publishing": {"type": "boolean"},
+                         "video_codec": _nullable_str, "audio_codec": _nullable_str,
                          "recording": {"type": "string",
                                        "enum": ["none", "processing", "ready", "failed"]},
                          "whip_url": _str, "whep_url": _str, "publish_token": _str},

@@ -13,6 +13,7 @@ let stageToken = null;
 let onStage = null;
 let handUp = false;
 let canModerate = false;
+let codec = null; // what the host sends ("VP8", "H264"), from the room channel
 
 let starting = false;
 async function startWatching() {
@@ -22,7 +23,7 @@ async function startWatching() {
     viewing = await watch(`/api/live/${sessionId}/whep`, (slots) => {
       $("host-video").srcObject = slots[0];
       $("guest-video").srcObject = slots[1];
-    });
+    }, codec);
     $("waiting").hidden = true;
   } catch (error) {
     viewing = null;
@@ -51,7 +52,8 @@ $("hand").addEventListener("click", () => {
 $("join-stage").addEventListener("click", async () => {
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
-    onStage = await publish(`/api/live/${sessionId}/whip`, stream, { Authorization: `Bearer ${stageToken}` });
+    onStage = await publish(`/api/live/${sessionId}/whip`, stream, { Authorization: `Bearer ${stageToken}` },
+      codec || "VP8");
     onStage.stream = stream;
     $("self-video").srcObject = stream;
     $("self-video").hidden = false;
@@ -95,6 +97,7 @@ const room = channel(sessionId, (message) => {
     canModerate = message.moderator;
     reactionButtons(message.reactions);
   } else if (message.type === "viewers") {
+    codec = message.video_codec || codec;
     $("viewer-count").textContent = t("%(count)s watching", { count: message.count });
     if (message.live) startWatching();
   } else if (message.type === "chat") chatItem($("chat"), message, canModerate, deleteMessage);
