@@ -106,3 +106,37 @@ def test_ice_connection_internals_the_udp_mux_uses() -> None:
     assert protocol.transactions == {} and protocol.receiver is made
     for name in ("connection_made", "datagram_received", "connection_lost"):
         assert callable(getattr(protocol, name))
+
+
+def test_codecs_are_chosen_from_preferences_set_before_the_offer() -> None:
+    """live.codecs: aiortc takes a transceiver made before `setRemoteDescription` for the
+    offer's section of its kind and picks its codecs there, from `find_common_codecs`
+    filtered by the preferences; rooms read the pick from `transceiver._codecs`."""
+    from aiortc import RTCSessionDescription
+    from aiortc.rtcpeerconnection import find_common_codecs
+
+    from service.live import codecs
+
+    assert list(inspect.signature(find_common_codecs).parameters) == [
+        "local_codecs", "remote_codecs"]
+    source = inspect.getsource(RTCPeerConnection.setRemoteDescription)
+    assert "transceiver._preferred_codecs" in source and "t.mid in [None" in source
+
+    async def run() -> None:
+        offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+        try:
+            offerer.addTransceiver("video", direction="recvonly")
+            await offerer.setLocalDescription(await offerer.createOffer())
+            (media,) = codecs.media_of(offerer.localDescription.sdp)
+            h264 = next(c for c in media.rtp.codecs if c.mimeType == "video/H264")
+            made = answerer.addTransceiver("video", direction="sendonly")
+            made.setCodecPreferences(codecs.choose(media, h264))
+            await answerer.setRemoteDescription(RTCSessionDescription(
+                offerer.localDescription.sdp, "offer"))
+            assert answerer.getTransceivers() == [made]
+            assert [c.mimeType for c in made._codecs] == ["video/H264", "video/rtx"]
+        finally:
+            await offerer.close()
+            await answerer.close()
+
+    run_async(run())
