@@ -6,8 +6,12 @@ re-assembled *encoded* frames (VP8, H.264 or Opus, as depayloaded by the jitter 
 to a `Fanout` instead of its decoder, and each viewer's sender gets them as `av.Packet`s,
 which aiortc only packetizes (`Encoder.pack`), never encodes.
 
-A viewer starts at a keyframe: on joining (and when it reports loss with a PLI) the
+A viewer starts at a keyframe: on joining (and when it reports loss with a PLI or FIR) the
 publisher is asked for one, and the viewer's track skips delta frames until it arrives.
+Requests go to the publisher's media SSRC (never its RTX one, which encoders ignore) and
+are pooled: at most one per second toward a publisher for viewers starting, and at most
+one per `RECOVERY_SECONDS` for viewers recovering from loss, so a struggling viewer never
+forces keyframes on everyone else.
 """
 
 from __future__ import annotations
@@ -22,14 +26,18 @@ from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
 
 log = logging.getLogger("kumpul.live")
 VIDEO_CLOCK = Fraction(1, 90000)
 AUDIO_CLOCK = Fraction(1, 48000)
 QUEUE_FRAMES = 120  # per viewer; a viewer further behind than this drops frames
 ASK_AGAIN_SECONDS = 0.5  # a viewer still waiting for a keyframe asks again this often
+START_SECONDS = 1.0  # at most one keyframe request per publisher this often
+RECOVERY_SECONDS = 5.0  # ... and for viewers recovering from loss, this often
 
 
 def is_keyframe(codec: str, data: bytes) -> bool:
@@ -59,6 +67,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._fanout = fanout
         self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(QUEUE_FRAMES)
         self._started = kind == "audio"
+        self._recovering = False  # waiting for a keyframe after a loss (not a start)
         self._reading = False
         self._asked_at = time.monotonic()
         self.sent = 0
@@ -72,9 +81,9 @@ class ForwardedTrack(MediaStreamTrack):
                 if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
                     self._ask()
                 return
-            self._started = True
+            self._started, self._recovering = True, False
         if self._queue.full():  # a slow viewer: drop, and restart at the next keyframe
-            self.restart()
+            self.restart(recovery=True)
             return
         self._queue.put_nowait(packet)
 
@@ -82,16 +91,22 @@ class ForwardedTrack(MediaStreamTrack):
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    def restart(self) -> None:
-        """Start again at the next keyframe (asked for now)."""
+    @property
+    def waiting(self) -> bool:
+        """Waiting for a keyframe, and whether to recover from a loss."""
+        return not self._started
+
+    def restart(self, recovery: bool = False) -> None:
+        """Start again at the next keyframe (asked for now); `recovery` after a loss."""
         if self.kind == "video":
             self._started = False
+            self._recovering = recovery
             self._drain()
             self._ask()
 
     def _ask(self) -> None:
         self._asked_at = time.monotonic()
-        self._fanout.want_keyframe()
+        self._fanout.want_keyframe(recovery=self._recovering)
 
     def close(self) -> None:
         """No more frames: the viewer's sender ends at the end of the queue."""
@@ -150,16 +165,33 @@ class Fanout:
         self.source: _Tap | None = None
         self._request_keyframe: Callable[[], Awaitable[None]] | None = None
         self._asking: asyncio.Task[None] | None = None
+        self._asked_at = -1e9  # when the publisher was last asked for a keyframe
+        self._keyframe_at = -1e9  # when its last keyframe came
+        self._later: asyncio.TimerHandle | None = None
+        self.requests = 0  # keyframe requests sent to publishers
+        self.media_ssrc: int | None = None
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
         self.on_codec: Callable[[], None] | None = None  # the codec is known, or changed
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take over a receiver's encoded frames (its decoder is left idle)."""
+        self.media_ssrc = None
+        handle_rtp = receiver._handle_rtp_packet
+        payload_types: dict[int, RTCRtpCodecParameters] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+
+        async def learn_media_ssrc(packet: RtpPacket, arrival_time_ms: int) -> None:
+            codec = payload_types.get(packet.payload_type)
+            if codec is not None and not is_rtx(codec):  # the media, not a retransmission
+                self.media_ssrc = packet.ssrc
+            await handle_rtp(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = learn_media_ssrc  # type: ignore[method-assign]
+
         async def pli() -> None:
-            ssrcs = [s.source for s in receiver.getSynchronizationSources()]
-            if ssrcs:
-                await receiver._send_rtcp_pli(ssrcs[0])
+            if self.media_ssrc is not None:
+                self.requests += 1
+                await receiver._send_rtcp_pli(self.media_ssrc)
 
         original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
         tap = _Tap(original, self)
@@ -180,6 +212,8 @@ class Fanout:
             self.on_codec()
         self.frames += 1
         key = is_keyframe(codec.name, data)
+        if key and self.kind == "video":
+            self._keyframe_at = time.monotonic()
         packet = av.Packet(data)
         packet.pts = timestamp
         packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
@@ -190,17 +224,40 @@ class Fanout:
 
     def add(self, codec: str | None = None) -> ForwardedTrack:
         track = ForwardedTrack(self.kind, self, codec)
-        self.viewers.add(track)
-        self.want_keyframe()
+        self.viewers.add(track)  # it asks for its keyframe once its transport reads
         return track
 
     def remove(self, track: ForwardedTrack) -> None:
         self.viewers.discard(track)
 
-    def want_keyframe(self) -> None:
-        """Ask the publisher for a keyframe (at most one request in flight)."""
+    def want_keyframe(self, recovery: bool = False) -> None:
+        """A viewer waits for a keyframe: ask the publisher now, or once the pooled gap
+        since the last request (and, for a recovery, the last keyframe) has passed."""
         if self.kind != "video" or self.ended or self._request_keyframe is None:
             return
+        now = time.monotonic()
+        due = self._asked_at + START_SECONDS
+        if recovery:
+            due = max(due, max(self._asked_at, self._keyframe_at) + RECOVERY_SECONDS)
+        if due <= now:
+            self._send_request()
+            return
+        if self._later is None or self._later.when() > asyncio.get_running_loop().time() + (
+                due - now):
+            if self._later is not None:
+                self._later.cancel()
+            self._later = asyncio.get_running_loop().call_later(due - now, self._on_due)
+
+    def _on_due(self) -> None:
+        self._later = None
+        waiting = [v for v in self.viewers if v.waiting]
+        if waiting:  # still wanted (a keyframe may have come meanwhile)
+            self.want_keyframe(recovery=all(v._recovering for v in waiting))
+
+    def _send_request(self) -> None:
+        if self._request_keyframe is None:
+            return
+        self._asked_at = time.monotonic()
         if self._asking is None or self._asking.done():
             self._asking = asyncio.ensure_future(self._ask(self._request_keyframe))
 
@@ -213,6 +270,8 @@ class Fanout:
     def end(self) -> None:
         """The room closes: every viewer's track ends."""
         self.ended = True
+        if self._later is not None:
+            self._later.cancel()
         self.detach()
         for viewer in tuple(self.viewers):
             viewer.close()
@@ -220,12 +279,13 @@ class Fanout:
 
 
 def relay_losses(sender: RTCRtpSender, track: ForwardedTrack) -> None:
-    """A viewer's PLI (lost pictures) becomes a keyframe request to the publisher."""
+    """A viewer's PLI or FIR (lost pictures) has its track restart at the next keyframe,
+    asked of the publisher within the recovery budget."""
     original = sender._handle_rtcp_packet
 
     async def handle(packet: Any) -> None:
         await original(packet)
-        if type(packet).__name__ == "RtcpPsfbPacket" and getattr(packet, "fmt", None) == 1:
-            track.restart()
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            track.restart(recovery=True)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]

@@ -44,3 +44,60 @@ def test_an_h264_encoder_plays_on_the_watch_page(live_server: ServerProcess,
         listed = httpx.get(f"{live_server.url}/api/communities/{host.slug}/live",
                            headers=host.auth).json()["sessions"][0]
         assert listed["video_codec"] == "H264", listed
+
+
+PUBLISH_KEEPING_RTX = """async ([url, token]) => {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    video: { width: 1280, height: 720 }, audio: true });
+  const pc = new RTCPeerConnection();
+  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") resolve();
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    });
+    setTimeout(resolve, 2000);
+  });
+  const offered = pc.localDescription.sdp;
+  const response = await fetch(url, { method: "POST", body: offered,
+    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` } });
+  const answer = await response.text();
+  await pc.setRemoteDescription({ type: "answer", sdp: answer });
+  window.publisher = pc;
+  return { status: response.status, rtx: /a=rtpmap:\\d+ rtx\\//.test(answer) };
+}"""
+
+
+def test_a_chromium_publisher_keeping_rtx_gives_viewers_a_fast_first_frame(
+        live_server: ServerProcess, browser: Browser) -> None:
+    """A third-party browser publisher (RTX negotiated, as Chromium does by default): each of
+    three viewers joining one after another decodes its first frame within a second
+    (keyframe requests reach the media SSRC, not the RTX one)."""
+    from tests.live import run_async
+    from tests.live.test_signalling import watch
+
+    host, live = scheduled(live_server)
+    context = browser.new_context()
+    context.grant_permissions(["camera", "microphone"])
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    made = page.evaluate(PUBLISH_KEEPING_RTX, [live["whip_url"], live["publish_token"]])
+    assert made == {"status": 201, "rtx": True}, made
+
+    async def viewers() -> list[float]:
+        import asyncio
+
+        firsts = []
+        async with httpx.AsyncClient(timeout=20) as client:
+            await asyncio.sleep(3.0)  # the publisher is up and probing
+            for _ in range(3):
+                viewer, answer = await watch(client, live["whep_url"], host.token)
+                assert answer.status_code == 201, answer.text
+                await asyncio.sleep(2.5)
+                firsts.append((viewer.first_frame_at or 1e9) - viewer.started)
+                await viewer.close()
+        return firsts
+
+    firsts = run_async(viewers())
+    assert all(first <= 1.0 for first in firsts), firsts

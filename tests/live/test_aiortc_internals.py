@@ -140,3 +140,22 @@ def test_codecs_are_chosen_from_preferences_set_before_the_offer() -> None:
             await answerer.close()
 
     run_async(run())
+
+
+def test_the_receiver_internals_keyframe_requests_use() -> None:
+    """forward.Fanout.attach wraps `_handle_rtp_packet(packet, arrival_time_ms)` to learn the
+    media SSRC (packets whose payload type, in `__codecs`, is not RTX)."""
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            receiver = pc.addTransceiver("video").receiver
+            assert isinstance(getattr(receiver, "_RTCRtpReceiver__codecs", None), dict)
+            assert list(inspect.signature(receiver._handle_rtp_packet).parameters) == [
+                "packet", "arrival_time_ms"]
+        finally:
+            await pc.close()
+
+    run_async(run())
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in source

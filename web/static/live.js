@@ -15,12 +15,14 @@ function gathered(pc, ms = 2000) {
   });
 }
 
-// Put `name` ("VP8", "H264") first; `only` leaves the others out (and RTX with them).
+// Put `name` ("VP8", "H264") first; `only` leaves the other codecs out (RTX stays: the
+// server asks for keyframes on the media SSRC and retransmissions help on a lossy link).
 function preferCodec(transceiver, name, only, capabilities) {
   const codecs = capabilities?.codecs || [];
   const wanted = `video/${name}`.toLowerCase();
   const first = codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
-  const rest = only ? [] : codecs.filter((c) => c.mimeType.toLowerCase() !== wanted);
+  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted
+    && (!only || c.mimeType.toLowerCase() === "video/rtx"));
   if (first.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences([...first, ...rest]);
 }
 
