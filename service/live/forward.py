@@ -29,7 +29,13 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpByePacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+)
 
 log = logging.getLogger("kumpul.live")
 VIDEO_CLOCK = Fraction(1, 90000)
@@ -71,6 +77,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._reading = False
         self._asked_at = time.monotonic()
         self.sent = 0
+        self.on_pause: Callable[[], None] | None = None
 
     def offer(self, packet: av.Packet[Any], key: bool, codec: str | None = None) -> None:
         if self.codec and codec and codec.lower() != self.codec.lower():
@@ -107,6 +114,14 @@ class ForwardedTrack(MediaStreamTrack):
     def _ask(self) -> None:
         self._asked_at = time.monotonic()
         self._fanout.want_keyframe(recovery=self._recovering)
+
+    def pause(self) -> None:
+        """The publisher left: nothing more until the next one's keyframe; the player is
+        told its source is gone (RTCP BYE)."""
+        if self.kind == "video":
+            self.restart()
+        if self.on_pause is not None:
+            self.on_pause()
 
     def close(self) -> None:
         """No more frames: the viewer's sender ends at the end of the queue."""
@@ -169,6 +184,7 @@ class Fanout:
         self._keyframe_at = -1e9  # when its last keyframe came
         self._later: asyncio.TimerHandle | None = None
         self.requests = 0  # keyframe requests sent to publishers
+        self.frame_at = -1e9  # when the last frame came (monotonic)
         self.media_ssrc: int | None = None
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
@@ -201,13 +217,19 @@ class Fanout:
             viewer.restart()
 
     def detach(self, source: _Tap | None = None) -> None:
-        """The publisher left; viewers stay and wait for the next one."""
+        """The publisher left; viewers stay and wait for the next one (their players are
+        told with an RTCP BYE, `signal_pauses`)."""
         if source is None or source is self.source:
+            had = self.source is not None
             self.source, self._request_keyframe = None, None
+            if had:
+                for viewer in tuple(self.viewers):
+                    viewer.pause()
 
     def publish(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
         changed = self.codec is None or self.codec.mimeType != codec.mimeType
         self.codec = codec
+        self.frame_at = time.monotonic()
         if changed and self.on_codec is not None:
             self.on_codec()
         self.frames += 1
@@ -289,3 +311,23 @@ def relay_losses(sender: RTCRtpSender, track: ForwardedTrack) -> None:
             track.restart(recovery=True)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def signal_pauses(sender: RTCRtpSender, track: ForwardedTrack) -> None:
+    """When the publisher leaves, the viewer's player gets an RTCP BYE for this sender's
+    SSRC (RFC 3550 6.6): its track ends (aiortc) or goes quiet, instead of showing a frozen
+    frame as if live. The SSRC stays: a returning publisher's frames resume on it."""
+    pending: set[asyncio.Task[None]] = set()
+
+    async def bye() -> None:
+        try:
+            await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
+        except Exception:  # a closing transport: nobody left to tell
+            log.debug("BYE not sent", exc_info=True)
+
+    def on_pause() -> None:
+        task = asyncio.ensure_future(bye())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    track.on_pause = on_pause

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,9 +24,11 @@ from service.errors import ApiError, BadRequest, Conflict
 from service.live import codecs
 from service.live.channel import Channel
 from service.live.dtls import as_dtls_server
-from service.live.forward import Fanout, relay_losses
+from service.live.forward import Fanout, relay_losses, signal_pauses
 from service.live.recorder import Recorder, Recording
 from service.settings import Settings
+
+log = logging.getLogger("kumpul.live")
 
 
 class RoomFull(ApiError):
@@ -73,6 +77,8 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
 
 
 SLOTS = ("host", "guest")  # who publishes: the host, and one member on stage
+SILENT_SECONDS = 3.0  # a publisher sending nothing this long is gone (crashed, off the net)
+CONNECT_SECONDS = 10.0  # ... counted from its first frame, or after this long without one
 
 
 def _slot() -> dict[str, Fanout]:
@@ -84,6 +90,7 @@ class Publisher:
     pc: RTCPeerConnection
     resource: str
     by_key: bool = False  # came with the stream key (an encoder), not the studio page
+    watchdog: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -171,6 +178,7 @@ class Room:
         except BaseException:
             self.publishers.pop(slot, None)
             raise
+        publisher.watchdog = asyncio.ensure_future(self._watch(slot, publisher))
         if slot == "host" and self.recorder is not None:
             self.recorder.attach(fanouts)
         elif slot == "guest" and self.recorder is not None:  # each stage turn: a file
@@ -180,18 +188,43 @@ class Room:
             turn.attach(fanouts)
             self.guest_recorders.append(turn)
         self._changed()
+        self._tell({"type": "publisher", "slot": slot, "live": True})
         return answer, publisher.resource
 
     async def stop_publisher(self, slot: str = "host", resource: str | None = None) -> bool:
+        """The publisher of `slot` leaves (its DELETE, a lost connection, a new stream key):
+        viewers' players get a BYE and the room channel a `publisher` event; they stay and
+        resume with the next publisher's first keyframe."""
         found = self.publishers.get(slot)
         if found is None or (resource is not None and resource != found.resource):
             return False
         del self.publishers[slot]
+        if found.watchdog is not None and found.watchdog is not asyncio.current_task():
+            found.watchdog.cancel()
         for fanout in self.slots[slot].values():
             fanout.detach()
         await found.pc.close()
         self._changed()
+        self._tell({"type": "publisher", "slot": slot, "live": False})
         return True
+
+    async def stop_keyed_publisher(self) -> bool:
+        """A new stream key: the encoder that came with the old one stops at once."""
+        found = self.publishers.get("host")
+        return found is not None and found.by_key and await self.stop_publisher("host")
+
+    async def _watch(self, slot: str, publisher: Publisher) -> None:
+        """Release a publisher whose media stopped (an encoder that crashed without DELETE,
+        a network gone) within `SILENT_SECONDS`, long before ICE consent (30 s) would."""
+        began = time.monotonic()
+        while self.publishers.get(slot) is publisher:
+            await asyncio.sleep(0.5)
+            last, now = max(f.frame_at for f in self.slots[slot].values()), time.monotonic()
+            if (now - last > SILENT_SECONDS) if last > began else (
+                    now - began > CONNECT_SECONDS):
+                log.info("publisher silent, released", extra={"session": self.session_id,
+                                                               "slot": slot})
+                await self.stop_publisher(slot, publisher.resource)
 
     def publisher_slot(self, resource: str) -> str | None:
         return next((slot for slot, p in self.publishers.items() if p.resource == resource),
@@ -241,6 +274,7 @@ class Room:
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
                 relay_losses(transceiver.sender, track)
+                signal_pauses(transceiver.sender, track)
 
         try:
             answer = await _answer(pc, offer, attach)
@@ -276,11 +310,13 @@ class Room:
         return [recording for recording in made if recording is not None]
 
     def _changed(self) -> None:
-        if self.channel is not None:  # the live viewer count, to everyone in the room
-            task = asyncio.ensure_future(self.channel.broadcast(
-                {"type": "viewers", "count": len(self.viewers),
-                 "live": self.publishing, "stage": self.on_stage("guest"),
-                 **self.codecs()}))
+        """The live viewer count (and whether the host sends), to everyone in the room."""
+        self._tell({"type": "viewers", "count": len(self.viewers), "live": self.publishing,
+                    "stage": self.on_stage("guest"), **self.codecs()})
+
+    def _tell(self, message: dict[str, object]) -> None:
+        if self.channel is not None:
+            task = asyncio.ensure_future(self.channel.broadcast(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -142,7 +142,7 @@ async def session_end(request: Request) -> Response:
 
 async def session_token(request: Request) -> Response:
     """
-    summary: A new publish token (stream key) for WHIP encoders such as OBS; the old one stops working.
+    summary: A new publish token (stream key) for WHIP encoders such as OBS; the old one stops working, and an encoder publishing with it is stopped at once.
     tags: [live]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
@@ -160,6 +160,9 @@ async def session_token(request: Request) -> Response:
         if row.host_id != access.user.id:
             raise Forbidden("Only the session's host gets its stream key.", code="not_the_host")
         token = await live.new_publish_token(session, access, row)
+    room = svc.rooms.find(row.id)
+    if room is not None:  # the encoder with the old key stops now
+        await room.stop_keyed_publisher()
     return JSONResponse({**session_view(svc, row), "publish_token": token})
 
 
@@ -191,7 +194,7 @@ async def whip_publish(request: Request) -> Response:
                    else await _studio(request, svc, session_id))
     offer = await _sdp(request)
     room = svc.rooms.get(session_id)
-    answer, resource = await room.publish(offer, slot)
+    answer, resource = await room.publish(offer, slot, by_key=slot == "host" and bool(token))
     if slot == "host":
         async with svc.transaction() as session:
             await live.go_live(session, session_id)

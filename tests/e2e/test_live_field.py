@@ -101,3 +101,32 @@ def test_a_chromium_publisher_keeping_rtx_gives_viewers_a_fast_first_frame(
 
     firsts = run_async(viewers())
     assert all(first <= 1.0 for first in firsts), firsts
+
+
+def test_the_watch_page_follows_the_host_away_and_back_and_reconnects(
+        live_server: ServerProcess, browser: Browser) -> None:
+    """The host's encoder stops: the watch page says so and its picture comes back by itself
+    when the host publishes again. The server goes away (a crash, a restart): the page
+    shows it is reconnecting, and plays again once the host is back, without a reload."""
+    host, live = scheduled(live_server)
+    whip, key = live["whip_url"], live["publish_token"]
+    _, page = person(browser, live_server, "member@example.com", phone=True)
+    with Encoder(whip, key, "VP8") as encoder:
+        page.goto(f"{live_server.url}/c/{host.slug}/live/{live['id']}")
+        expect(page.locator("#waiting")).to_be_hidden(timeout=15_000)
+        assert frames(page) > 20
+        encoder.stop()
+        expect(page.locator("#waiting")).to_contain_text("stopped sending", timeout=5_000)
+        assert frames(page) < 5
+    with Encoder(whip, key, "VP8") as encoder:
+        expect(page.locator("#waiting")).to_be_hidden(timeout=10_000)
+        page.wait_for_timeout(1500)
+        assert frames(page) > 20
+        live_server.kill()
+        encoder.stop(delete=False)
+    live_server.start()
+    expect(page.locator("#connection")).to_have_text("Reconnecting…", timeout=15_000)
+    with Encoder(whip, key, "VP8"):
+        expect(page.locator("#connection")).to_be_hidden(timeout=20_000)
+        page.wait_for_timeout(1500)
+        assert frames(page) > 20

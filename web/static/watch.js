@@ -16,23 +16,68 @@ let canModerate = false;
 let codec = null; // what the host sends ("VP8", "H264"), from the room channel
 
 let starting = false;
+let ended = root.dataset.state === "ended";
+let hostAway = false; // the host stopped sending; the connection stays and resumes
+
+function waiting(text) {
+  $("waiting").hidden = text === null;
+  if (text !== null) $("waiting").textContent = text;
+}
+
+function connectionState(text) {
+  $("connection").hidden = text === null;
+  $("connection").textContent = text || "";
+}
+
 async function startWatching() {
-  if (viewing || starting) return; // one WHEP connection per page
+  if (viewing || starting || ended) return; // one WHEP connection per page
   starting = true;
   try {
     viewing = await watch(`/api/live/${sessionId}/whep`, (slots) => {
       $("host-video").srcObject = slots[0];
       $("guest-video").srcObject = slots[1];
     }, codec);
-    $("waiting").hidden = true;
+    followConnection(viewing);
+    if (!hostAway) waiting(null);
   } catch (error) {
     viewing = null;
     if (error.code === "session_not_live") setTimeout(startWatching, 2000);
-    else if (error.code === "session_ended") $("waiting").textContent = t("This session has ended.");
+    else if (error.code === "session_ended") waiting(t("This session has ended."));
+    else if (!error.status || error.status >= 500) setTimeout(startWatching, 2000); // offline
     else showError(problem, error);
   } finally {
     starting = false;
   }
+}
+
+// A connection that fails (or stays disconnected) is replaced by a new WHEP session.
+function followConnection(current) {
+  current.pc.addEventListener("connectionstatechange", () => {
+    if (viewing !== current) return;
+    const state = current.pc.connectionState;
+    if (state === "connected") connectionState(null);
+    else if (state === "failed" || state === "closed") reconnect();
+    else if (state === "disconnected") {
+      connectionState(t("Reconnecting…"));
+      setTimeout(() => {
+        if (viewing === current && current.pc.connectionState !== "connected") reconnect();
+      }, 3000);
+    }
+  });
+}
+
+function reconnect() {
+  const old = viewing;
+  viewing = null;
+  if (old) old.stop();
+  if (ended) return;
+  connectionState(t("Reconnecting…"));
+  setTimeout(startWatching, 1000);
+}
+
+function hostVideoEnded() {
+  const track = viewing?.pc.getReceivers().find((r) => r.track.kind === "video")?.track;
+  return !track || track.readyState === "ended";
 }
 
 $("unmute").addEventListener("click", () => {
@@ -100,6 +145,14 @@ const room = channel(sessionId, (message) => {
     codec = message.video_codec || codec;
     $("viewer-count").textContent = t("%(count)s watching", { count: message.count });
     if (message.live) startWatching();
+  } else if (message.type === "publisher" && message.slot === "host") {
+    hostAway = !message.live;
+    if (hostAway) waiting(t("The host stopped sending. The picture comes back by itself when they return."));
+    else {
+      waiting(null);
+      if (viewing && hostVideoEnded()) reconnect(); // a player that ended its track
+      else startWatching();
+    }
   } else if (message.type === "chat") chatItem($("chat"), message, canModerate, deleteMessage);
   else if (message.type === "deleted") $("chat").querySelector(`[data-id="${message.id}"]`)?.remove();
   else if (message.type === "reaction") floatReaction($("reactions-layer"), message.emoji);
@@ -113,11 +166,12 @@ const room = channel(sessionId, (message) => {
     if (message.guest === null) leaveStage();
   } else if (message.type === "ended" || (message.type === "closed" && message.code === 4410)) {
     leaveStage();
+    ended = true;
     if (viewing) { viewing.pc.close(); viewing = null; }
+    connectionState(null);
     $("live-state").textContent = label("ended");
     $("live-state").dataset.state = "ended";
-    $("waiting").hidden = false;
-    $("waiting").textContent = t("This session has ended.");
+    waiting(t("This session has ended."));
   } else if (message.type === "error") showError(problem, message);
 });
 
@@ -129,4 +183,4 @@ $("chat-form").addEventListener("submit", (event) => {
 });
 
 if (root.dataset.state === "live") startWatching();
-else if (root.dataset.state === "ended") $("waiting").textContent = t("This session has ended.");
+else if (ended) waiting(t("This session has ended."));
