@@ -37,6 +37,8 @@ from aiortc.rtp import (
     RtpPacket,
 )
 
+from service.live.bitrate import Steering
+
 log = logging.getLogger("kumpul.live")
 VIDEO_CLOCK = Fraction(1, 90000)
 AUDIO_CLOCK = Fraction(1, 48000)
@@ -186,6 +188,7 @@ class Fanout:
         self.requests = 0  # keyframe requests sent to publishers
         self.frame_at = -1e9  # when the last frame came (monotonic)
         self.media_ssrc: int | None = None
+        self.steering: Steering | None = None  # the publisher's REMB (`bitrate.py`)
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
         self.on_codec: Callable[[], None] | None = None  # the codec is known, or changed
@@ -196,10 +199,16 @@ class Fanout:
         handle_rtp = receiver._handle_rtp_packet
         payload_types: dict[int, RTCRtpCodecParameters] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
 
+        if self.steering is not None:
+            self.steering.stop()
+        steering = self.steering = Steering(receiver) if self.kind == "video" else None
+
         async def learn_media_ssrc(packet: RtpPacket, arrival_time_ms: int) -> None:
             codec = payload_types.get(packet.payload_type)
             if codec is not None and not is_rtx(codec):  # the media, not a retransmission
                 self.media_ssrc = packet.ssrc
+                if steering is not None:
+                    steering.observe(packet)
             await handle_rtp(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = learn_media_ssrc  # type: ignore[method-assign]
@@ -222,6 +231,9 @@ class Fanout:
         if source is None or source is self.source:
             had = self.source is not None
             self.source, self._request_keyframe = None, None
+            if self.steering is not None:
+                self.steering.stop()
+                self.steering = None
             if had:
                 for viewer in tuple(self.viewers):
                     viewer.pause()

@@ -130,3 +130,79 @@ def test_the_watch_page_follows_the_host_away_and_back_and_reconnects(
         expect(page.locator("#connection")).to_be_hidden(timeout=20_000)
         page.wait_for_timeout(1500)
         assert frames(page) > 20
+
+
+TARGET_BITRATE = """async () => {
+  const stats = await window.publisher.getStats();
+  for (const s of stats.values()) {
+    if (s.type === "outbound-rtp" && s.kind === "video") return s.targetBitrate || 0;
+  }
+  return 0;
+}"""
+
+
+def test_a_720p_browser_publisher_is_let_up_to_its_rate(live_server: ServerProcess,
+                                                       browser: Browser) -> None:
+    """A 720p Chromium publisher on a clean link targets at least 1.5 Mbps: the server's
+    REMB follows its own receive path, and a viewer reporting a tiny REMB of its own changes
+    nothing for the publisher."""
+    from tests.live import run_async
+    from tests.live.test_signalling import watch
+
+    host, live = scheduled(live_server)
+    context = browser.new_context()
+    context.grant_permissions(["camera", "microphone"])
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    made = page.evaluate(PUBLISH_KEEPING_RTX, [live["whip_url"], live["publish_token"]])
+    assert made["status"] == 201, made
+
+    async def slow_viewer() -> None:
+        import asyncio
+
+        from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+
+        async with httpx.AsyncClient(timeout=20) as client:
+            await asyncio.sleep(2.0)
+            viewer, answer = await watch(client, live["whep_url"], host.token)
+            assert answer.status_code == 201, answer.text
+            receiver = next(t.receiver for t in viewer.pc.getTransceivers()
+                            if t.kind == "video")
+            for _ in range(16):  # "100 kbit/s is all I take", twice a second
+                await asyncio.sleep(0.5)
+                sources = [s.source for s in receiver.getSynchronizationSources()]
+                if sources:
+                    await receiver._send_rtcp(RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP, ssrc=1234, media_ssrc=0,
+                        fci=pack_remb_fci(100_000, sources)))
+            await viewer.close()
+
+    run_async(slow_viewer())
+    targets = []
+    for _ in range(6):
+        page.wait_for_timeout(500)
+        targets.append(int(page.evaluate(TARGET_BITRATE)))
+    assert min(targets) >= 1_500_000, targets
+
+
+@pytest.mark.parametrize(("preset", "height"), [("720", 720), ("480", 480)])
+def test_the_studio_offers_a_quality_preset(live_server: ServerProcess, browser: Browser,
+                                            preset: str, height: int) -> None:
+    """The host picks 480p or 720p: the camera is opened at that size and a viewer's
+    picture is no larger."""
+    host, live = scheduled(live_server)
+    _, studio = person(browser, live_server, "member@example.com", phone=False)
+    studio.goto(f"{live_server.url}/c/{host.slug}/live/{live['id']}/studio")
+    studio.get_by_label("Quality").select_option(preset)
+    studio.get_by_role("button", name="Turn on camera").click()
+    studio.get_by_role("button", name="Go live").click()
+    expect(studio.locator("#live-state")).to_have_text("live now", timeout=15_000)
+    captured = studio.evaluate("""() => document.getElementById("preview").srcObject
+        .getVideoTracks()[0].getSettings().height""")
+    assert captured == height
+    _, page = person(browser, live_server, "member@example.com", phone=True)
+    page.goto(f"{live_server.url}/c/{host.slug}/live/{live['id']}")
+    expect(page.locator("#waiting")).to_be_hidden(timeout=15_000)
+    assert frames(page) > 20
+    shown = page.evaluate("() => document.getElementById('host-video').videoHeight")
+    assert 0 < shown <= height

@@ -159,3 +159,21 @@ def test_the_receiver_internals_keyframe_requests_use() -> None:
     from aiortc.rtcdtlstransport import RTCDtlsTransport
     source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
     assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in source
+
+
+def test_the_receiver_internals_the_publisher_rate_uses() -> None:
+    """bitrate.Steering switches off the receiver's `__remote_bitrate_estimator` and sends
+    its own REMB through `_send_rtcp` from `__rtcp_ssrc`."""
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            receiver = pc.addTransceiver("video").receiver
+            assert hasattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator")
+            assert hasattr(receiver, "_RTCRtpReceiver__rtcp_ssrc")
+            assert inspect.iscoroutinefunction(receiver._send_rtcp)
+        finally:
+            await pc.close()
+
+    run_async(run())
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "if self.__remote_bitrate_estimator is not None:" in source
