@@ -66,13 +66,17 @@ def is_keyframe(codec: str, data: bytes) -> bool:
 
 
 class ForwardedTrack(MediaStreamTrack):
-    """What one viewer's sender reads: the publisher's encoded frames, from a keyframe on."""
+    """What one viewer's sender reads: the publisher's encoded frames, from a keyframe on.
+    A video track may move to another fan-out of the same codec (the room's low layer,
+    `layers.py`) or to none (audio only); a move takes effect at the new source's next
+    keyframe, the old one playing until then."""
 
     def __init__(self, kind: str, fanout: Fanout, codec: str | None = None) -> None:
         super().__init__()
         self.kind = kind
         self.codec = codec  # what the viewer negotiated (None: whatever comes)
-        self._fanout = fanout
+        self._fanout: Fanout | None = fanout
+        self._next: Fanout | None = None  # moving there at its next keyframe
         self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(QUEUE_FRAMES)
         self._started = kind == "audio"
         self._recovering = False  # waiting for a keyframe after a loss (not a start)
@@ -81,10 +85,29 @@ class ForwardedTrack(MediaStreamTrack):
         self.sent = 0
         self.on_pause: Callable[[], None] | None = None
 
-    def offer(self, packet: av.Packet[Any], key: bool, codec: str | None = None) -> None:
+    @property
+    def source(self) -> Fanout | None:
+        """Where its frames come from now (None: nowhere, audio only)."""
+        return self._fanout
+
+    def offer(self, packet: av.Packet[Any], key: bool, codec: str | None = None,
+              source: Fanout | None = None) -> None:
         if self.codec and codec and codec.lower() != self.codec.lower():
             self.close()  # a publisher with another codec: this viewer can't play it
             return
+        if source is not None and source is not self._fanout:
+            if source is not self._next:
+                return
+            if not key:  # keep playing the old source until the new one's keyframe
+                if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
+                    self._asked_at = time.monotonic()
+                    source.want_keyframe()
+                return
+            if self._fanout is not None:
+                self._fanout.remove(self)
+            self._fanout, self._next = source, None
+            self._drain()
+            self._started, self._recovering = True, False
         if not self._started:
             if not key:
                 if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
@@ -95,6 +118,33 @@ class ForwardedTrack(MediaStreamTrack):
             self.restart(recovery=True)
             return
         self._queue.put_nowait(packet)
+
+    def move_to(self, fanout: Fanout | None) -> None:
+        """Play `fanout` from its next keyframe on (None: stop sending video now)."""
+        if fanout is None:
+            for found in (self._fanout, self._next):
+                if found is not None:
+                    found.remove(self)
+            self._fanout = self._next = None
+            self._drain()
+            self._started = False
+            return
+        if fanout is self._fanout:
+            if self._next is not None:
+                self._next.remove(self)
+                self._next = None
+            return
+        if self._next is not None and self._next is not fanout:
+            self._next.remove(self)
+        if self._fanout is None:  # nothing playing: start there like a new viewer
+            self._fanout, self._next = fanout, None
+            fanout.viewers.add(self)
+            self.restart()
+            return
+        self._next = fanout
+        fanout.viewers.add(self)
+        self._asked_at = time.monotonic()
+        fanout.want_keyframe()
 
     def _drain(self) -> None:
         while not self._queue.empty():
@@ -107,7 +157,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     def restart(self, recovery: bool = False) -> None:
         """Start again at the next keyframe (asked for now); `recovery` after a loss."""
-        if self.kind == "video":
+        if self.kind == "video" and self._fanout is not None:
             self._started = False
             self._recovering = recovery
             self._drain()
@@ -115,7 +165,8 @@ class ForwardedTrack(MediaStreamTrack):
 
     def _ask(self) -> None:
         self._asked_at = time.monotonic()
-        self._fanout.want_keyframe(recovery=self._recovering)
+        if self._fanout is not None:
+            self._fanout.want_keyframe(recovery=self._recovering)
 
     def pause(self) -> None:
         """The publisher left: nothing more until the next one's keyframe; the player is
@@ -125,9 +176,14 @@ class ForwardedTrack(MediaStreamTrack):
         if self.on_pause is not None:
             self.on_pause()
 
+    def _leave(self) -> None:
+        for found in (self._fanout, self._next):
+            if found is not None:
+                found.remove(self)
+
     def close(self) -> None:
         """No more frames: the viewer's sender ends at the end of the queue."""
-        self._fanout.remove(self)
+        self._leave()
         self._drain()
         self._queue.put_nowait(None)
 
@@ -146,7 +202,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
-        self._fanout.remove(self)
+        self._leave()
 
 
 class _Tap:
@@ -187,6 +243,8 @@ class Fanout:
         self._later: asyncio.TimerHandle | None = None
         self.requests = 0  # keyframe requests sent to publishers
         self.frame_at = -1e9  # when the last frame came (monotonic)
+        self.bytes = 0  # of frames forwarded, all told
+        self.listeners: list[Callable[[RTCRtpCodecParameters, bytes, int, bool], None]] = []
         self.media_ssrc: int | None = None
         self.steering: Steering | None = None  # the publisher's REMB (`bitrate.py`)
         self.ended = False
@@ -251,8 +309,11 @@ class Fanout:
         packet = av.Packet(data)
         packet.pts = timestamp
         packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
+        self.bytes += len(data)
         for viewer in tuple(self.viewers):
-            viewer.offer(packet, key, codec.name)
+            viewer.offer(packet, key, codec.name, self)
+        for listener in tuple(self.listeners):
+            listener(codec, data, timestamp, key)
         if self.on_frame is not None:
             self.on_frame(codec, data, timestamp, key)
 

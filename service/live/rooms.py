@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -21,10 +22,12 @@ from aiortc.exceptions import InternalError, InvalidAccessError, OperationError
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from service.errors import ApiError, BadRequest, Conflict
-from service.live import codecs
+from service.live import codecs, lowlayer
 from service.live.channel import Channel
 from service.live.dtls import as_dtls_server
-from service.live.forward import Fanout, relay_losses, signal_pauses
+from service.live.forward import Fanout, ForwardedTrack, relay_losses, signal_pauses
+from service.live.lowlayer import LowLayer
+from service.live.quality import Follow, Layer
 from service.live.recorder import Recorder, Recording
 from service.settings import Settings
 
@@ -105,7 +108,11 @@ class Room:
     recorder: Recorder | None = None
     channel: Channel | None = None
     guest_recorders: list[Recorder] = field(default_factory=list)
+    follows: dict[str, Follow] = field(default_factory=dict)  # each viewer's quality
+    low: LowLayer | None = None  # made when a viewer first needs it
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _rate_mark: tuple[float, int] = (0.0, 0)
+    _host_bps: float = 0.0
 
     @property
     def fanouts(self) -> dict[str, Fanout]:
@@ -275,6 +282,12 @@ class Room:
                 transceiver.direction = "sendonly"
                 relay_losses(transceiver.sender, track)
                 signal_pauses(transceiver.sender, track)
+            host = [(t, f) for t, f in sending if f in self.fanouts.values()]
+            video = next((t for t, f in host if f.kind == "video"), None)
+            audio = next((t for t, f in host if f.kind == "audio"), None)
+            if video is not None:
+                self.follows[resource] = self._follow(
+                    video.sender, audio.sender if audio else None)
 
         try:
             answer = await _answer(pc, offer, attach)
@@ -284,8 +297,56 @@ class Room:
         self._changed()
         return answer, resource
 
+    def _follow(self, video: RTCRtpSender, audio: RTCRtpSender | None) -> Follow:
+        """Adaptive quality for a viewer of the host (`quality.py`)."""
+        track = video.track
+        assert isinstance(track, ForwardedTrack)
+
+        def apply(layer: Layer) -> None:
+            if layer == Layer.high:
+                track.move_to(self.fanouts["video"])
+            elif layer == Layer.low:
+                track.move_to(self.low_layer().fanout)
+            else:
+                track.move_to(None)
+
+        def layer_bps(layer: Layer) -> float:
+            return {Layer.high: self.host_bps, Layer.low: float(lowlayer.BITRATE)}.get(
+                layer, 0.0)
+
+        return Follow(video, audio, apply, layer_bps)
+
+    def low_layer(self) -> LowLayer:
+        if self.low is None:
+            self.low = LowLayer(self.fanouts["video"])
+        return self.low
+
+    @property
+    def host_bps(self) -> float:
+        """The host's video rate over the last few seconds (bits per second)."""
+        now, sent = time.monotonic(), self.fanouts["video"].bytes
+        then, before = self._rate_mark
+        if now - then >= 2.0:
+            self._rate_mark = (now, sent)
+            self._host_bps = (sent - before) * 8 / (now - then)
+        return self._host_bps
+
+    def quality(self, resource: str) -> dict[str, str] | None:
+        """A viewer's layer and the ceiling it chose (None: no such viewer)."""
+        follow = self.follows.get(resource)
+        if follow is None:
+            return None
+        return {"layer": follow.quality.layer.value, "ceiling": follow.quality.ceiling.value}
+
+    def choose_quality(self, resource: str, ceiling: Layer) -> dict[str, str] | None:
+        follow = self.follows.get(resource)
+        if follow is not None:
+            follow.choose(ceiling)
+        return self.quality(resource)
+
     async def stop_viewer(self, resource: str) -> bool:
         pc = self.viewers.pop(resource, None)
+        self.follows.pop(resource, None)
         if pc is None:
             return False
         for transceiver in pc.getTransceivers():
@@ -305,6 +366,8 @@ class Room:
             await self.stop_publisher(slot)
             for fanout in self.slots[slot].values():
                 fanout.end()
+        if self.low is not None:
+            self.low.close()
         made = [r.close() for r in ([self.recorder] if self.recorder else [])
                 + self.guest_recorders]
         return [recording for recording in made if recording is not None]

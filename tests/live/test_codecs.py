@@ -35,9 +35,10 @@ def offering(pc: RTCPeerConnection, names: list[str]) -> None:
             transceiver.setCodecPreferences(ordered)
 
 
-async def live_room(codec: str) -> tuple[Room, RTCPeerConnection]:
+async def live_room(codec: str, size: tuple[int, int] = (320, 240)) -> tuple[
+        Room, RTCPeerConnection]:
     publisher = RTCPeerConnection()
-    publisher.addTrack(MovingPicture())
+    publisher.addTrack(MovingPicture(*size))
     publisher.addTrack(AudioStreamTrack())
     prefer(publisher, "video", codec)
     room = Room("s", RTCConfiguration(), max_viewers=10)
