@@ -11,7 +11,8 @@ publisher is asked for one, and the viewer's track skips delta frames until it a
 Requests go to the publisher's media SSRC (never its RTX one, which encoders ignore) and
 are pooled: at most one per second toward a publisher for viewers starting, and at most
 one per `RECOVERY_SECONDS` for viewers recovering from loss, so a struggling viewer never
-forces keyframes on everyone else.
+forces keyframes on everyone else. A viewer (re)starting within a second of a keyframe
+starts from it, replayed from the fan-out's cache, and asks for nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ QUEUE_FRAMES = 120  # per viewer; a viewer further behind than this drops frames
 ASK_AGAIN_SECONDS = 0.5  # a viewer still waiting for a keyframe asks again this often
 START_SECONDS = 1.0  # at most one keyframe request per publisher this often
 RECOVERY_SECONDS = 5.0  # ... and for viewers recovering from loss, this often
+GOP_CACHE_SECONDS = 1.0  # a viewer starting this soon after a keyframe starts from it
 
 
 def is_keyframe(codec: str, data: bytes) -> bool:
@@ -156,11 +158,16 @@ class ForwardedTrack(MediaStreamTrack):
         return not self._started
 
     def restart(self, recovery: bool = False) -> None:
-        """Start again at the next keyframe (asked for now); `recovery` after a loss."""
+        """Start again at a keyframe: the source's recent one replayed if it has one (no
+        request to the publisher at all), else the next, asked for now; `recovery` after a
+        loss."""
         if self.kind == "video" and self._fanout is not None:
+            self._drain()
+            if self._reading and self._fanout.replay(self._queue):
+                self._started, self._recovering = True, False
+                return
             self._started = False
             self._recovering = recovery
-            self._drain()
             self._ask()
 
     def _ask(self) -> None:
@@ -244,6 +251,8 @@ class Fanout:
         self.requests = 0  # keyframe requests sent to publishers
         self.frame_at = -1e9  # when the last frame came (monotonic)
         self.bytes = 0  # of frames forwarded, all told
+        self._gop: list[av.Packet[Any]] = []  # since the last keyframe, while it is recent
+        self._gop_at = -1e9
         self.listeners: list[Callable[[RTCRtpCodecParameters, bytes, int, bool], None]] = []
         self.media_ssrc: int | None = None
         self.steering: Steering | None = None  # the publisher's REMB (`bitrate.py`)
@@ -280,6 +289,7 @@ class Fanout:
         tap = _Tap(original, self)
         receiver._RTCRtpReceiver__decoder_queue = tap  # type: ignore[attr-defined]
         self.source, self._request_keyframe = tap, pli
+        self._gop = []
         for viewer in self.viewers:  # a new source: everyone starts at its first keyframe
             viewer.restart()
 
@@ -289,6 +299,7 @@ class Fanout:
         if source is None or source is self.source:
             had = self.source is not None
             self.source, self._request_keyframe = None, None
+            self._gop = []
             if self.steering is not None:
                 self.steering.stop()
                 self.steering = None
@@ -310,12 +321,29 @@ class Fanout:
         packet.pts = timestamp
         packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
         self.bytes += len(data)
+        if self.kind == "video":
+            if key:
+                self._gop, self._gop_at = [packet], time.monotonic()
+            elif self._gop and time.monotonic() - self._gop_at <= GOP_CACHE_SECONDS:
+                self._gop.append(packet)
+            else:
+                self._gop = []
         for viewer in tuple(self.viewers):
             viewer.offer(packet, key, codec.name, self)
         for listener in tuple(self.listeners):
             listener(codec, data, timestamp, key)
         if self.on_frame is not None:
             self.on_frame(codec, data, timestamp, key)
+
+    def replay(self, into: asyncio.Queue[av.Packet[Any] | None]) -> bool:
+        """Put the recent keyframe and the frames since into a starting viewer's queue (the
+        cached keyframe path); False when there is none recent enough."""
+        if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS or \
+                len(self._gop) >= into.maxsize:
+            return False
+        for packet in self._gop:
+            into.put_nowait(packet)
+        return True
 
     def add(self, codec: str | None = None) -> ForwardedTrack:
         track = ForwardedTrack(self.kind, self, codec)

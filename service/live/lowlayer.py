@@ -158,5 +158,9 @@ class LowLayer:
         for packet in encoder.encode(small):
             data = bytes(packet)
             self.encoded += 1
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self.fanout.publish, codec, data, timestamp)
+            if self._loop is not None and not self._loop.is_closed():
+                try:
+                    self._loop.call_soon_threadsafe(self.fanout.publish, codec, data,
+                                                    timestamp)
+                except RuntimeError:  # the loop closed meanwhile: the room is gone
+                    return
