@@ -19,9 +19,11 @@ from service.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    Unprocessable,
     UnsupportedMediaType,
 )
 from service.live import recordings, turn
+from service.live.quality import Layer
 from service.settings import Settings
 from service.web import Services, bearer, json_body, member_access, page_of, require_user, services
 
@@ -310,6 +312,43 @@ async def whep_stop(request: Request) -> Response:
     return Response(status_code=200)
 
 
+async def whep_quality(request: Request) -> Response:
+    """
+    summary: A viewer's quality - the layer it gets now (high, low, audio) and the most it wants. POST {"ceiling"} chooses (high = automatic, low = save data, audio = sound only).
+    tags: [live]
+    parameters:
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+      - {name: resource, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: false
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/ViewerQualityChoice'}
+    responses:
+      200: {description: The quality, content: {application/json: {schema: {$ref: '#/components/schemas/ViewerQuality'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      422: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    await _member_session(request, svc, session_id)
+    room = svc.rooms.find(session_id)
+    resource = request.path_params["resource"]
+    if request.method == "POST":
+        body = await json_body(request)
+        try:
+            ceiling = Layer(str(body.get("ceiling")))
+        except ValueError:
+            raise Unprocessable("Choose high, low or audio.", code="invalid_quality") from None
+        found = room.choose_quality(resource, ceiling) if room else None
+    else:
+        found = room.quality(resource) if room else None
+    if found is None:
+        raise NotFound("No such viewing resource.", code="resource_not_found")
+    return JSONResponse(found)
+
+
 async def _member_session(request: Request, svc: Services,
                           session_id: str) -> tuple[LiveSession, int]:
     """The session, if the signed-in user is in its community; and who they are."""
@@ -341,6 +380,8 @@ routes = [
     Route("/api/live/{session_id}/whip/{resource}", whip_stop, methods=["DELETE"]),
     Route("/api/live/{session_id}/whep", whep_view, methods=["POST"]),
     Route("/api/live/{session_id}/whep/{resource}", whep_stop, methods=["DELETE"]),
+    Route("/api/live/{session_id}/whep/{resource}/quality", whep_quality,
+          methods=["GET", "POST"]),
     Route("/api/live/{session_id}/whip", whip_options, methods=["OPTIONS"],
           include_in_schema=False),
     Route("/api/live/{session_id}/whep", whep_options, methods=["OPTIONS"],

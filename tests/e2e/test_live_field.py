@@ -4,6 +4,8 @@ frame fast; the watch page tells when the host stops and comes back by itself.""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -25,6 +27,13 @@ def scheduled(server: ServerProcess) -> tuple[RemoteMember, dict[str, Any]]:
                       json={"title": "Trail talk"})
     assert made.status_code == 201, made.text
     return host, made.json()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.2)
 
 
 def frames(page: Page, video: str = "host-video") -> int:
@@ -206,3 +215,30 @@ def test_the_studio_offers_a_quality_preset(live_server: ServerProcess, browser:
     assert frames(page) > 20
     shown = page.evaluate("() => document.getElementById('host-video').videoHeight")
     assert 0 < shown <= height
+
+
+def test_the_watch_page_shows_the_quality_and_offers_save_data_and_audio_only(
+        live_server: ServerProcess, browser: Browser) -> None:
+    """The viewer sees which quality it gets and may choose: "Save data" brings the room's
+    ~360p layer, "Audio only" stops the picture (the sound goes on), "Automatic" brings the
+    original back."""
+    host, live = scheduled(live_server)
+    with Encoder(live["whip_url"], live["publish_token"], "VP8", size=(640, 480)):
+        _, page = person(browser, live_server, "member@example.com", phone=True)
+        page.goto(f"{live_server.url}/c/{host.slug}/live/{live['id']}")
+        expect(page.locator("#waiting")).to_be_hidden(timeout=15_000)
+        expect(page.locator("#quality-now")).to_have_text("Best quality", timeout=5_000)
+        height = "() => document.getElementById('host-video').videoHeight"
+        assert page.evaluate(height) == 480
+        page.get_by_label("Picture").select_option("low")
+        expect(page.locator("#quality-now")).to_have_text("Lower quality")
+        wait_for(lambda: page.evaluate(height) == 360)
+        assert frames(page) > 10
+        page.get_by_label("Picture").select_option("audio")
+        expect(page.locator("#quality-now")).to_have_text("Sound only")
+        page.wait_for_timeout(1000)
+        assert frames(page) <= 2
+        page.get_by_label("Picture").select_option("high")
+        expect(page.locator("#quality-now")).to_have_text("Best quality")
+        wait_for(lambda: page.evaluate(height) == 480)
+        assert frames(page) > 10

@@ -15,8 +15,9 @@ from tests.live.test_forward import MovingPicture, prefer
 
 
 class Encoder:
-    def __init__(self, whip_url: str, token: str, codec: str = "H264") -> None:
-        self.whip_url, self.token, self.codec = whip_url, token, codec
+    def __init__(self, whip_url: str, token: str, codec: str = "H264",
+                 size: tuple[int, int] = (320, 240)) -> None:
+        self.whip_url, self.token, self.codec, self.size = whip_url, token, codec, size
         self.status = 0
         self.location = ""
         self._published = threading.Event()
@@ -45,7 +46,7 @@ class Encoder:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         self.delete = True
         pc = RTCPeerConnection()
-        pc.addTrack(MovingPicture())
+        pc.addTrack(MovingPicture(*self.size))
         pc.addTrack(AudioStreamTrack())
         prefer(pc, "video", self.codec)
         auth = {"Authorization": f"Bearer {self.token}"}

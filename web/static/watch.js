@@ -1,6 +1,6 @@
 // Viewer page: the host (and a guest on stage) over WHEP, chat, reactions, raise a hand,
 // and going on stage when invited (WHIP with the stage token).
-import { showError } from "./api.js";
+import { api, showError } from "./api.js";
 import { channel, chatItem, floatReaction, publish, watch } from "./live.js";
 import { label, t } from "./i18n.js";
 
@@ -39,6 +39,9 @@ async function startWatching() {
     }, codec);
     followConnection(viewing);
     if (!hostAway) waiting(null);
+    if ($("quality-choice").value !== "high") {
+      api("POST", `${viewing.location}/quality`, { ceiling: $("quality-choice").value }).then(showQuality, () => {});
+    }
   } catch (error) {
     viewing = null;
     if (error.code === "session_not_live") setTimeout(startWatching, 2000);
@@ -74,6 +77,28 @@ function reconnect() {
   connectionState(t("Reconnecting…"));
   setTimeout(startWatching, 1000);
 }
+
+// The picture's quality: what the server sends this viewer now, and the viewer's choice.
+const LAYERS = { high: () => t("Best quality"), low: () => t("Lower quality"), audio: () => t("Sound only") };
+function showQuality(quality) {
+  $("quality-now").hidden = !quality;
+  if (!quality) return;
+  $("quality-now").textContent = LAYERS[quality.layer]?.() || quality.layer;
+  $("quality-now").dataset.layer = quality.layer;
+}
+async function followQuality() {
+  const current = viewing;
+  if (current?.location) {
+    showQuality(await api("GET", `${current.location}/quality`).catch(() => null));
+  } else showQuality(null);
+}
+setInterval(followQuality, 2000);
+$("quality-choice").addEventListener("change", async () => {
+  if (!viewing?.location) return;
+  try {
+    showQuality(await api("POST", `${viewing.location}/quality`, { ceiling: $("quality-choice").value }));
+  } catch (error) { showError(problem, error); }
+});
 
 function hostVideoEnded() {
   const track = viewing?.pc.getReceivers().find((r) => r.track.kind === "video")?.track;
