@@ -13,7 +13,7 @@ class RateLimiter:
         self.prefix = prefix
 
     async def check(self, key: str, limit: int, *, message: str,
-                    code: str = "too_many_attempts") -> None:
+                    code: str = "too_many_attempts", **params: object) -> None:
         """Raise 429 (with Retry-After) if `key` already used up its window."""
         full = self.prefix + key
         count = await self.redis.get(full)
@@ -21,7 +21,7 @@ class RateLimiter:
             ttl = max(int(await self.redis.ttl(full)), 1)
             raise TooManyRequests(message, code=code,
                                   hint="Wait %(wait_seconds)s and try again.", wait_seconds=ttl,
-                                  headers={"Retry-After": str(ttl)})
+                                  headers={"Retry-After": str(ttl)}, **params)
 
     async def count(self, key: str) -> int:
         found = await self.redis.get(self.prefix + key)

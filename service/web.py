@@ -122,8 +122,8 @@ def json_depth(raw: bytes) -> int:
 
 def check_depth(raw: bytes) -> None:
     if json_depth(raw) > MAX_JSON_DEPTH:
-        raise BadRequest(f"The JSON nests deeper than {MAX_JSON_DEPTH} levels.",
-                         code="json_too_deep", hint="Send flatter JSON.")
+        raise BadRequest("The JSON nests deeper than %(levels)s levels.",
+                         code="json_too_deep", hint="Send flatter JSON.", levels=MAX_JSON_DEPTH)
 
 
 def storable(text: str) -> bool:
@@ -159,7 +159,8 @@ def page_of(request: Request) -> Page:
     limit = int_param(q["limit"], "limit") if q.get("limit") else DEFAULT_LIMIT
     offset = int_param(q["offset"], "offset") if q.get("offset") else 0
     if not 1 <= limit <= MOST:
-        raise BadRequest(f"limit must be between 1 and {MOST}.", code="invalid_parameter")
+        raise BadRequest("limit must be between 1 and %(most)s.", code="invalid_parameter",
+                         most=MOST)
     return Page(limit, offset)
 
 

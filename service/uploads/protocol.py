@@ -64,9 +64,10 @@ def metadata(request: Request) -> dict[str, str]:
     """Upload-Metadata: comma-separated `key base64value` pairs."""
     raw = request.headers.get("upload-metadata", "")
     if len(raw) > MAX_METADATA_BYTES or raw.count(",") >= MAX_METADATA_KEYS:
-        raise BadRequest(f"Upload-Metadata is limited to {MAX_METADATA_KEYS} keys and "
-                         f"{MAX_METADATA_BYTES} bytes.", code="metadata_too_large",
-                         hint="Send only community, release, prompt, title and filename.")
+        raise BadRequest("Upload-Metadata is limited to %(keys)s keys and %(size_bytes)s.",
+                         code="metadata_too_large",
+                         hint="Send only community, release, prompt, title and filename.",
+                         keys=MAX_METADATA_KEYS, size_bytes=MAX_METADATA_BYTES)
     out: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in raw.split(","))):
         key, _, value = pair.partition(" ")

@@ -93,8 +93,8 @@ async def create(request: Request) -> Response:
                                            Permission.share_story)
         hourly = f"uploads:{who.user.id}"
         await svc.limiter.check(hourly, svc.settings.uploads_per_hour,
-                                message=f"You started {svc.settings.uploads_per_hour} uploads "
-                                        "in the last hour.", code="too_many_uploads")
+                                message="You started %(count)s uploads in the last hour.",
+                                code="too_many_uploads", count=svc.settings.uploads_per_hour)
         upload = await uploads.create(session, access, svc.upload_sink, svc.settings,
                                       length=length, meta=meta)
     await svc.limiter.hit(hourly, 3600)
