@@ -103,7 +103,7 @@ class ForwardedTrack(MediaStreamTrack):
             if not key:  # keep playing the old source until the new one's keyframe
                 if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
                     self._asked_at = time.monotonic()
-                    source.want_keyframe()
+                    source.want_keyframe(recovery=True)
                 return
             if self._fanout is not None:
                 self._fanout.remove(self)
@@ -145,8 +145,10 @@ class ForwardedTrack(MediaStreamTrack):
             return
         self._next = fanout
         fanout.viewers.add(self)
+        if fanout.replay_into(self):  # a recent keyframe: switch now, from it
+            return
         self._asked_at = time.monotonic()
-        fanout.want_keyframe()
+        fanout.want_keyframe(recovery=True)  # a move is for one viewer's sake: pooled
 
     def _drain(self) -> None:
         while not self._queue.empty():
@@ -248,6 +250,7 @@ class Fanout:
         self._asked_at = -1e9  # when the publisher was last asked for a keyframe
         self._keyframe_at = -1e9  # when its last keyframe came
         self._later: asyncio.TimerHandle | None = None
+        self._pending = False  # a request waits for its turn
         self.requests = 0  # keyframe requests sent to publishers
         self.frame_at = -1e9  # when the last frame came (monotonic)
         self.bytes = 0  # of frames forwarded, all told
@@ -256,6 +259,7 @@ class Fanout:
         self.listeners: list[Callable[[RTCRtpCodecParameters, bytes, int, bool], None]] = []
         self.media_ssrc: int | None = None
         self.steering: Steering | None = None  # the publisher's REMB (`bitrate.py`)
+        self.cheap_keyframes = False  # its keyframes cost nobody else (the low layer's)
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
         self.on_codec: Callable[[], None] | None = None  # the codec is known, or changed
@@ -317,6 +321,7 @@ class Fanout:
         key = is_keyframe(codec.name, data)
         if key and self.kind == "video":
             self._keyframe_at = time.monotonic()
+            self._pending = False
         packet = av.Packet(data)
         packet.pts = timestamp
         packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
@@ -334,6 +339,21 @@ class Fanout:
             listener(codec, data, timestamp, key)
         if self.on_frame is not None:
             self.on_frame(codec, data, timestamp, key)
+
+    def recent_keyframe(self) -> list[av.Packet[Any]]:
+        """The cached keyframe and the frames since (empty when none is recent)."""
+        if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS:
+            return []
+        return list(self._gop)
+
+    def replay_into(self, track: ForwardedTrack) -> bool:
+        """Switch a moving track over now, from the cached keyframe, if there is one."""
+        if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS:
+            return False
+        gop, codec = list(self._gop), self.codec.name if self.codec else None
+        for i, packet in enumerate(gop):
+            track.offer(packet, i == 0, codec, self)
+        return True
 
     def replay(self, into: asyncio.Queue[av.Packet[Any] | None]) -> bool:
         """Put the recent keyframe and the frames since into a starting viewer's queue (the
@@ -360,11 +380,12 @@ class Fanout:
             return
         now = time.monotonic()
         due = self._asked_at + START_SECONDS
-        if recovery:
+        if recovery and not self.cheap_keyframes:
             due = max(due, max(self._asked_at, self._keyframe_at) + RECOVERY_SECONDS)
         if due <= now:
             self._send_request()
             return
+        self._pending = True
         if self._later is None or self._later.when() > asyncio.get_running_loop().time() + (
                 due - now):
             if self._later is not None:
@@ -373,11 +394,11 @@ class Fanout:
 
     def _on_due(self) -> None:
         self._later = None
-        waiting = [v for v in self.viewers if v.waiting]
-        if waiting:  # still wanted (a keyframe may have come meanwhile)
-            self.want_keyframe(recovery=all(v._recovering for v in waiting))
+        if self._pending:  # still wanted (a keyframe may have come meanwhile)
+            self._send_request()
 
     def _send_request(self) -> None:
+        self._pending = False
         if self._request_keyframe is None:
             return
         self._asked_at = time.monotonic()

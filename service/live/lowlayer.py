@@ -3,7 +3,7 @@
 
 aiortc can't receive simulcast, so the server makes the second layer itself: one decoder
 and one encoder per room, never per viewer, working in a thread of their own and only
-while someone watches the layer. Its frames keep the original's timestamps, so a viewer
+while someone watches the layer (and `LINGER_SECONDS` after). Its frames keep the original's timestamps, so a viewer
 moved between layers sees one continuous stream; its codec is the publisher's (VP8 from
 browsers, H.264 from OBS), the codec every viewer of the room negotiated.
 """
@@ -28,7 +28,10 @@ log = logging.getLogger("kumpul.live")
 HEIGHT = 360
 BITRATE = 300_000
 FPS = 30
-BACKLOG = 30  # source frames waiting for the thread; more and it starts over at a keyframe
+BACKLOG = 60  # source frames waiting for the thread; more and it starts over at a keyframe
+LINGER_SECONDS = 20.0  # it keeps running this long after its last viewer left
+BEHIND = 3  # frames waiting: the thread decodes (to keep its reference) but encodes only
+            # the newest, so the layer's frame rate drops before anything stalls
 _ENCODERS = {"vp8": ("libvpx", {"deadline": "realtime", "cpu-used": "16", "lag-in-frames": "0",
                                 "error-resilient": "1", "static-thresh": "0"}),
              "h264": ("libx264", {"preset": "ultrafast", "tune": "zerolatency",
@@ -42,6 +45,8 @@ class LowLayer:
         self.source = source
         self.fanout = Fanout("video")
         self.fanout._request_keyframe = self._key_wanted
+        self.fanout.cheap_keyframes = True
+        self.skipped = 0  # source frames decoded but not encoded (the thread was behind)
         self.encoded = 0
         self.busy_seconds = 0.0  # thread time spent decoding, scaling and encoding
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -51,6 +56,7 @@ class LowLayer:
         self._force_key = threading.Event()
         self._reset = threading.Event()
         self._synced = False  # the decoder started at a keyframe of the source
+        self._empty_since = 0.0
         source.listeners.append(self._on_source)
 
     @property
@@ -62,14 +68,26 @@ class LowLayer:
 
     def _on_source(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int,
                    key: bool) -> None:
-        if not self.fanout.viewers:
-            self._stop()
-            return
+        if not self.fanout.viewers:  # nobody on it: it stops after a while (viewers come
+            now = time.monotonic()   # back down soon, and a start waits for a keyframe)
+            self._empty_since = self._empty_since or now
+            if now - self._empty_since > LINGER_SECONDS or not self.running:
+                self._stop()
+                return
+        else:
+            self._empty_since = 0.0
         if not self.running:
             self._start()
         if not self._synced:
             if not key:
-                self.source.want_keyframe()
+                recent = self.source.recent_keyframe()  # it includes this frame
+                if recent and len(recent) < BACKLOG - self._work.qsize():
+                    self._synced = True
+                    for packet in recent:
+                        self._work.put_nowait((codec, bytes(packet), int(packet.pts or 0),
+                                               packet is recent[0]))
+                else:
+                    self.source.want_keyframe(recovery=True)  # for some viewers: pooled
                 return
             self._synced = True
         try:
@@ -121,6 +139,9 @@ class LowLayer:
                     decoder = av.CodecContext.create(name, "r")
                     encoder = None
                 for frame in decoder.decode(av.Packet(data)):
+                    if self._work.qsize() >= BEHIND:
+                        self.skipped += 1
+                        continue
                     if encoder is None:
                         encoder = self._encoder(name, frame.width, frame.height)
                     self._encode(encoder, codec, frame, timestamp)

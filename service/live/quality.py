@@ -6,7 +6,7 @@ the player sends one.
 - Down: two bad reports in a row (loss over 5%, a round trip over 0.8 s, or a REMB under
   half the layer's rate), one if the layer was a probe that just began.
 - Up (probing): after `probe_wait` of clean reports (loss under 2%), one step; a probe that
-  fails doubles the wait (up to 8 s toward high, 16 s toward low), one that holds for 3 s
+  fails doubles the wait (up to 6 s toward high, 16 s toward low), one that holds for 3 s
   resets it. A viewer whose link clears is back on high within ~10 s.
 - After a move, reports for `SETTLE_SECONDS` describe the old layer and are not counted.
 - The viewer may choose a ceiling: "save data" (low at most) or audio only.
@@ -39,7 +39,7 @@ LOSS_BAD = 0.05
 LOSS_GOOD = 0.02
 RTT_BAD = 0.8
 PROBE_SECONDS = 4.0
-PROBE_CAP = {Layer.high: 8.0, Layer.low: 16.0}
+PROBE_CAP = {Layer.high: 6.0, Layer.low: 16.0}
 PROBE_HOLDS = 3.0
 SETTLE_SECONDS = 1.5
 

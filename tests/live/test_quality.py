@@ -45,7 +45,7 @@ def test_loss_moves_a_viewer_down_and_a_clear_link_brings_it_back_within_10_s() 
 
 
 def test_a_link_that_carries_only_the_low_layer_settles_there_probing_less_and_less() -> None:
-    """Probes up fail and back off (8 s toward high: a few keyframe requests a minute);
+    """Probes up fail and back off (6 s toward high: a few keyframe requests a minute);
     the viewer stays on low."""
     quality = Quality()
     now, probes = 0.0, []
@@ -119,11 +119,12 @@ def test_one_low_layer_per_room_audio_only_and_back(loopback: None) -> None:
         fed = room.fanouts["video"].frames
         for resource in resources:
             room.choose_quality(resource, Layer.low)
-        await until(lambda: all(set(v.heights[-5:]) == {360} for v in crowd), 8)
+        await until(lambda: all(set(v.heights[-5:]) == {360} for v in crowd), 15)
         await asyncio.sleep(1.0)
         out["low"] = [set(v.heights[-10:]) for v in crowd]
         out["encoders"] = 1 if room.low is not None else 0
         out["encoded"] = room.low.encoded if room.low else 0
+        out["skipped"] = room.low.skipped if room.low else 0
         out["fed"] = room.fanouts["video"].frames - fed
         room.choose_quality(resources[0], Layer.audio)
         await asyncio.sleep(1.0)
@@ -152,4 +153,4 @@ def test_one_low_layer_per_room_audio_only_and_back(loopback: None) -> None:
     assert pictures <= 2 and sound > 50, out
     assert out["quality"] == {"layer": "audio", "ceiling": "audio"}, out
     assert out["back"] == [{480}, {480}], out
-    assert out["low_running"] is False, out  # nobody on it: its encoder stops
+    assert out["low_running"] is True, out  # it lingers a while for viewers coming back
