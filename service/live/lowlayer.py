@@ -3,9 +3,10 @@
 
 aiortc can't receive simulcast, so the server makes the second layer itself: one decoder
 and one encoder per room, never per viewer, working in a thread of their own and only
-while someone watches the layer (and `LINGER_SECONDS` after). Its frames keep the original's timestamps, so a viewer
-moved between layers sees one continuous stream; its codec is the publisher's (VP8 from
-browsers, H.264 from OBS), the codec every viewer of the room negotiated.
+while someone watches the layer (and `LINGER_SECONDS` after). Its frames keep the
+original's timestamps, so a viewer moved between layers sees one continuous stream; its
+codec is the publisher's (VP8 from browsers, H.264 from OBS), the codec every viewer of the
+room negotiated.
 """
 
 from __future__ import annotations

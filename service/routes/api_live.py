@@ -335,17 +335,16 @@ async def whep_quality(request: Request) -> Response:
     await _member_session(request, svc, session_id)
     room = svc.rooms.find(session_id)
     resource = request.path_params["resource"]
+    found = room.quality(resource) if room else None
+    if room is None or found is None:
+        raise NotFound("No such viewing resource.", code="resource_not_found")
     if request.method == "POST":
         body = await json_body(request)
         try:
             ceiling = Layer(str(body.get("ceiling")))
         except ValueError:
             raise Unprocessable("Choose high, low or audio.", code="invalid_quality") from None
-        found = room.choose_quality(resource, ceiling) if room else None
-    else:
-        found = room.quality(resource) if room else None
-    if found is None:
-        raise NotFound("No such viewing resource.", code="resource_not_found")
+        found = room.choose_quality(resource, ceiling)
     return JSONResponse(found)
 
 
