@@ -5,8 +5,9 @@
 - `smtp`: a kept aiosmtplib client (one connection, opened on first use, reused, opened
   again when the server dropped it), plain, STARTTLS or TLS, with or without login.
 
-Mails are plain text with the headers a mail client expects (From, To, Subject, Date,
-Message-ID, Auto-Submitted). Nothing here knows of users or the database: the outbox
+Mails are plain text, or plain text and HTML (multipart/alternative), with the headers a
+mail client expects (From, To, Subject, Date, Message-ID, Auto-Submitted) and any of their
+own (List-Unsubscribe). Nothing here knows of users or the database: the outbox
 (`service/domain/outbox.py`) records each mail and whether it went.
 """
 
@@ -32,13 +33,19 @@ class MailError(Exception):
 
 @dataclass(frozen=True)
 class Mail:
+    """A mail: plain text, optionally with an HTML alternative (multipart/alternative), and
+    extra headers (e.g. List-Unsubscribe)."""
+
     to: str
     subject: str
     text: str
+    html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def message(self, sender: str) -> EmailMessage:
-        if "\n" in self.to or "\r" in self.to or "\n" in self.subject or "\r" in self.subject:
-            raise MailError("a recipient or subject may not span lines")
+        lines = [self.to, self.subject, *(part for pair in self.headers for part in pair)]
+        if any("\n" in value or "\r" in value for value in lines):
+            raise MailError("a recipient, subject or header may not span lines")
         msg = EmailMessage()
         msg["From"] = sender
         msg["To"] = self.to
@@ -46,7 +53,11 @@ class Mail:
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
         msg["Auto-Submitted"] = "auto-generated"
+        for name, value in self.headers:
+            msg[name] = value
         msg.set_content(self.text)
+        if self.html is not None:
+            msg.add_alternative(self.html, subtype="html")
         return msg
 
 
@@ -75,7 +86,8 @@ class LogTransport(Transport):
     async def send(self, mail: Mail) -> None:
         message = mail.message(self.sender)
         log.info("mail", extra={"to": mail.to, "subject": mail.subject, "body": mail.text,
-                                "message_id": message["Message-ID"]})
+                                "message_id": message["Message-ID"],
+                                "headers": dict(mail.headers)})
 
     @property
     def delivers(self) -> bool:

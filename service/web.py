@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 
 from service import effects, i18n
 from service.db.models import Community, User, WebSession
-from service.domain import accounts, communities, outbox
+from service.domain import accounts, communities
 from service.domain.communities import Access
 from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
@@ -65,9 +65,6 @@ class Services:
             caused = effects.take(session)
         if caused:
             await anyio.to_thread.run_sync(effects.carry_out, caused, self.queues)
-            mails = [e.outbox_id for e in caused if isinstance(e, effects.Mail)]
-            if mails:
-                await outbox.deliver(self.db, self.mailer, mails)
 
 
 def services(request: Request | WebSocket) -> Services:
