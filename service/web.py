@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 
 from service import effects, i18n
 from service.db.models import Community, User, WebSession
-from service.domain import accounts, communities
+from service.domain import accounts, communities, notifications
 from service.domain.communities import Access
 from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
@@ -173,6 +173,7 @@ class Principal:
     user: User
     via: str                      # "cookie" or "token"
     web_session: WebSession | None = None
+    unread: int = 0               # unread notices (the bell), counted for pages only
 
     @property
     def csrf_token(self) -> str | None:
@@ -199,7 +200,10 @@ async def principal(request: Request, session: AsyncSession) -> Principal | None
         return None
     user, row = await accounts.session_user(session, cookie)
     speech_for(request, user=user)
-    return Principal(user, "cookie", row)
+    unread = 0
+    if request.scope.get("type") == "http" and not request.url.path.startswith("/api/"):
+        unread = await notifications.unread(session, user.id)  # the bell on every page
+    return Principal(user, "cookie", row, unread)
 
 
 async def require_user(request: Request, session: AsyncSession,

@@ -22,6 +22,7 @@ from service.db.models import (
     Announcement,
     Clip,
     Community,
+    Invite,
     LiveMoment,
     LiveSession,
     MailOptOut,
@@ -33,11 +34,13 @@ from service.db.models import (
     User,
     utcnow,
 )
-from service.domain import notices, outbox
+from service.domain import audit, notices, outbox
+from service.domain.accounts import clean_email
+from service.domain.communities import Access
 from service.domain.composition import Composition
 from service.domain.live_state import LiveState
 from service.domain.paging import Page
-from service.errors import Unprocessable
+from service.errors import Conflict, Unprocessable
 from service.events import notice_channel
 from service.settings import Settings
 
@@ -89,9 +92,9 @@ async def tell(session: AsyncSession, found: Announcement, user_ids: Sequence[in
         return 0
     community = await session.get(Community, found.community_id)
     assert community is not None
-    chosen = dict((await session.execute(select(
+    chosen = {row[0]: row[1] for row in await session.execute(select(
         NotificationChoice.user_id, NotificationChoice.channel).where(
-        NotificationChoice.kind == found.kind, NotificationChoice.user_id.in_(todo)))).tuples())
+        NotificationChoice.kind == found.kind, NotificationChoice.user_id.in_(todo)))}
     people = await session.scalars(select(User).where(User.id.in_(todo)).order_by(User.id))
     speeches: dict[tuple[str, str], i18n.Speech] = {}
     notes: list[Notification] = []
@@ -117,9 +120,10 @@ async def tell(session: AsyncSession, found: Announcement, user_ids: Sequence[in
     await session.flush()
     await outbox.send_many(session, mails)
     told = [note.user_id for note in notes]
-    counts = dict((await session.execute(select(Notification.user_id, func.count()).where(
-        Notification.user_id.in_(told), Notification.read_at.is_(None))
-        .group_by(Notification.user_id))).tuples())
+    counts = {row[0]: row[1] for row in await session.execute(
+        select(Notification.user_id, func.count()).where(
+            Notification.user_id.in_(told), Notification.read_at.is_(None))
+        .group_by(Notification.user_id))}
     for note in notes:
         effects.publish(session, notice_channel(note.user_id), {
             "id": note.id, "kind": note.kind, "params": note.params, "link": note.link,
@@ -203,12 +207,33 @@ async def reel_published(session: AsyncSession, reel: Reel) -> None:
                        link=f"/r/{reel.slug}")
 
 
+async def mail_invite(session: AsyncSession, access: Access, invite: Invite, email: object,
+                      url: str, settings: Settings) -> None:
+    """Mail an invite link (the community, the role, until when) in the community's language;
+    an address that unsubscribed from invites is refused."""
+    address = clean_email(email)
+    if await opted_out(session, address, "invite"):
+        raise Conflict("%(email)s asked not to get invites by mail.", code="invite_opted_out",
+                       hint="Hand the link over another way.", email=address)
+    community = access.community
+    speech = i18n.Speech.of(community.language, community.time_zone)
+    mail = notices.compose("invite", speech, {
+        "community": community.name, "inviter": access.user.display_name, "role": invite.role,
+        "expires_at": invite.expires_at.isoformat()}, to=address, link=url,
+        footer=mail_links(settings, f"e:{address}", "invite"))
+    await outbox.send(session, settings.mail_transport, mail, kind="invite")
+    audit.record(session, action="invite.mailed", subject_type="invite",
+                 subject_id=str(invite.id), actor_id=access.user.id,
+                 community_id=community.id, data={"email": address})
+
+
 # --- each person's choices --------------------------------------------------------------
 
 async def choices(session: AsyncSession, user: User) -> dict[str, str]:
     """The person's channel for each kind they may choose (email when never chosen)."""
-    rows = dict((await session.execute(select(NotificationChoice.kind, NotificationChoice.channel)
-                                       .where(NotificationChoice.user_id == user.id))).tuples())
+    result = await session.execute(select(NotificationChoice.kind, NotificationChoice.channel)
+                                   .where(NotificationChoice.user_id == user.id))
+    rows = {row[0]: row[1] for row in result}
     return {kind.name: rows.get(kind.name, "email") for kind in notices.CHOOSABLE}
 
 
