@@ -14,6 +14,7 @@ own (List-Unsubscribe). Nothing here knows of users or the database: the outbox
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ import aiosmtplib
 from service.settings import Settings
 
 log = logging.getLogger("kumpul.mail")
+LONG_LINES = email.policy.default.clone(max_line_length=998)
+SMTP_LINES = LONG_LINES.clone(linesep="\r\n")
 
 
 class MailError(Exception):
@@ -46,7 +49,9 @@ class Mail:
         lines = [self.to, self.subject, *(part for pair in self.headers for part in pair)]
         if any("\n" in value or "\r" in value for value in lines):
             raise MailError("a recipient, subject or header may not span lines")
-        msg = EmailMessage()
+        # Headers fold at 998 octets, not 78: a long List-Unsubscribe URL has nowhere to fold
+        # and would otherwise be turned into encoded words that mail clients cannot follow.
+        msg = EmailMessage(policy=LONG_LINES)
         msg["From"] = sender
         msg["To"] = self.to
         msg["Subject"] = self.subject
@@ -112,7 +117,10 @@ class SmtpTransport(Transport):
                 try:
                     if not self.client.is_connected:
                         await self.client.connect()
-                    await self.client.send_message(message)
+                    # flattened here with our policy: aiosmtplib's own folds at 78
+                    await self.client.sendmail(parseaddr(self.sender)[1],
+                                               [parseaddr(mail.to)[1]],
+                                               message.as_bytes(policy=SMTP_LINES))
                     return
                 except aiosmtplib.SMTPServerDisconnected as exc:
                     self.client.close()
