@@ -43,7 +43,7 @@ async def list_page(request: Request) -> Response:
         rows, next_offset = shown.cut(await notifications.recent(session, who.user.id, shown))
     speech = i18n.current()
     return render(request, "notifications.html", {
-        "notices": [notifications.shown(row, speech) for row in rows],
+        "notices": [{**notifications.shown(row, speech), "at": row.created_at} for row in rows],
         "next_offset": next_offset}, who=who)
 
 
