@@ -45,10 +45,13 @@ class Mail:
     html: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
 
-    def message(self, sender: str) -> EmailMessage:
+    def check(self) -> None:
         lines = [self.to, self.subject, *(part for pair in self.headers for part in pair)]
         if any("\n" in value or "\r" in value for value in lines):
             raise MailError("a recipient, subject or header may not span lines")
+
+    def message(self, sender: str) -> EmailMessage:
+        self.check()
         # Headers fold at 998 octets, not 78: a long List-Unsubscribe URL has nowhere to fold
         # and would otherwise be turned into encoded words that mail clients cannot follow.
         msg = EmailMessage(policy=LONG_LINES)
@@ -89,10 +92,14 @@ class LogTransport(Transport):
     name = "log"
 
     async def send(self, mail: Mail) -> None:
-        message = mail.message(self.sender)
+        mail.check()  # refused as SMTP would refuse it; the MIME message itself is not built
         log.info("mail", extra={"to": mail.to, "subject": mail.subject, "body": mail.text,
-                                "message_id": message["Message-ID"],
+                                "message_id": make_msgid(domain=self.domain),
                                 "headers": dict(mail.headers)})
+
+    @property
+    def domain(self) -> str | None:
+        return parseaddr(self.sender)[1].rpartition("@")[2] or None
 
     @property
     def delivers(self) -> bool:

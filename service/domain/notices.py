@@ -134,11 +134,12 @@ class Footer:
 
 
 def compose(kind: str, speech: i18n.Speech, params: Mapping[str, object], *, to: str,
-            link: str, footer: Footer | None) -> Mail:
+            link: str, footer: Footer | None, shown: Mapping[str, str] | None = None) -> Mail:
     """A mail of `kind` for one reader: plain text and HTML, and, with a footer, the
-    List-Unsubscribe headers of RFC 8058 (one POST to the URL unsubscribes)."""
+    List-Unsubscribe headers of RFC 8058 (one POST to the URL unsubscribes). `shown` is
+    `values(speech, params)` when the caller has it already (a fan-out, per language)."""
     found = KINDS[kind]
-    shown = values(speech, params)
+    shown = shown if shown is not None else values(speech, params)
     subject = _line(speech, found.subject, shown) or speech.gettext(found.label)
     paragraphs = [text for text in (_line(speech, line, shown) for line in found.lines) if text]
     action = speech.fill(speech.gettext(found.action), shown)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import effects, i18n
@@ -26,7 +26,6 @@ from service.db.models import (
     LiveMoment,
     LiveSession,
     MailOptOut,
-    MailOutbox,
     Membership,
     Notification,
     NotificationChoice,
@@ -97,37 +96,44 @@ async def tell(session: AsyncSession, found: Announcement, user_ids: Sequence[in
         NotificationChoice.kind == found.kind, NotificationChoice.user_id.in_(todo)))}
     people = await session.scalars(select(User).where(User.id.in_(todo)).order_by(User.id))
     speeches: dict[tuple[str, str], i18n.Speech] = {}
-    notes: list[Notification] = []
-    mails: list[MailOutbox] = []
+    shown: dict[tuple[str, str], dict[str, str]] = {}  # the values, once per place
+    notes: list[dict[str, Any]] = []
+    mails: list[dict[str, Any]] = []
     link = settings.public_url + found.link
     now = utcnow()
     for user in people:
         channel = chosen.get(user.id, "email")
         if channel == "off":
             continue
-        notes.append(Notification(user_id=user.id, community_id=found.community_id,
-                                  kind=found.kind, key=found.key, params=found.params,
-                                  link=found.link, created_at=now))
+        notes.append({"user_id": user.id, "community_id": found.community_id,
+                      "kind": found.kind, "key": found.key, "params": found.params,
+                      "link": found.link, "created_at": now})
         if channel != "email":
             continue
         place = (user.language or community.language, user.time_zone or community.time_zone)
-        speech = speeches.get(place) or speeches.setdefault(place, i18n.Speech.of(*place))
-        mail = notices.compose(found.kind, speech, found.params, to=user.email, link=link,
+        if place not in speeches:
+            speeches[place] = i18n.Speech.of(*place)
+            shown[place] = notices.values(speeches[place], found.params)
+        mail = notices.compose(found.kind, speeches[place], found.params, to=user.email,
+                               link=link, shown=shown[place],
                                footer=mail_links(settings, f"u:{user.id}", found.kind))
-        mails.append(outbox.row_of(mail, settings.mail_transport, kind=found.kind,
-                                   user_id=user.id))
-    session.add_all(notes)
-    await session.flush()
+        mails.append(outbox.values_of(mail, settings.mail_transport, kind=found.kind,
+                                      user_id=user.id))
+    if not notes:
+        return 0
+    # bulk inserts (one statement each, not a unit of work of thousands of objects)
+    note_ids = list(await session.scalars(insert(Notification).returning(
+        Notification.id, sort_by_parameter_order=True), notes))
     await outbox.send_many(session, mails)
-    told = [note.user_id for note in notes]
+    told = [note["user_id"] for note in notes]
     counts = {row[0]: row[1] for row in await session.execute(
         select(Notification.user_id, func.count()).where(
             Notification.user_id.in_(told), Notification.read_at.is_(None))
         .group_by(Notification.user_id))}
-    for note in notes:
-        effects.publish(session, notice_channel(note.user_id), {
-            "id": note.id, "kind": note.kind, "params": note.params, "link": note.link,
-            "unread": counts.get(note.user_id, 0)})
+    for note_id, note in zip(note_ids, notes, strict=True):
+        effects.publish(session, notice_channel(note["user_id"]), {
+            "id": note_id, "kind": found.kind, "params": found.params, "link": found.link,
+            "unread": counts.get(note["user_id"], 0)})
     return len(notes)
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import effects
@@ -17,31 +18,35 @@ from service.domain.paging import Page
 from service.mail import Mail, MailError, Transport
 
 
-def row_of(mail: Mail, transport: str, *, kind: str | None = None,
-           user_id: int | None = None) -> MailOutbox:
-    return MailOutbox(recipient=mail.to, subject=mail.subject[:200], body=mail.text,
-                      html=mail.html, headers=dict(mail.headers) or None, kind=kind,
-                      user_id=user_id, transport=transport, attempts=0, created_at=utcnow())
+def values_of(mail: Mail, transport: str, *, kind: str | None = None,
+              user_id: int | None = None) -> dict[str, Any]:
+    """The outbox row of `mail`, as column values."""
+    return {"recipient": mail.to, "subject": mail.subject[:200], "body": mail.text,
+            "html": mail.html, "headers": dict(mail.headers) or None, "kind": kind,
+            "user_id": user_id, "transport": transport, "attempts": 0,
+            "created_at": utcnow()}
 
 
 async def send(session: AsyncSession, transport: str, mail: Mail, *, kind: str | None = None,
                user_id: int | None = None) -> MailOutbox:
     """Record `mail`; it goes out after this transaction commits."""
-    row = row_of(mail, transport, kind=kind, user_id=user_id)
+    row = MailOutbox(**values_of(mail, transport, kind=kind, user_id=user_id))
     session.add(row)
     await session.flush()
     effects.mail(session, row.id)
     return row
 
 
-async def send_many(session: AsyncSession, rows: Sequence[MailOutbox]) -> None:
-    """Record many mails in one insert; they go out (in chunks) after the commit."""
+async def send_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Record many mails (`values_of`) in one bulk insert; they go out, in chunks, after the
+    commit. Their ids, in order."""
     if not rows:
-        return
-    session.add_all(rows)
-    await session.flush()
-    for row in rows:
-        effects.mail(session, row.id)
+        return []
+    ids = list(await session.scalars(
+        insert(MailOutbox).returning(MailOutbox.id, sort_by_parameter_order=True), rows))
+    for mail_id in ids:
+        effects.mail(session, mail_id)
+    return ids
 
 
 @dataclass(frozen=True)
