@@ -62,7 +62,7 @@ def find_moments(queues: Queues, session_id: str) -> str:
                           backoff=[30, 300])
 
 
-MAIL_CHUNK = 250  # mails per delivery job
+MAIL_CHUNK = 500  # mails per delivery job
 MAIL_BACKOFF = [30, 120, 600, 1800, 3600]  # seconds between tries of a refused mail
 NOTIFY_CHUNK = 500  # people per fan-out job
 
