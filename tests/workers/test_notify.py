@@ -91,6 +91,15 @@ def test_a_published_reel_tells_its_members_and_the_host(studio: Studio,
     assert ana_bell[0]["link"].startswith("/r/")
     host_bell = studio.owner.get("/api/notifications").json()["notifications"]
     assert [n["kind"] for n in host_bell] == ["highlight_published"]
+    # marking read: one's own by id (someone else's id changes nothing), then all
+    assert studio.owner.post("/api/notifications/read",
+                             json={"ids": [ana_bell[0]["id"]]}).json() == {"unread": 1}
+    assert ana.post("/api/notifications/read",
+                    json={"ids": [ana_bell[0]["id"]]}).json() == {"unread": 1}
+    assert ana.post("/api/notifications/read", json={"ids": ["x"]}).status_code == 400
+    assert ana.post("/api/notifications/read", json={}).json() == {"unread": 0}
+    listed = ana.get("/api/notifications?limit=1").json()
+    assert listed["next_offset"] == 1 and listed["notifications"][0]["read"] is True
 
     async def mails(session: AsyncSession) -> list[tuple[str, str]]:
         rows = await session.execute(select(MailOutbox.kind, MailOutbox.body).where(
