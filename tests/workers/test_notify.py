@@ -164,3 +164,20 @@ def test_a_large_audience_goes_in_chunks_told_once(studio: Studio, settings: Set
              .get_jobs() if j.func_name == "workers.mail.send_mails"]
     assert sum(len(str(j.args[0]).split(",")) for j in sends) >= people - 2
     assert all(len(str(j.args[0]).split(",")) <= jobs.MAIL_CHUNK for j in sends)
+
+
+def test_choices_are_saved_from_the_account_page(studio: Studio) -> None:
+    """Each kind's field on Your settings; an unknown channel is refused."""
+    ana = studio.members[0]
+    saved = ana.post("/account/notifications", data={
+        "session_live": "off", "story_approved": "in_app", "csrf_token": ana.csrf})
+    assert saved.status_code == 200
+    page = ana.get("/account").text
+    assert 'name="session_live">' in page
+    for kind, channel in (("session_live", "off"), ("story_approved", "in_app"),
+                          ("session_scheduled", "email")):
+        field = page.split(f'name="{kind}">', 1)[1].split("</select>", 1)[0]
+        assert f'value="{channel}" selected' in field, (kind, field)
+    wrong = ana.post("/account/notifications", data={"session_live": "loud",
+                                                     "csrf_token": ana.csrf})
+    assert wrong.status_code == 422
