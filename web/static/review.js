@@ -38,17 +38,26 @@ async function load(selectId, { quiet = false } = {}) {
   const shown = [...list.querySelectorAll(".poster")].map((b) => b.dataset.clip).join();
   if (quiet && shown === clips.map((c) => c.id).join()) return; // nothing new
   list.replaceChildren(...clips.map((c) => el("li", {},
-    el("button", { type: "button", class: "poster", dataset: { clip: c.id },
-      "aria-label": `${c.member.display_name}: ${c.title || c.filename}`, onclick: () => select(c.id) },
+    // the name is the visible text (WCAG 2.5.3 label in name): member, title, length
+    el("button", { type: "button", class: "poster", dataset: { clip: c.id }, onclick: () => select(c.id) },
       el("img", { src: c.media.poster, alt: "", loading: "lazy" }),
       el("span", { class: "poster-label" }, c.member.display_name, el("br"),
+        el("small", { class: "poster-title" }, c.title || c.filename), el("br"),
         el("small", {}, duration(c.frames / FPS)))))));
   $("empty").hidden = clips.length > 0;
   if (quiet && current && clips.some((c) => c.id === current.id)) {
-    for (const b of document.querySelectorAll(".poster")) b.classList.toggle("selected", b.dataset.clip === current.id);
+    markSelected(current.id);
   } else if (selectId && clips.some((c) => c.id === selectId)) select(selectId);
   else if (clips.length) select(clips[0].id);
   else $("detail").hidden = true;
+}
+
+function markSelected(id) {
+  for (const b of document.querySelectorAll(".poster")) {
+    b.classList.toggle("selected", b.dataset.clip === id);
+    if (b.dataset.clip === id) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  }
 }
 
 async function select(id) {
@@ -58,7 +67,7 @@ async function select(id) {
     showError(problem, error);
     return;
   }
-  for (const b of document.querySelectorAll(".poster")) b.classList.toggle("selected", b.dataset.clip === id);
+  markSelected(id);
   $("detail").hidden = false;
   $("detail-title").textContent = current.title || current.filename;
   $("detail-state").textContent = LABELS[current.state] || current.state;

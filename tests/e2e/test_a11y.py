@@ -1,0 +1,231 @@
+"""Every page and its main states pass axe-core's WCAG 2.2 AA rules in Debian's Chromium, in
+light and dark mode, on a phone and on a desktop.
+
+axe-core comes from npm (pinned in tests/e2e/clients, installed by `scripts/bootstrap --dev`)
+and is added as an init script, which the pages' Content-Security-Policy does not apply to:
+the pages are checked under their real policy, and the CSP watch of conftest still holds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests import conftest as root
+from tests import media_files
+from tests.conftest import ServerProcess, make_settings, settings_env
+from tests.e2e.conftest import PHONE, setup_link
+from tests.e2e.test_reels import join, upload
+from tests.e2e.test_stories import log_in
+from tests.remote import member_of_new_community
+
+pytestmark = pytest.mark.e2e  # drives Debian's Chromium
+
+AXE = Path(__file__).with_name("clients") / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+RUN_AXE = """async (tags) => {
+  const found = await axe.run(document, {runOnly: {type: "tag", values: tags},
+                                         resultTypes: ["violations"]});
+  return found.violations.map(v => `${v.id} (${v.impact}): ${v.help}\\n` + v.nodes.slice(0, 4)
+    .map(n => `    ${n.target.join(" ")}: ${(n.failureSummary || "").replace(/\\s+/g, " ")}`)
+    .join("\\n"));
+}"""
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
+MODES = {"light-phone": ("light", PHONE), "dark-phone": ("dark", PHONE),
+         "light-desktop": ("light", DESKTOP), "dark-desktop": ("dark", DESKTOP)}
+
+
+@dataclass
+class World:
+    """A community with something on every page: stories waiting and approved, a published
+    reel, a scheduled live session, an open invite, a set-up link."""
+    server: ServerProcess
+    slug: str
+    reel_id: str
+    reel_slug: str
+    session_id: str
+    invite: str
+    setup: str
+
+
+def _api(server: ServerProcess, token: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
+                        timeout=30)
+
+
+def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("a11y")
+    root.redis_started()
+    settings = make_settings(tmp, KUMPUL_REDIS_URL=root.REDIS_TEST_URL)
+    env = settings_env(settings)
+    subprocess.run([sys.executable, "-m", "service.cli", "migrate"], check=True, env=env,
+                   capture_output=True)
+    server = ServerProcess(settings, tmp / "server.log").start()
+    with (tmp / "worker.log").open("a") as sink:
+        worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "ingest",
+                                   "reels", "default"], env=env, stdout=sink,
+                                  stderr=subprocess.STDOUT)
+    try:
+        setup = setup_link(server)
+        first = member_of_new_community(server)
+        slug = first.slug
+        moderator = join(server, first.owner_token, slug, "moderator", "mod@example.com",
+                         "Mo Derator")
+        host = join(server, first.owner_token, slug, "host", "host@example.com", "Hana Host")
+        for n, size in enumerate(("360x640", "640x360", "360x640")):
+            upload(server, slug, first.token,
+                   media_files.story_mp4(tmp / f"story-{n}.mp4", 2, size))
+        with _api(server, moderator) as mod:
+            def waiting() -> list[dict[str, Any]]:
+                got: list[dict[str, Any]] = mod.get(
+                    f"/api/communities/{slug}/review").json()["clips"]
+                return got
+            _until(lambda: len(waiting()) == 3, 120, "three stories ready for review")
+            clip = waiting()[0]["id"]
+            assert mod.post(f"/api/communities/{slug}/review/{clip}/approve",
+                            json={}).status_code == 200
+            reel = mod.post(f"/api/communities/{slug}/reels",
+                            json={"title": "Morning pour-overs"}).json()
+            base = f"/api/communities/{slug}/reels/{reel['id']}"
+            assert mod.patch(base, json={"items": [{"clip_id": clip}]}).status_code == 200
+            assert mod.post(f"{base}/render").status_code == 202
+            _until(lambda: mod.get(base).json()["state"] == "rendered", 180, "the reel renders")
+            published = mod.post(f"{base}/publish").json()
+        with _api(server, host) as hosting:
+            live = hosting.post(f"/api/communities/{slug}/live",
+                                json={"title": "Tasting night", "description": "Beans"})
+            assert live.status_code == 201, live.text
+        with _api(server, first.owner_token) as owner:
+            invite = owner.post(f"/api/communities/{slug}/invites",
+                                json={"role": "member"}).json()["url"]
+        yield World(server, slug, reel["id"], published["slug"], live.json()["id"], invite,
+                    setup)
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        server.stop()
+
+
+def _context(browser: Browser, mode: str) -> BrowserContext:
+    scheme, device = MODES[mode]
+    context = browser.new_context(color_scheme=scheme, **device)
+    context.add_init_script(path=str(AXE))
+    return context
+
+
+class Audit:
+    """Runs axe on page states and keeps what it finds, by state."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, list[str]] = {}
+        self.checked: list[str] = []
+
+    def check(self, page: Page, state: str) -> None:
+        page.wait_for_load_state("load")
+        self.checked.append(state)
+        violations = page.evaluate(RUN_AXE, WCAG_AA)
+        if violations:
+            self.found[state] = violations
+
+    def visit(self, page: Page, url: str, state: str, status: int = 200) -> None:
+        response = page.goto(url)
+        assert response is not None and response.status == status, (state, url)
+        self.check(page, state)
+
+    def report(self) -> str:
+        return "\n".join(f"{state}:\n  " + "\n  ".join(v) for state, v in self.found.items())
+
+
+@pytest.fixture
+def audit() -> Audit:
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: scripts/bootstrap --dev runs npm ci in "
+                    "tests/e2e/clients")
+    return Audit()
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
+                               mode: str) -> None:
+    """Zero WCAG 2.2 AA violations on every page and main state, in this colour scheme and
+    screen size."""
+    url, slug = world.server.url, world.slug
+
+    visitor = _context(browser, mode).new_page()
+    audit.visit(visitor, f"{url}/login", "login")
+    visitor.get_by_label("Email").fill("nobody@example.com")
+    visitor.get_by_label("Password").fill("wrong password!")
+    visitor.get_by_role("button", name="Log in").click()
+    expect(visitor.get_by_role("alert")).to_be_visible()
+    audit.check(visitor, "login with an error")
+    audit.visit(visitor, f"{url}/reset", "forgot password")
+    audit.visit(visitor, world.setup, "setup")
+    audit.visit(visitor, world.invite, "invite sign-up")
+    audit.visit(visitor, f"{url}/invite/not-a-real-invite", "error page (404)", status=404)
+    audit.visit(visitor, f"{url}/r/{world.reel_slug}", "public reel")
+    visitor.get_by_text("Embed this reel").click()
+    audit.check(visitor, "public reel with the embed code open")
+    audit.visit(visitor, f"{url}/r/{world.reel_slug}/embed", "embed")
+
+    member = _context(browser, mode).new_page()
+    log_in(member, world.server, "member@example.com")
+    expect(member).to_have_url(f"{url}/c/{slug}")
+    audit.check(member, "community (member)")
+    audit.visit(member, f"{url}/", "home")
+    audit.visit(member, f"{url}/account", "account")
+    audit.visit(member, f"{url}/c/{slug}/share", "share: record")
+    member.get_by_role("tab", name="Choose a file").click()
+    audit.check(member, "share: choose a file")
+    audit.visit(member, f"{url}/c/{slug}/stories", "my stories")
+    expect(member.locator(".badge.state").first).to_be_visible()
+    audit.check(member, "my stories (listed)")
+    audit.visit(member, f"{url}/c/{slug}/live/{world.session_id}", "watch")
+    audit.visit(member, f"{url}/c/{slug}/admin", "error page (403)", status=403)
+
+    moderator = _context(browser, mode).new_page()
+    log_in(moderator, world.server, "mod@example.com")
+    audit.visit(moderator, f"{url}/c/{slug}/review", "review")
+    expect(moderator.locator("#queue .poster")).to_have_count(2)
+    expect(moderator.locator("#detail")).to_be_visible()
+    audit.check(moderator, "review with a story open")
+    moderator.locator("select[name=state]").select_option("approved")
+    expect(moderator.locator("#queue .poster")).to_have_count(1)
+    audit.check(moderator, "review: approved")
+    audit.visit(moderator, f"{url}/c/{slug}/reels", "reels")
+    audit.visit(moderator, f"{url}/c/{slug}/reels/{world.reel_id}", "composer")
+    expect(moderator.locator("#reel-state")).to_have_text("published")
+    audit.check(moderator, "composer (published)")
+
+    host = _context(browser, mode).new_page()
+    log_in(host, world.server, "host@example.com")
+    audit.visit(host, f"{url}/c/{slug}", "community (host)")
+    audit.visit(host, f"{url}/c/{slug}/live/{world.session_id}/studio", "studio")
+
+    owner = _context(browser, mode).new_page()
+    log_in(owner, world.server, "owner@example.com")
+    audit.visit(owner, f"{url}/c/{slug}", "community (owner)")
+    audit.visit(owner, f"{url}/c/{slug}/admin", "admin")
+    owner.get_by_role("button", name="Create invite link").click()
+    expect(owner.locator("#new-invite")).to_be_visible()
+    audit.check(owner, "admin with a new invite link")
+    audit.visit(owner, f"{url}/admin/outbox", "outbox")
+
+    assert len(audit.checked) >= 30
+    assert not audit.found, f"axe found, in {mode}:\n{audit.report()}"
