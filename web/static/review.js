@@ -172,6 +172,10 @@ async function decide(kind) {
     await api("POST", `${base}/${current.id}/${kind}`, body);
     $("note").value = "";
     await load(next && next.id);
+    // the decided story left the list: focus goes to the one now open, or says none is left
+    const opened = document.querySelector(".poster.selected");
+    if (opened && !$("detail").hidden) opened.focus();
+    else $("empty").focus();
   } catch (error) {
     showError(problem, error);
   }
@@ -186,10 +190,21 @@ function step(delta) {
   if (target) select(target.id);
 }
 
+// Single-key shortcuts (WCAG 2.1.4): they can be turned off (remembered in this browser),
+// never act while typing, and leave Space and Enter to a focused button or link.
+const shortcuts = $("shortcuts");
+shortcuts.checked = localStorage.getItem("kumpul.review.shortcuts") !== "off";
+shortcuts.addEventListener("change", () => {
+  localStorage.setItem("kumpul.review.shortcuts", shortcuts.checked ? "on" : "off");
+});
+const TYPING = "input:not([type=range]):not([type=checkbox]):not([type=radio]), textarea, select, [contenteditable]";
+const OWN_KEYS = "button, a[href], summary, input, [role=tab], [tabindex]"; // the player is ours
+
 document.addEventListener("keydown", (event) => {
-  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) && event.target.type !== "range";
-  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (!shortcuts.checked || event.defaultPrevented) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches(TYPING)) return;
   const key = event.key.toLowerCase();
+  if ((key === " " || key === "enter") && event.target.closest(OWN_KEYS)) return;
   if (key === " " || key === "k") {
     event.preventDefault();
     if (player.paused) player.play(); else player.pause();
