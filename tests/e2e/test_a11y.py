@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx2 as httpx
 import pytest
@@ -38,9 +38,15 @@ RUN_AXE = """async (tags) => {
     .map(n => `    ${n.target.join(" ")}: ${(n.failureSummary || "").replace(/\\s+/g, " ")}`)
     .join("\\n"));
 }"""
+# axe has no rule for it: every video, playing or not, has a name
+UNNAMED_VIDEOS = """() => [...document.querySelectorAll("video")]
+  .filter(v => !(v.getAttribute("aria-label") || "").trim() && !v.getAttribute("aria-labelledby"))
+  .map(v => `video without a label: #${v.id}`)"""
 DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
-MODES = {"light-phone": ("light", PHONE), "dark-phone": ("dark", PHONE),
-         "light-desktop": ("light", DESKTOP), "dark-desktop": ("dark", DESKTOP)}
+Scheme = Literal["light", "dark"]
+MODES: dict[str, tuple[Scheme, dict[str, Any]]] = {
+    "light-phone": ("light", PHONE), "dark-phone": ("dark", PHONE),
+    "light-desktop": ("light", DESKTOP), "dark-desktop": ("dark", DESKTOP)}
 
 
 @dataclass
@@ -54,6 +60,7 @@ class World:
     session_id: str
     invite: str
     setup: str
+    moderator_token: str
 
 
 def _api(server: ServerProcess, token: str) -> httpx.Client:
@@ -73,7 +80,8 @@ def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("a11y")
     root.redis_started()
-    settings = make_settings(tmp, KUMPUL_REDIS_URL=root.REDIS_TEST_URL)
+    settings = make_settings(tmp, KUMPUL_REDIS_URL=root.REDIS_TEST_URL,
+                             KUMPUL_ICE_HOST_ADDRESSES="127.0.0.1")
     env = settings_env(settings)
     subprocess.run([sys.executable, "-m", "service.cli", "migrate"], check=True, env=env,
                    capture_output=True)
@@ -116,7 +124,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             invite = owner.post(f"/api/communities/{slug}/invites",
                                 json={"role": "member"}).json()["url"]
         yield World(server, slug, reel["id"], published["slug"], live.json()["id"], invite,
-                    setup)
+                    setup, moderator)
     finally:
         worker.terminate()
         worker.wait(20)
@@ -140,7 +148,7 @@ class Audit:
     def check(self, page: Page, state: str) -> None:
         page.wait_for_load_state("load")
         self.checked.append(state)
-        violations = page.evaluate(RUN_AXE, WCAG_AA)
+        violations = page.evaluate(RUN_AXE, WCAG_AA) + page.evaluate(UNNAMED_VIDEOS)
         if violations:
             self.found[state] = violations
 
@@ -229,3 +237,146 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
 
     assert len(audit.checked) >= 30
     assert not audit.found, f"axe found, in {mode}:\n{audit.report()}"
+
+
+FOCUS_RING = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  return {what: `${el.tagName.toLowerCase()}#${el.id}.${el.className}`, style: style.outlineStyle,
+          width: parseFloat(style.outlineWidth)};
+}"""
+
+
+def tab_to(page: Page, selector: str, limit: int = 60, back: bool = False) -> None:
+    """Presses Tab (or Shift+Tab) until the focus is on `selector`; every control passed on
+    the way shows a focus ring."""
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        ring = page.evaluate(FOCUS_RING)
+        if ring is not None:
+            assert ring["style"] != "none" and ring["width"] >= 2, f"no focus ring: {ring}"
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def focused(page: Page) -> str:
+    """What has the focus, as `tag#id`, for assertions on where focus went."""
+    return str(page.evaluate(
+        "() => `${document.activeElement.tagName.toLowerCase()}#${document.activeElement.id}`"))
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_control_shows_a_focus_ring(world: World, browser: Browser,
+                                          scheme: Scheme) -> None:
+    """Tabbing through whole pages, every control that takes the focus draws a ring of at
+    least 2 px (:focus-visible), in both colour schemes."""
+    url, slug = world.server.url, world.slug
+    page = browser.new_context(color_scheme=scheme, **DESKTOP).new_page()
+    log_in(page, world.server, "mod@example.com")
+    for path in (f"/c/{slug}", f"/c/{slug}/review", f"/c/{slug}/reels/{world.reel_id}",
+                 f"/c/{slug}/share", f"/c/{slug}/live/{world.session_id}", "/account"):
+        page.goto(url + path)
+        page.wait_for_load_state("load")
+        seen = set()
+        for _ in range(45):
+            page.keyboard.press("Tab")
+            ring = page.evaluate(FOCUS_RING)
+            if ring is None:
+                break
+            seen.add(ring["what"])
+            assert ring["style"] != "none" and ring["width"] >= 2, (path, ring)
+        assert len(seen) >= 3, (path, seen)
+
+
+def test_review_shortcuts_can_be_turned_off_and_leave_space_to_buttons(
+        world: World, browser: Browser) -> None:
+    """WCAG 2.1.4: Space on a focused button presses that button (the player does not start);
+    single-key shortcuts work on the page, can be turned off, and stay off after a reload."""
+    url, slug = world.server.url, world.slug
+    page = _context(browser, "light-desktop").new_page()
+    log_in(page, world.server, "mod@example.com")
+    page.goto(f"{url}/c/{slug}/review")
+    posters = page.locator("#queue .poster")
+    expect(posters).to_have_count(2)
+    expect(posters.first).to_have_attribute("aria-current", "true")
+    player = page.locator("#player")
+    expect(player).to_have_js_property("readyState", 4, timeout=15_000)
+
+    tab_to(page, "#step-on")
+    page.keyboard.press("Space")  # one frame on, and nothing else
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementById('player').paused")
+    assert page.evaluate("document.getElementById('player').currentTime") > 0.03
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementById('player').paused")
+
+    page.locator("h1").click()  # the focus leaves the controls: the page's keys act
+    page.keyboard.press("n")
+    expect(posters.nth(1)).to_have_attribute("aria-current", "true")
+    page.keyboard.press("p")
+    expect(posters.first).to_have_attribute("aria-current", "true")
+
+    tab_to(page, "#shortcuts", back=True)
+    page.keyboard.press("Space")
+    expect(page.get_by_label("Single-key shortcuts")).not_to_be_checked()
+    page.locator("h1").click()
+    page.keyboard.press("n")
+    page.keyboard.press("Space")
+    page.wait_for_timeout(500)
+    expect(posters.first).to_have_attribute("aria-current", "true")
+    assert page.evaluate("document.getElementById('player').paused")
+    page.reload()
+    expect(posters).to_have_count(2)
+    expect(page.get_by_label("Single-key shortcuts")).not_to_be_checked()
+    page.locator("h1").click()
+    page.keyboard.press("n")
+    page.wait_for_timeout(500)
+    expect(posters.first).to_have_attribute("aria-current", "true")
+
+
+def test_share_tabs_follow_the_aria_tabs_pattern(world: World, browser: Browser) -> None:
+    """One tab in the Tab order; arrows, Home and End move between tabs and show their panel;
+    Tab goes on into the panel."""
+    page = _context(browser, "light-phone").new_page()
+    log_in(page, world.server, "member@example.com")
+    page.goto(f"{world.server.url}/c/{world.slug}/share")
+    record = page.get_by_role("tab", name="Record")
+    file = page.get_by_role("tab", name="Choose a file")
+    expect(page.get_by_role("tablist", name="How to send your story")).to_be_visible()
+    expect(record).to_have_attribute("aria-selected", "true")
+    expect(file).to_have_attribute("tabindex", "-1")
+    tab_to(page, "#tab-record")
+    page.keyboard.press("ArrowRight")
+    assert focused(page) == "button#tab-file"
+    expect(file).to_have_attribute("aria-selected", "true")
+    expect(record).to_have_attribute("aria-selected", "false")
+    expect(page.get_by_role("tabpanel", name="Choose a file")).to_be_visible()
+    expect(page.locator("#panel-record")).to_be_hidden()
+    page.keyboard.press("Tab")
+    assert focused(page) == "input#file"
+    page.keyboard.press("Shift+Tab")
+    assert focused(page) == "button#tab-file"
+    page.keyboard.press("Home")
+    assert focused(page) == "button#tab-record"
+    expect(page.get_by_role("tabpanel", name="Record")).to_be_visible()
+    page.keyboard.press("ArrowLeft")  # wraps around
+    assert focused(page) == "button#tab-file"
+    page.keyboard.press("End")
+    assert focused(page) == "button#tab-file"
+
+
+def test_live_and_timed_text_is_announced(world: World, browser: Browser) -> None:
+    """Chat is a polite live log; the countdown is spoken at once; the recording's time is
+    spoken through a polite live region (not every second)."""
+    page = _context(browser, "light-phone").new_page()
+    log_in(page, world.server, "member@example.com")
+    page.goto(f"{world.server.url}/c/{world.slug}/live/{world.session_id}")
+    chat = page.get_by_role("log", name="Chat messages")
+    expect(chat).to_have_attribute("aria-live", "polite")
+    page.goto(f"{world.server.url}/c/{world.slug}/share")
+    expect(page.locator("#countdown")).to_have_attribute("aria-live", "assertive")
+    expect(page.locator("#record-status")).to_have_attribute("aria-live", "polite")
+    expect(page.get_by_role("timer")).to_be_hidden()

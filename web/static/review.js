@@ -173,8 +173,8 @@ async function decide(kind) {
     $("note").value = "";
     await load(next && next.id);
     // the decided story left the list: focus goes to the one now open, or says none is left
-    const opened = document.querySelector(".poster.selected");
-    if (opened && !$("detail").hidden) opened.focus();
+    const opened = next && document.querySelector(`.poster[data-clip="${next.id}"]`);
+    if (opened) opened.focus();
     else $("empty").focus();
   } catch (error) {
     showError(problem, error);
