@@ -42,6 +42,13 @@ RUN_AXE = """async (tags) => {
 UNNAMED_VIDEOS = """() => [...document.querySelectorAll("video")]
   .filter(v => !(v.getAttribute("aria-label") || "").trim() && !v.getAttribute("aria-labelledby"))
   .map(v => `video without a label: #${v.id}`)"""
+CUES = """(id) => new Promise((resolve) => {
+  const video = id ? document.getElementById(id) : document.querySelector("video");
+  const track = video.textTracks[0];
+  const done = () => resolve([...track.cues].map((cue) => cue.text));
+  if (track.cues && track.cues.length) done();
+  else video.querySelector("track").addEventListener("load", done);
+})"""
 DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
 Scheme = Literal["light", "dark"]
 MODES: dict[str, tuple[Scheme, dict[str, Any]]] = {
@@ -188,9 +195,12 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.visit(visitor, world.invite, "invite sign-up")
     audit.visit(visitor, f"{url}/invite/not-a-real-invite", "error page (404)", status=404)
     audit.visit(visitor, f"{url}/r/{world.reel_slug}", "public reel")
+    # the captions track loads (under the page's policy) and its cues reach the player
+    assert visitor.evaluate(CUES, "reel") == ["Morning pour-overs", "Mo"]
     visitor.get_by_text("Embed this reel").click()
     audit.check(visitor, "public reel with the embed code open")
     audit.visit(visitor, f"{url}/r/{world.reel_slug}/embed", "embed")
+    assert visitor.evaluate(CUES, "") == ["Morning pour-overs", "Mo"]
 
     member = _context(browser, mode).new_page()
     log_in(member, world.server, "member@example.com")

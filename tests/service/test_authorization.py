@@ -161,6 +161,7 @@ TABLE: list[Row] = [
     Row("GET", "/r/{slug}/embed", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/r/{slug}/video.mp4", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/r/{slug}/poster.jpg", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
+    Row("GET", "/r/{slug}/captions.vtt", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/objects/{key:path}", "403 403 403 403 403 403"),
     # near the end: joining changes who is a member (a link for up to 10 people)
     Row("GET", "/invite/{token}", "200 200 200 200 200 200", ids={"token": "@join"}),
