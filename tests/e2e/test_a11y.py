@@ -68,6 +68,8 @@ class World:
     invite: str
     setup: str
     moderator_token: str
+    draft_reel_id: str
+    reset: str
 
 
 def _api(server: ServerProcess, token: str) -> httpx.Client:
@@ -123,6 +125,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             assert mod.post(f"{base}/render").status_code == 202
             _until(lambda: mod.get(base).json()["state"] == "rendered", 180, "the reel renders")
             published = mod.post(f"{base}/publish").json()
+            draft = mod.post(f"/api/communities/{slug}/reels", json={"title": "Next one"}).json()
         with _api(server, host) as hosting:
             live = hosting.post(f"/api/communities/{slug}/live",
                                 json={"title": "Tasting night", "description": "Beans"})
@@ -130,8 +133,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         with _api(server, first.owner_token) as owner:
             invite = owner.post(f"/api/communities/{slug}/invites",
                                 json={"role": "member"}).json()["url"]
+            members = owner.get(f"/api/communities/{slug}/members").json()["members"]
+            member_id = next(m["user_id"] for m in members if m["display_name"] == "Mo")
+            reset = owner.post(f"/api/communities/{slug}/members/{member_id}/reset-link")
+            assert reset.status_code == 201, reset.text
         yield World(server, slug, reel["id"], published["slug"], live.json()["id"], invite,
-                    setup, moderator)
+                    setup, moderator, draft["id"], reset.json()["url"])
     finally:
         worker.terminate()
         worker.wait(20)
@@ -194,6 +201,7 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.visit(visitor, world.setup, "setup")
     audit.visit(visitor, world.invite, "invite sign-up")
     audit.visit(visitor, f"{url}/invite/not-a-real-invite", "error page (404)", status=404)
+    audit.visit(visitor, world.reset, "choose a new password")
     audit.visit(visitor, f"{url}/r/{world.reel_slug}", "public reel")
     # the captions track loads (under the page's policy) and its cues reach the player
     assert visitor.evaluate(CUES, "reel") == ["Morning pour-overs", "Mo"]
@@ -215,6 +223,8 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     expect(member.locator(".badge.state").first).to_be_visible()
     audit.check(member, "my stories (listed)")
     audit.visit(member, f"{url}/c/{slug}/live/{world.session_id}", "watch")
+    expect(member.get_by_role("button", name="React: love")).to_be_visible()
+    audit.check(member, "watch with the room open")
     audit.visit(member, f"{url}/c/{slug}/admin", "error page (403)", status=403)
 
     moderator = _context(browser, mode).new_page()
@@ -230,6 +240,10 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.visit(moderator, f"{url}/c/{slug}/reels/{world.reel_id}", "composer")
     expect(moderator.locator("#reel-state")).to_have_text("published")
     audit.check(moderator, "composer (published)")
+    audit.visit(moderator, f"{url}/c/{slug}/reels/{world.draft_reel_id}", "composer (draft)")
+    expect(moderator.locator("#approved").get_by_role("button").first).to_be_visible()
+    audit.check(moderator, "composer (draft, approved stories listed)")
+    audit.visit(moderator, f"{url}/c/{slug}/live/{world.session_id}/highlights", "highlights")
 
     host = _context(browser, mode).new_page()
     log_in(host, world.server, "host@example.com")
