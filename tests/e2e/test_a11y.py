@@ -398,7 +398,7 @@ def test_live_and_timed_text_is_announced(world: World, browser: Browser) -> Non
     page = _context(browser, "light-phone").new_page()
     log_in(page, world.server, "member@example.com")
     page.goto(f"{world.server.url}/c/{world.slug}/live/{world.session_id}")
-    chat = page.get_by_role("log", name="Chat messages")
+    chat = page.get_by_role("log", name="Chat")
     expect(chat).to_have_attribute("aria-live", "polite")
     page.goto(f"{world.server.url}/c/{world.slug}/share")
     expect(page.locator("#countdown")).to_have_attribute("aria-live", "assertive")

@@ -121,7 +121,7 @@ def test_a_viewer_chats_and_reacts_by_keyboard(world: World, browser: Browser) -
     tab_to(page, "#chat-form input[name=text]")
     page.keyboard.type("Hello from the keyboard")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("log", name="Chat messages")).to_contain_text(
+    expect(page.get_by_role("log", name="Chat")).to_contain_text(
         "Mo: Hello from the keyboard")
     expect(studio.locator("#chat")).to_contain_text("Hello from the keyboard")
     assert focused(page) == "input#"  # still in the message box, ready for the next one
