@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,14 @@ def fits_the_screen(page: Page) -> bool:
     """No sideways scrolling on a phone."""
     return bool(page.evaluate(
         "document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def wait_until(page: Page, expression: str, timeout_ms: int) -> None:
+    """Poll `expression` in the page until it is true. Playwright's `wait_for_function`
+    evaluates its predicate with `eval`, which the pages' CSP (script-src 'self') refuses;
+    `evaluate` runs through the DevTools protocol, outside the page's CSP."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout_ms} ms: {expression}")
+        page.wait_for_timeout(100)

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser
 from service.live.ice import use_host_addresses
 from service.settings import Settings
 from tests.conftest import PASSWORD, ServerProcess, free_port, make_settings, settings_env
+from tests.e2e.conftest import wait_until
 from tests.e2e.test_live import FRAMES
 from tests.live import run_async
 from tests.live.test_signalling import publish, schedule, watch
@@ -106,9 +107,8 @@ def browser_frames(browser: Browser, server: ServerProcess, slug: str, session_i
     page.wait_for_load_state()
     page.goto(f"{server.url}/c/{slug}/live/{session_id}")
     try:
-        page.wait_for_function("document.getElementById('host-video').videoWidth > 0",
-                               timeout=wait_ms)
-    except Exception:  # Playwright's timeout: no picture came
+        wait_until(page, "document.getElementById('host-video').videoWidth > 0", wait_ms)
+    except TimeoutError:  # no picture came
         context.close()
         return -1
     frames = int(page.evaluate(FRAMES, "host-video"))

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser
 from service.live.ice import use_host_addresses
 from service.settings import Settings
 from tests.conftest import PASSWORD, ServerProcess, free_port, make_settings, settings_env
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, shot
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, shot, wait_until
 from tests.e2e.test_live import FRAMES
 from tests.live.test_signalling import publish, schedule
 from tests.netns import NatHome
@@ -112,8 +112,7 @@ def test_a_viewer_behind_a_strict_nat_plays_through_turn(
             page.get_by_role("button", name="Log in").click()
             page.wait_for_load_state()
             page.goto(f"{server.url}/c/{host.slug}/live/{live['id']}")
-            page.wait_for_function(
-                "document.getElementById('host-video').videoWidth > 0", timeout=30000)
+            wait_until(page, "document.getElementById('host-video').videoWidth > 0", 30000)
             frames = int(page.evaluate(FRAMES, "host-video"))
             shot(page, "turn-nat-viewer")
         finally:
