@@ -145,7 +145,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         server.stop()
 
 
-def _context(browser: Browser, mode: str) -> BrowserContext:
+def axe_context(browser: Browser, mode: str) -> BrowserContext:
     scheme, device = MODES[mode]
     context = browser.new_context(color_scheme=scheme, **device)
     context.add_init_script(path=str(AXE))
@@ -190,7 +190,7 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     screen size."""
     url, slug = world.server.url, world.slug
 
-    visitor = _context(browser, mode).new_page()
+    visitor = axe_context(browser, mode).new_page()
     audit.visit(visitor, f"{url}/login", "login")
     visitor.get_by_label("Email").fill("nobody@example.com")
     visitor.get_by_label("Password").fill("wrong password!")
@@ -210,7 +210,7 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.visit(visitor, f"{url}/r/{world.reel_slug}/embed", "embed")
     assert visitor.evaluate(CUES, "") == ["Morning pour-overs", "Mo"]
 
-    member = _context(browser, mode).new_page()
+    member = axe_context(browser, mode).new_page()
     log_in(member, world.server, "member@example.com")
     expect(member).to_have_url(f"{url}/c/{slug}")
     audit.check(member, "community (member)")
@@ -227,7 +227,7 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.check(member, "watch with the room open")
     audit.visit(member, f"{url}/c/{slug}/admin", "error page (403)", status=403)
 
-    moderator = _context(browser, mode).new_page()
+    moderator = axe_context(browser, mode).new_page()
     log_in(moderator, world.server, "mod@example.com")
     audit.visit(moderator, f"{url}/c/{slug}/review", "review")
     expect(moderator.locator("#queue .poster")).to_have_count(2)
@@ -245,12 +245,12 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.check(moderator, "composer (draft, approved stories listed)")
     audit.visit(moderator, f"{url}/c/{slug}/live/{world.session_id}/highlights", "highlights")
 
-    host = _context(browser, mode).new_page()
+    host = axe_context(browser, mode).new_page()
     log_in(host, world.server, "host@example.com")
     audit.visit(host, f"{url}/c/{slug}", "community (host)")
     audit.visit(host, f"{url}/c/{slug}/live/{world.session_id}/studio", "studio")
 
-    owner = _context(browser, mode).new_page()
+    owner = axe_context(browser, mode).new_page()
     log_in(owner, world.server, "owner@example.com")
     audit.visit(owner, f"{url}/c/{slug}", "community (owner)")
     audit.visit(owner, f"{url}/c/{slug}/admin", "admin")
@@ -319,7 +319,7 @@ def test_review_shortcuts_can_be_turned_off_and_leave_space_to_buttons(
     """WCAG 2.1.4: Space on a focused button presses that button (the player does not start);
     single-key shortcuts work on the page, can be turned off, and stay off after a reload."""
     url, slug = world.server.url, world.slug
-    page = _context(browser, "light-desktop").new_page()
+    page = axe_context(browser, "light-desktop").new_page()
     log_in(page, world.server, "mod@example.com")
     page.goto(f"{url}/c/{slug}/review")
     posters = page.locator("#queue .poster")
@@ -364,7 +364,7 @@ def test_review_shortcuts_can_be_turned_off_and_leave_space_to_buttons(
 def test_share_tabs_follow_the_aria_tabs_pattern(world: World, browser: Browser) -> None:
     """One tab in the Tab order; arrows, Home and End move between tabs and show their panel;
     Tab goes on into the panel."""
-    page = _context(browser, "light-phone").new_page()
+    page = axe_context(browser, "light-phone").new_page()
     log_in(page, world.server, "member@example.com")
     page.goto(f"{world.server.url}/c/{world.slug}/share")
     record = page.get_by_role("tab", name="Record")
@@ -395,7 +395,7 @@ def test_share_tabs_follow_the_aria_tabs_pattern(world: World, browser: Browser)
 def test_live_and_timed_text_is_announced(world: World, browser: Browser) -> None:
     """Chat is a polite live log; the countdown is spoken at once; the recording's time is
     spoken through a polite live region (not every second)."""
-    page = _context(browser, "light-phone").new_page()
+    page = axe_context(browser, "light-phone").new_page()
     log_in(page, world.server, "member@example.com")
     page.goto(f"{world.server.url}/c/{world.slug}/live/{world.session_id}")
     chat = page.get_by_role("log", name="Chat")

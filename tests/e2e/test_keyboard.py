@@ -2,7 +2,7 @@
 camera, a moderator approves one story and rejects another, a host goes live and a viewer
 chats and reacts. No clicks: Tab, Shift+Tab, arrows, Space, Enter and typing; after every
 step the focus is on a sensible next control (never <body>), and every control on the way
-shows a focus ring."""
+shows a focus ring; and axe checks the states these journeys reach."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import PHONE
-from tests.e2e.test_a11y import DESKTOP, World, focused, tab_to, world
+from tests.e2e.test_a11y import Audit, World, axe_context, focused, tab_to, world
 
 pytestmark = pytest.mark.e2e  # drives Debian's Chromium
 
@@ -30,7 +29,8 @@ def keyboard_log_in(page: Page, world: World, email: str) -> None:
 
 
 def test_a_member_records_and_sends_a_story_by_keyboard(world: World, browser: Browser) -> None:
-    context = browser.new_context(**PHONE)  # type: ignore[arg-type]
+    audit = Audit()
+    context = axe_context(browser, "light-phone")
     context.grant_permissions(["camera", "microphone"])
     page = context.new_page()
     keyboard_log_in(page, world, "member@example.com")
@@ -47,10 +47,12 @@ def test_a_member_records_and_sends_a_story_by_keyboard(world: World, browser: B
     expect(page.locator("#countdown")).to_be_focused()
     expect(page.locator("#stop")).to_be_focused(timeout=10_000)
     expect(page.locator("#record-status")).to_contain_text("Recording")
+    audit.check(page, "share: recording")
     page.wait_for_timeout(2500)
     page.keyboard.press("Enter")
     expect(page.locator("#consent")).to_be_focused()  # the next step: the release
     expect(page.locator("#status")).to_contain_text("Recorded")
+    audit.check(page, "share: recorded")
     page.keyboard.press("Space")
     expect(page.locator("#consent")).to_be_checked()
     page.keyboard.press("Tab")
@@ -58,12 +60,16 @@ def test_a_member_records_and_sends_a_story_by_keyboard(world: World, browser: B
     page.keyboard.press("Enter")
     follow = page.get_by_role("link", name="Follow it in My stories")
     expect(follow).to_be_focused(timeout=30_000)
+    audit.check(page, "share: sent")
     page.keyboard.press("Enter")
     expect(page.get_by_text("Pour-over by keyboard")).to_be_visible()
+    audit.check(page, "my stories: just sent")
+    assert not audit.found, audit.report()
 
 
 def test_a_moderator_approves_and_rejects_by_keyboard(world: World, browser: Browser) -> None:
-    page = browser.new_context(**DESKTOP).new_page()
+    audit = Audit()
+    page = axe_context(browser, "dark-desktop").new_page()
     keyboard_log_in(page, world, "mod@example.com")
     tab_to(page, "a[href$='/review']")
     page.keyboard.press("Enter")
@@ -89,6 +95,7 @@ def test_a_moderator_approves_and_rejects_by_keyboard(world: World, browser: Bro
     page.keyboard.press("Enter")
     expect(page.locator("#empty")).to_be_visible()
     expect(page.locator("#empty")).to_be_focused()
+    audit.check(page, "review: none left")
 
     with httpx.Client(base_url=world.server.url,
                       headers={"Authorization": f"Bearer {world.moderator_token}"}) as mod:
@@ -98,9 +105,17 @@ def test_a_moderator_approves_and_rejects_by_keyboard(world: World, browser: Bro
     assert rejected["state"] == "rejected"
     assert rejected["reason"] == reason
 
+    member = axe_context(browser, "dark-phone").new_page()
+    keyboard_log_in(member, world, "member@example.com")
+    member.goto(f"{world.server.url}/c/{world.slug}/stories")
+    expect(member.locator(".reason").filter(has_text=reason)).to_be_visible()
+    audit.check(member, "my stories: one not approved, with the reason")
+    assert not audit.found, audit.report()
+
 
 def test_a_viewer_chats_and_reacts_by_keyboard(world: World, browser: Browser) -> None:
-    host_context = browser.new_context(**DESKTOP)
+    audit = Audit()
+    host_context = axe_context(browser, "dark-desktop")
     host_context.grant_permissions(["camera", "microphone"])
     studio = host_context.new_page()
     keyboard_log_in(studio, world, "host@example.com")
@@ -111,8 +126,9 @@ def test_a_viewer_chats_and_reacts_by_keyboard(world: World, browser: Browser) -
     studio.keyboard.press("Enter")
     expect(studio.locator("#live-state")).to_have_text("live now", timeout=15_000)
     expect(studio.locator("#end")).to_be_focused()
+    audit.check(studio, "studio: live")
 
-    page = browser.new_context(**PHONE).new_page()  # type: ignore[arg-type]
+    page = axe_context(browser, "dark-phone").new_page()
     keyboard_log_in(page, world, "member@example.com")
     tab_to(page, f"a[href$='/live/{world.session_id}']")
     page.keyboard.press("Enter")
@@ -131,3 +147,6 @@ def test_a_viewer_chats_and_reacts_by_keyboard(world: World, browser: Browser) -
     expect(studio.locator(".reaction-bubble", has_text="🔥")).to_have_count(1)
     page.keyboard.press("Enter")
     expect(studio.locator(".reaction-bubble", has_text="🔥")).not_to_have_count(0)
+    audit.check(page, "watch: live, with chat")
+    audit.check(studio, "studio: live, with chat and reactions")
+    assert not audit.found, audit.report()

@@ -146,6 +146,7 @@ TABLE: list[Row] = [
     Row("GET", "/account", "303 200 200 200 200 200"),
     Row("POST", "/account", "401 422 422 422 422 422", {"language": "xx"}, form=True),
     Row("GET", "/i18n/{language}.{version}.json", "200 200 200 200 200 200", ids={"language": "id", "version": "0"}),
+    Row("GET", "/static/{path:path}", "200 200 200 200 200 200", ids={"path": "app.css"}),
     Row("GET", "/c/{slug}/share", "303 404 200 200 200 200"),
     Row("GET", "/c/{slug}/stories", "303 404 200 200 200 200"),
     Row("POST", "/c/{slug}/prompts", "401 404 403 422 422 422", {}, form=True),
@@ -233,7 +234,8 @@ def url(row: Row, ids: dict[str, Any]) -> str:
     for name, value in (row.ids or {}).items():
         values[name] = ids[value[1:]] if isinstance(value, str) and value.startswith("@") \
             else value
-    return row.path.replace("{key:path}", "{key}").format(**values)
+    return row.path.replace("{key:path}", "{key}").replace("{path:path}", "{path}").format(
+        **values)
 
 
 def fresh(actor: Actor) -> Actor:
