@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import Clip, ClipEdit, User, utcnow
-from service.domain import audit, reels
+from service.domain import audit, notifications, reels
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
 from service.domain.paging import Page
@@ -76,6 +76,7 @@ async def approve(session: AsyncSession, access: Access, clip: Clip) -> None:
     audit.record(session, action="clip.approved", subject_type="clip", subject_id=clip.id,
                  actor_id=access.user.id, community_id=clip.community_id)
     clip_changed(session, clip)
+    await notifications.story_decided(session, clip, "story_approved")
 
 
 async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: object,
@@ -96,6 +97,8 @@ async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: obj
     if was_approved:
         await reels.drop_clip(session, clip, why="clip.rejected")
     clip_changed(session, clip)
+    await notifications.story_decided(session, clip, "story_changes", reason=reason.message,
+                                      note=text)
 
 
 async def edit(session: AsyncSession, access: Access, clip: Clip,
