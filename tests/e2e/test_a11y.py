@@ -216,6 +216,7 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.check(member, "community (member)")
     audit.visit(member, f"{url}/", "home")
     audit.visit(member, f"{url}/account", "account")
+    audit.visit(member, f"{url}/notifications", "notifications")
     audit.visit(member, f"{url}/c/{slug}/share", "share: record")
     member.get_by_role("tab", name="Choose a file").click()
     audit.check(member, "share: choose a file")

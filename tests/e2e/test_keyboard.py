@@ -28,46 +28,8 @@ def keyboard_log_in(page: Page, world: World, email: str) -> None:
     expect(page).to_have_url(f"{world.server.url}/c/{world.slug}")
 
 
-def test_a_member_records_and_sends_a_story_by_keyboard(world: World, browser: Browser) -> None:
-    audit = Audit()
-    context = axe_context(browser, "light-phone")
-    context.grant_permissions(["camera", "microphone"])
-    page = context.new_page()
-    keyboard_log_in(page, world, "member@example.com")
-    tab_to(page, "a[href$='/share']")
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Share your story")).to_be_visible()
-
-    tab_to(page, "#title")
-    page.keyboard.type("Pour-over by keyboard")
-    tab_to(page, "#camera")
-    page.keyboard.press("Enter")
-    expect(page.locator("#start")).to_be_focused()  # the camera button is gone
-    page.keyboard.press("Enter")
-    expect(page.locator("#countdown")).to_be_focused()
-    expect(page.locator("#stop")).to_be_focused(timeout=10_000)
-    expect(page.locator("#record-status")).to_contain_text("Recording")
-    audit.check(page, "share: recording")
-    page.wait_for_timeout(2500)
-    page.keyboard.press("Enter")
-    expect(page.locator("#consent")).to_be_focused()  # the next step: the release
-    expect(page.locator("#status")).to_contain_text("Recorded")
-    audit.check(page, "share: recorded")
-    page.keyboard.press("Space")
-    expect(page.locator("#consent")).to_be_checked()
-    page.keyboard.press("Tab")
-    assert focused(page) == "button#send"
-    page.keyboard.press("Enter")
-    follow = page.get_by_role("link", name="Follow it in My stories")
-    expect(follow).to_be_focused(timeout=30_000)
-    audit.check(page, "share: sent")
-    page.keyboard.press("Enter")
-    expect(page.get_by_text("Pour-over by keyboard")).to_be_visible()
-    audit.check(page, "my stories: just sent")
-    assert not audit.found, audit.report()
-
-
 def test_a_moderator_approves_and_rejects_by_keyboard(world: World, browser: Browser) -> None:
+    """First in this module: the two stories waiting in the world are the whole queue."""
     audit = Audit()
     page = axe_context(browser, "dark-desktop").new_page()
     keyboard_log_in(page, world, "mod@example.com")
@@ -110,6 +72,45 @@ def test_a_moderator_approves_and_rejects_by_keyboard(world: World, browser: Bro
     member.goto(f"{world.server.url}/c/{world.slug}/stories")
     expect(member.locator(".reason").filter(has_text=reason)).to_be_visible()
     audit.check(member, "my stories: one not approved, with the reason")
+    assert not audit.found, audit.report()
+
+
+def test_a_member_records_and_sends_a_story_by_keyboard(world: World, browser: Browser) -> None:
+    audit = Audit()
+    context = axe_context(browser, "light-phone")
+    context.grant_permissions(["camera", "microphone"])
+    page = context.new_page()
+    keyboard_log_in(page, world, "member@example.com")
+    tab_to(page, "a[href$='/share']")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Share your story")).to_be_visible()
+
+    tab_to(page, "#title")
+    page.keyboard.type("Pour-over by keyboard")
+    tab_to(page, "#camera")
+    page.keyboard.press("Enter")
+    expect(page.locator("#start")).to_be_focused()  # the camera button is gone
+    page.keyboard.press("Enter")
+    expect(page.locator("#countdown")).to_be_focused()
+    expect(page.locator("#stop")).to_be_focused(timeout=10_000)
+    expect(page.locator("#record-status")).to_contain_text("Recording")
+    audit.check(page, "share: recording")
+    page.wait_for_timeout(2500)
+    page.keyboard.press("Enter")
+    expect(page.locator("#consent")).to_be_focused()  # the next step: the release
+    expect(page.locator("#status")).to_contain_text("Recorded")
+    audit.check(page, "share: recorded")
+    page.keyboard.press("Space")
+    expect(page.locator("#consent")).to_be_checked()
+    page.keyboard.press("Tab")
+    assert focused(page) == "button#send"
+    page.keyboard.press("Enter")
+    follow = page.get_by_role("link", name="Follow it in My stories")
+    expect(follow).to_be_focused(timeout=30_000)
+    audit.check(page, "share: sent")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Pour-over by keyboard")).to_be_visible()
+    audit.check(page, "my stories: just sent")
     assert not audit.found, audit.report()
 
 
