@@ -62,7 +62,20 @@ def find_moments(queues: Queues, session_id: str) -> str:
                           backoff=[30, 300])
 
 
+WEBHOOK_JOB_TIMEOUT = 90  # seconds; above KUMPUL_WEBHOOK_TIMEOUT_SECONDS' ceiling (60)
+
+
+def deliver_webhook(queues: Queues, delivery_id: int, round_: int, attempt: int, *,
+                    delay: int = 0) -> str:
+    """One attempt of a webhook delivery. The retries are the delivery's own schedule
+    (`domain.deliveries`), each a job of its own; RQ retries only a crashed attempt."""
+    return queues.enqueue("default", "workers.webhooks.deliver_webhook", delivery_id, round_,
+                          attempt, job_id=f"webhook-{delivery_id}-{round_}-{attempt}",
+                          timeout=WEBHOOK_JOB_TIMEOUT, retries=1, backoff=[30], delay=delay)
+
+
 JOBS: dict[str, Callable[..., Any]] = {
     job.__name__: job
-    for job in (ingest_clip, ingest_heavy, purge_clip, render_reel, render_recording, find_moments)
+    for job in (ingest_clip, ingest_heavy, purge_clip, render_reel, render_recording, find_moments,
+                deliver_webhook)
 }
