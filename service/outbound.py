@@ -142,7 +142,8 @@ def destination(url: str, allow: Iterable[str] = ()) -> Destination:
             raise Refused("the host name does not resolve", host)
     for ip in found:
         if not is_public(ip) and not allowed(host, ip, allow):
-            raise Refused("not a public address", str(ip))
+            inner = carried_ipv4(ip)
+            raise Refused("not a public address", f"{ip} ({inner})" if inner else str(ip))
     return Destination(scheme, host, port, target, str(found[0]))
 
 
