@@ -50,6 +50,7 @@ from service.routes import (
     pages_reels,
     pages_resets,
     pages_stories,
+    pages_webhooks,
     public,
     system,
 )
@@ -119,6 +120,7 @@ def create_app(settings: Settings) -> Starlette:
             *pages_reels.routes,
             *pages_live.routes,
             *pages_resets.routes,
+            *pages_webhooks.routes,
             *public.routes,
             *catalogs.routes,
             Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),

@@ -32,7 +32,7 @@ def verified_by(secrets: list[str], body: bytes, headers: dict[str, str]) -> lis
 
 def handler(log: Path, secrets_file: Path) -> type[BaseHTTPRequestHandler]:
     class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
             secrets = [s for s in secrets_file.read_text().split() if s] \
@@ -61,7 +61,7 @@ def handler(log: Path, secrets_file: Path) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(text)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Receiver

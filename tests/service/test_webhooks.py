@@ -90,7 +90,7 @@ def test_rotation_keeps_the_old_secret_valid_for_a_while(world: World) -> None:
     ("http://localhost:9/", "127.0.0.1"),
     ("http://10.1.2.3/", "10.1.2.3"),
     ("http://100.64.0.1/", "100.64.0.1"),
-    ("http://0.0.0.0/", "0.0.0.0"),
+    ("http://0.0.0.0/", "0.0.0.0"),  # noqa: S104
 ])
 def test_addresses_that_are_not_public_are_refused(world: World, url: str,
                                                    address: str) -> None:
@@ -153,7 +153,7 @@ def test_openapi_lists_every_webhook_payload(client: TestClient) -> None:
     ("127.0.0.1", False), ("10.0.0.1", False), ("172.16.5.4", False), ("192.168.1.1", False),
     ("169.254.169.254", False), ("169.254.1.1", False), ("100.64.0.1", False),
     ("100.127.255.254", False), ("224.0.0.1", False), ("239.255.255.250", False),
-    ("240.0.0.1", False), ("255.255.255.255", False), ("0.0.0.0", False),
+    ("240.0.0.1", False), ("255.255.255.255", False), ("0.0.0.0", False),  # noqa: S104
     ("198.18.0.1", False), ("192.0.2.1", False), ("::1", False), ("::", False),
     ("fe80::1", False), ("fc00::1", False), ("fd00:ec2::254", False), ("ff02::1", False),
     ("::ffff:127.0.0.1", False), ("::ffff:169.254.169.254", False), ("::ffff:8.8.8.8", True),
@@ -168,15 +168,15 @@ def test_delivery_connects_to_the_checked_address(monkeypatch: pytest.MonkeyPatc
     """The host is resolved once; a second lookup (DNS rebinding) is never made."""
     answers = iter([[(2, 1, 6, "", ("93.184.215.14", 443))],
                     [(2, 1, 6, "", ("127.0.0.1", 443))]])
-    monkeypatch.setattr(outbound.socket, "getaddrinfo", lambda *a, **k: next(answers))
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: next(answers))
     dest = outbound.destination("https://rebind.example/hook")
     assert dest.address == "93.184.215.14" and dest.host == "rebind.example"
-    with pytest.raises(outbound.Refused, match="127.0.0.1"):
+    with pytest.raises(outbound.Refused, match=r"127\.0\.0\.1"):
         outbound.destination("https://rebind.example/hook")
 
 
 def test_one_private_answer_among_public_ones_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbound.socket, "getaddrinfo", lambda *a, **k: [
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: [
         (2, 1, 6, "", ("93.184.215.14", 80)), (2, 1, 6, "", ("10.0.0.5", 80))])
-    with pytest.raises(outbound.Refused, match="10.0.0.5"):
+    with pytest.raises(outbound.Refused, match=r"10\.0\.0\.5"):
         outbound.destination("http://mixed.example/")
