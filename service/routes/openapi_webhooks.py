@@ -1,5 +1,6 @@
-"""The webhooks part of the OpenAPI document: the endpoint management schemas, and the
-`webhooks` section (OpenAPI 3.1) with every event's payload and its signature headers."""
+"""The integrations part of the OpenAPI document: the schemas of webhook endpoints and of
+the lifecycle numbers, and the `webhooks` section (OpenAPI 3.1) with every event's payload
+and its signature headers."""
 
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ MANAGEMENT: dict[str, Any] = {
         "deliveries": {"type": "array", "items": _ref("WebhookDelivery")},
         "next_offset": _maybe_int}, ["deliveries"]),
 }
+
+_steps = {"first_story": _int, "approved": _int, "featured": _int}
+MANAGEMENT["LifecycleNumbers"] = _obj({
+    "invites_sent": _int, "accepted": _int,
+    "totals": _obj(_steps, list(_steps)),
+    "prompts": {"type": "array", "items": _obj({
+        "prompt_id": _maybe_int, "question": _maybe_str, "open": {"type": "boolean"},
+        **_steps}, ["prompt_id", *_steps])}}, ["invites_sent", "accepted", "totals", "prompts"])
 
 # What each event carries in `data`, beside the community's short name.
 _CLIP = _obj({"id": _str, "state": _str, "title": _str, "prompt_id": _maybe_int,
