@@ -268,3 +268,20 @@ def test_delivery_refuses_an_address_that_is_not_allowed(
         other.wait(20)
     assert "not a public address" in failed["error"] and "127.0.0.1" in failed["error"]
     assert failed["status"] is None
+
+
+@pytest.mark.usefixtures("worker")
+def test_an_attempt_has_a_time_limit(world: World, receiver: Receiver) -> None:
+    """A receiver slower than KUMPUL_WEBHOOK_TIMEOUT_SECONDS (2 s here) fails the attempt
+    with "no answer within 2 s", and the next try is scheduled."""
+    owner = world.admin()
+    slug = world.community(owner)
+    endpoint = owner.post(hooks(slug), json={"url": f"{receiver.url}/slow",
+                                             "event_types": ["live.ended"]}).json()
+    started = time.monotonic()
+    end_a_session(owner, slug)
+    [tried] = until(lambda: [d for d in deliveries(owner, slug, endpoint["id"])
+                             if d["attempts"] >= 1])
+    assert time.monotonic() - started < 5  # the worker did not wait for the 5 s answer
+    assert tried["error"] == "no answer within 2 s" and tried["status"] is None
+    assert tried["state"] == "pending" and tried["next_attempt_at"] is not None
