@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from service.db.models import WebhookEndpoint
 from service.domain import communities, deliveries, webhooks
 from service.domain.communities import Access
 from service.domain.paging import Page
@@ -90,7 +91,8 @@ async def _create(session: AsyncSession, access: Access, form: FormData,
     return {"new_secret": endpoint.secret, "new_secret_for": endpoint.id}
 
 
-async def _endpoint(session: AsyncSession, access: Access, request: Request) -> Any:
+async def _endpoint(session: AsyncSession, access: Access,
+                    request: Request) -> WebhookEndpoint:
     return await webhooks.get(session, access, request.path_params["endpoint_id"])
 
 

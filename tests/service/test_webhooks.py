@@ -180,3 +180,33 @@ def test_one_private_answer_among_public_ones_is_refused(monkeypatch: pytest.Mon
         (2, 1, 6, "", ("93.184.215.14", 80)), (2, 1, 6, "", ("10.0.0.5", 80))])
     with pytest.raises(outbound.Refused, match=r"10\.0\.0\.5"):
         outbound.destination("http://mixed.example/")
+
+
+def test_owner_manages_endpoints_on_the_page(world: World) -> None:
+    """The Webhooks page: add (the secret is shown), choose events, disable, rotate, delete;
+    a refused address is shown with its reason."""
+    owner = world.admin()
+    slug = world.community(owner)
+    page = f"/c/{slug}/admin/webhooks"
+    assert "Manage webhooks" in owner.get(f"/c/{slug}/admin").text
+    refused = owner.post(page, data={"url": "http://169.254.169.254/",
+                                     "event_types": ["live.ended"]})
+    assert refused.status_code == 422 and "not a public address" in refused.text
+    made = owner.post(page, data={"url": "https://93.184.215.14/in", "description": "CRM",
+                                  "event_types": ["live.ended", "reel.published"]})
+    assert made.status_code == 200 and "whsec_" in made.text
+    [endpoint] = owner.get(hooks(slug)).json()["endpoints"]
+    assert endpoint["event_types"] == ["reel.published", "live.ended"]
+    base = f"{page}/{endpoint['id']}"
+    assert owner.post(f"{base}/types", data={"event_types": ["clip.approved"]},
+                      follow_redirects=False).status_code == 303
+    assert owner.post(f"{base}/switch", data={"enabled": "0"},
+                      follow_redirects=False).status_code == 303
+    shown = owner.get(hooks(slug, f"/{endpoint['id']}")).json()
+    assert shown["event_types"] == ["clip.approved"] and shown["enabled"] is False
+    assert "Disabled: nothing is sent." in owner.get(page).text
+    rotated = owner.post(f"{base}/rotate", data={})
+    assert rotated.status_code == 200
+    assert owner.get(hooks(slug, f"/{endpoint['id']}")).json()["secret"] in rotated.text
+    assert owner.post(f"{base}/delete", data={}, follow_redirects=False).status_code == 303
+    assert owner.get(hooks(slug)).json()["endpoints"] == []
