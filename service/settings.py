@@ -351,7 +351,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _int_range(1, 60), "10",
          "Wall-clock limit of one webhook delivery attempt (connect, send, answer)."),
     Spec("KUMPUL_WEBHOOK_RETRY_SCHEDULE", "webhook_retry_schedule", _retry_schedule,
-         "5,300,1800,7200,18000,36000,21600",
+         "10,60,300,1800,7200,21600,54000",
          "Seconds to wait before each retry of a failed webhook delivery (about 24 hours in "
          "all); when the last retry fails too and the endpoint had no success meanwhile, it is "
          "disabled and its owners are told."),
@@ -433,7 +433,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     webhook_allow_hosts: tuple[str, ...] = ()
     webhook_timeout_seconds: int = 10
-    webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 21600)
+    webhook_retry_schedule: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 54000)
     webhook_rotation_hours: int = 24
 
     @property
