@@ -10,18 +10,22 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from redis import Redis
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db.models import MailOutbox
+from service.db.models import MailOutbox, WebhookDelivery, utcnow
 from service.settings import Settings
 from tests.actors import Actor
 from tests.conftest import World, free_port, make_settings, run_db, settings_env, wait_for_port
 from tests.studio import Studio
+from workers.context import JobContext
+from workers.jobs import reconcile
 
 
 @pytest.fixture
@@ -285,3 +289,28 @@ def test_an_attempt_has_a_time_limit(world: World, receiver: Receiver) -> None:
     assert time.monotonic() - started < 5  # the worker did not wait for the 5 s answer
     assert tried["error"] == "no answer within 2 s" and tried["status"] is None
     assert tried["state"] == "pending" and tried["next_attempt_at"] is not None
+
+
+def test_a_lost_queue_loses_no_delivery(world: World, receiver: Receiver, settings: Settings,
+                                        jobs_here: JobContext) -> None:
+    """Redis forgets the queued attempt (flushed); the database still says it is due, so the
+    reconciler queues it again and a worker delivers it."""
+    owner = world.admin()
+    slug = world.community(owner)
+    endpoint = owner.post(hooks(slug), json={"url": f"{receiver.url}/hook",
+                                             "event_types": ["live.ended"]}).json()
+    receiver.trust(endpoint["secret"])
+    end_a_session(owner, slug)
+    Redis.from_url(settings.redis_url).flushdb()  # the queue is lost, the row is not
+
+    async def overdue(session: AsyncSession) -> None:
+        await session.execute(update(WebhookDelivery).values(
+            next_attempt_at=utcnow() - timedelta(minutes=10)))
+
+    run_db(settings, overdue)
+    assert reconcile() >= 1
+    subprocess.run([sys.executable, "-m", "service.cli", "worker", "default", "--burst"],
+                   env=settings_env(settings), capture_output=True, timeout=120, check=True)
+    [got] = receiver.wait(1)
+    assert got["verified_by"] == [0] and json.loads(got["body"])["type"] == "live.ended"
+    assert deliveries(owner, slug, endpoint["id"])[0]["state"] == "delivered"
