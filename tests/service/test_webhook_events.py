@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db.models import LiveSession, WebhookDelivery
-from service.domain import finder_state, live, moments
+from service.db.models import Community, LiveSession, WebhookDelivery
+from service.domain import deliveries, finder_state, live, moments
 from service.domain.finder_state import FinderState
 from service.domain.webhooks import EVENT_TYPES
 from service.settings import Settings
@@ -116,3 +116,26 @@ def test_a_change_that_rolls_back_records_nothing(world: World, settings: Settin
     with pytest.raises(RuntimeError):
         run_db(settings, go_live_then_fail)
     assert recorded(settings, endpoint["id"]) == []
+
+
+def test_the_delivery_log_is_bounded(world: World, settings: Settings) -> None:
+    """An endpoint keeps its newest 200 deliveries; older finished ones go, pending ones
+    stay until they are done."""
+    owner = world.admin()
+    slug = world.community(owner)
+    endpoint = owner.post(f"/api/communities/{slug}/webhooks", json={
+        "url": PUBLIC, "event_types": ["live.ended"]}).json()
+
+    async def flood(session: AsyncSession) -> None:
+        row = await session.scalar(select(Community).where(Community.slug == slug))
+        assert row is not None
+        for n in range(deliveries.KEEP + 10):
+            await deliveries.emit(session, row.id, "live.ended", {"session": {"id": str(n)}})
+        await session.execute(update(WebhookDelivery).where(
+            WebhookDelivery.id <= 5).values(state="delivered"))
+        await deliveries.emit(session, row.id, "live.ended", {"session": {"id": "last"}})
+
+    run_db(settings, flood)
+    kept = recorded(settings, endpoint["id"])
+    assert len(kept) == deliveries.KEEP + 11 - 5  # the five finished oldest are gone
+    assert kept[0]["data"]["session"]["id"] == "5" and kept[-1]["data"]["session"]["id"] == "last"
