@@ -43,8 +43,8 @@ class Event:
 
 @dataclass(frozen=True)
 class Mail:
-    """A mail of the outbox (`domain/outbox.py`) to hand to the transport. The app's unit of
-    work delivers it; a worker's leaves it in the outbox, unsent, for now."""
+    """A mail of the outbox (`domain/outbox.py`) to hand to the transport: after the commit,
+    the mails of one transaction are queued in chunks (`jobs.send_mails`)."""
 
     outbox_id: int
 
@@ -84,13 +84,22 @@ def take(session: AsyncSession) -> list[Effect]:
 
 
 def carry_out(effects: list[Effect], queues: Queues) -> None:
-    """Queue the jobs, then publish the events (blocking Redis calls: the app runs this in
-    a thread). Jobs have deterministic ids, so queueing one twice does the work once."""
+    """Queue the jobs and the mails, then publish the events (blocking Redis calls: the app
+    runs this in a thread). Jobs have deterministic ids, so queueing one twice does the work
+    once; mails go in chunks, one job per chunk."""
     for effect in effects:
         if isinstance(effect, Job) and effect.delay:
             jobs.JOBS[effect.name](queues, *effect.args, delay=effect.delay)
         elif isinstance(effect, Job):
             jobs.JOBS[effect.name](queues, *effect.args)
-    for effect in effects:
-        if isinstance(effect, Event):
-            queues.redis.publish(effect.channel, effect.message)
+    mails = [effect.outbox_id for effect in effects if isinstance(effect, Mail)]
+    for start in range(0, len(mails), jobs.MAIL_CHUNK):
+        jobs.send_mails(queues, ",".join(map(str, mails[start:start + jobs.MAIL_CHUNK])))
+    events = [effect for effect in effects if isinstance(effect, Event)]
+    if len(events) > 1:
+        with queues.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.publish(event.channel, event.message)
+            pipe.execute()
+    elif events:
+        queues.redis.publish(events[0].channel, events[0].message)

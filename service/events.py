@@ -43,3 +43,8 @@ def clip_changed(session: AsyncSession, clip: Clip, **extra: Any) -> None:
 
 def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"))
+
+
+def notice_channel(user_id: int) -> str:
+    """One person's notices (the bell on their open pages)."""
+    return f"kumpul:notices:{user_id}"

@@ -62,6 +62,40 @@ def find_moments(queues: Queues, session_id: str) -> str:
                           backoff=[30, 300])
 
 
+MAIL_CHUNK = 500  # mails per delivery job
+MAIL_BACKOFF = [30, 120, 600, 1800, 3600]  # seconds between tries of a refused mail
+NOTIFY_CHUNK = 500  # people per fan-out job
+
+
+def send_mails(queues: Queues, ids: str) -> str:
+    """Hand a chunk of the outbox's mails ("12,13,14") to the transport; retried with
+    backoff, and a mail still refused on the last try is marked failed."""
+    first, _, rest = ids.partition(",")
+    return queues.enqueue("default", "workers.mail.send_mails", ids,
+                          job_id=f"mail-{first}-{rest.count(',') + 1 if rest else 1}",
+                          timeout=600, retries=len(MAIL_BACKOFF), backoff=MAIL_BACKOFF)
+
+
+def announce(queues: Queues, key: str) -> str:
+    """Tell the audience of an announcement (`domain/notifications.py`): a small one at
+    once, a large one in chunks (`notify_chunk`)."""
+    return queues.enqueue("default", "workers.notify.announce", key,
+                          job_id=f"announce-{_safe(key)}", timeout=300, retries=3,
+                          backoff=[10, 60, 300])
+
+
+def notify_chunk(queues: Queues, key: str, user_ids: str) -> str:
+    """One chunk of an announcement's audience ("4,5,6"): their notices and mails."""
+    first = user_ids.partition(",")[0]
+    return queues.enqueue("default", "workers.notify.notify_chunk", key, user_ids,
+                          job_id=f"notify-{_safe(key)}-{first}", timeout=600, retries=3,
+                          backoff=[10, 60, 300])
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
+
+
 WEBHOOK_JOB_TIMEOUT = 90  # seconds; above KUMPUL_WEBHOOK_TIMEOUT_SECONDS' ceiling (60)
 
 
@@ -77,5 +111,5 @@ def deliver_webhook(queues: Queues, delivery_id: int, round_: int, attempt: int,
 JOBS: dict[str, Callable[..., Any]] = {
     job.__name__: job
     for job in (ingest_clip, ingest_heavy, purge_clip, render_reel, render_recording, find_moments,
-                deliver_webhook)
+                send_mails, announce, notify_chunk, deliver_webhook)
 }

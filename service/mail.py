@@ -5,14 +5,16 @@
 - `smtp`: a kept aiosmtplib client (one connection, opened on first use, reused, opened
   again when the server dropped it), plain, STARTTLS or TLS, with or without login.
 
-Mails are plain text with the headers a mail client expects (From, To, Subject, Date,
-Message-ID, Auto-Submitted). Nothing here knows of users or the database: the outbox
+Mails are plain text, or plain text and HTML (multipart/alternative), with the headers a
+mail client expects (From, To, Subject, Date, Message-ID, Auto-Submitted) and any of their
+own (List-Unsubscribe). Nothing here knows of users or the database: the outbox
 (`service/domain/outbox.py`) records each mail and whether it went.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ import aiosmtplib
 from service.settings import Settings
 
 log = logging.getLogger("kumpul.mail")
+LONG_LINES = email.policy.default.clone(max_line_length=998)
+SMTP_LINES = LONG_LINES.clone(linesep="\r\n")
 
 
 class MailError(Exception):
@@ -32,21 +36,36 @@ class MailError(Exception):
 
 @dataclass(frozen=True)
 class Mail:
+    """A mail: plain text, optionally with an HTML alternative (multipart/alternative), and
+    extra headers (e.g. List-Unsubscribe)."""
+
     to: str
     subject: str
     text: str
+    html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def check(self) -> None:
+        lines = [self.to, self.subject, *(part for pair in self.headers for part in pair)]
+        if any("\n" in value or "\r" in value for value in lines):
+            raise MailError("a recipient, subject or header may not span lines")
 
     def message(self, sender: str) -> EmailMessage:
-        if "\n" in self.to or "\r" in self.to or "\n" in self.subject or "\r" in self.subject:
-            raise MailError("a recipient or subject may not span lines")
-        msg = EmailMessage()
+        self.check()
+        # Headers fold at 998 octets, not 78: a long List-Unsubscribe URL has nowhere to fold
+        # and would otherwise be turned into encoded words that mail clients cannot follow.
+        msg = EmailMessage(policy=LONG_LINES)
         msg["From"] = sender
         msg["To"] = self.to
         msg["Subject"] = self.subject
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
         msg["Auto-Submitted"] = "auto-generated"
+        for name, value in self.headers:
+            msg[name] = value
         msg.set_content(self.text)
+        if self.html is not None:
+            msg.add_alternative(self.html, subtype="html")
         return msg
 
 
@@ -73,9 +92,14 @@ class LogTransport(Transport):
     name = "log"
 
     async def send(self, mail: Mail) -> None:
-        message = mail.message(self.sender)
+        mail.check()  # refused as SMTP would refuse it; the MIME message itself is not built
         log.info("mail", extra={"to": mail.to, "subject": mail.subject, "body": mail.text,
-                                "message_id": message["Message-ID"]})
+                                "message_id": make_msgid(domain=self.domain),
+                                "headers": dict(mail.headers)})
+
+    @property
+    def domain(self) -> str | None:
+        return parseaddr(self.sender)[1].rpartition("@")[2] or None
 
     @property
     def delivers(self) -> bool:
@@ -100,7 +124,10 @@ class SmtpTransport(Transport):
                 try:
                     if not self.client.is_connected:
                         await self.client.connect()
-                    await self.client.send_message(message)
+                    # flattened here with our policy: aiosmtplib's own folds at 78
+                    await self.client.sendmail(parseaddr(self.sender)[1],
+                                               [parseaddr(mail.to)[1]],
+                                               message.as_bytes(policy=SMTP_LINES))
                     return
                 except aiosmtplib.SMTPServerDisconnected as exc:
                     self.client.close()

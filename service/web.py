@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 
 from service import effects, i18n
 from service.db.models import Community, User, WebSession
-from service.domain import accounts, communities, outbox
+from service.domain import accounts, communities, notifications
 from service.domain.communities import Access
 from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
@@ -65,9 +65,6 @@ class Services:
             caused = effects.take(session)
         if caused:
             await anyio.to_thread.run_sync(effects.carry_out, caused, self.queues)
-            mails = [e.outbox_id for e in caused if isinstance(e, effects.Mail)]
-            if mails:
-                await outbox.deliver(self.db, self.mailer, mails)
 
 
 def services(request: Request | WebSocket) -> Services:
@@ -176,6 +173,7 @@ class Principal:
     user: User
     via: str                      # "cookie" or "token"
     web_session: WebSession | None = None
+    unread: int = 0               # unread notices (the bell), counted for pages only
 
     @property
     def csrf_token(self) -> str | None:
@@ -202,7 +200,10 @@ async def principal(request: Request, session: AsyncSession) -> Principal | None
         return None
     user, row = await accounts.session_user(session, cookie)
     speech_for(request, user=user)
-    return Principal(user, "cookie", row)
+    unread = 0
+    if request.scope.get("type") == "http" and not request.url.path.startswith("/api/"):
+        unread = await notifications.unread(session, user.id)  # the bell on every page
+    return Principal(user, "cookie", row, unread)
 
 
 async def require_user(request: Request, session: AsyncSession,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service import effects
 from service.db.engine import async_sessions, make_async_engine
+from service.mail import Transport, open_transport
 from service.queue import Queues, redis_client
 from service.settings import Settings, load_settings
 from service.storage import ObjectStore, open_store
@@ -69,6 +70,25 @@ class JobContext:
         if caused:
             effects.carry_out(caused, Queues(self.redis))
         return result
+
+    def mail(self, work: Callable[[Transport], Awaitable[T]]) -> T:
+        """Run `work` with a mail transport of this process's settings (one connection for
+        the whole of it), on the same loop as `db`."""
+        async def run() -> T:
+            transport = open_transport(self.settings)
+            try:
+                return await work(transport)
+            finally:
+                await transport.close()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+            return self._runner.run(run())
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
 
     def _isolated(self, run: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         async def once() -> T:

@@ -9,12 +9,13 @@ from rq.cron import CronScheduler
 from service import logs
 from service.queue import redis_client
 from service.settings import load_for_command
-from workers import jobs
+from workers import jobs, notify
 
 SCHEDULE = (
     # (job, queue, every N seconds)
     (jobs.expire_uploads, "default", 600),
     (jobs.reconcile, "default", 60),
+    (notify.remind_soon, "default", 60),
 )
 
 

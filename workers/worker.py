@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from rq import Worker
@@ -10,6 +11,7 @@ from service.queue import QUEUE_NAMES, redis_client
 from service.settings import Settings
 
 log = logging.getLogger("kumpul.worker")
+PRELOAD = ("workers.jobs", "workers.mail", "workers.notify")
 
 
 def run_worker(settings: Settings, queues: list[str] | None = None, *, burst: bool = False,
@@ -19,6 +21,10 @@ def run_worker(settings: Settings, queues: list[str] | None = None, *, burst: bo
     unknown = sorted(set(names) - set(QUEUE_NAMES))
     if unknown:
         raise SystemExit(f"unknown queue {unknown[0]!r}; queues are: {', '.join(QUEUE_NAMES)}")
+    # RQ forks a work horse per job: modules the parent has imported are not imported again
+    # in every child (a chunk of mails is a short job; importing the domain is not)
+    for module in PRELOAD:
+        importlib.import_module(module)
     connection = redis_client(settings.redis_url)
     worker = Worker(names, connection=connection, name=name)
     log.info("worker starting", extra={"queues": names, "burst": burst})

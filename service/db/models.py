@@ -138,6 +138,14 @@ class MailOutbox(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # notifications (issue 18): the HTML part, extra headers (unsubscribe), what it is, for
+    # whom, and the retries of its delivery job; `failed_at` once retries are spent
+    html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failed_at: Mapped[datetime | None]
 
 
 class Community(Base):
@@ -423,6 +431,83 @@ class LiveMoment(Base):
     )
     decided_by: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- notifications (issue 18): in-app notices, each person's choices, announcements that
+# went out once, calendar feeds -------------------------------------------------------------
+
+class Notification(Base):
+    """One thing a person is told in the app (the bell). `key` names the happening, so a
+    retried fan-out tells nobody twice."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_notifications_user_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(96))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    link: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    read_at: Mapped[datetime | None]
+
+
+class NotificationChoice(Base):
+    """A person's choice for one kind of notice: `email` (mail and the bell), `in_app` (the
+    bell only) or `off`. No row: `email`."""
+
+    __tablename__ = "notification_choices"
+    __table_args__ = (UniqueConstraint("user_id", "kind",
+                                       name="uq_notification_choices_user_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(8))
+
+
+class MailOptOut(Base):
+    """An address that unsubscribed from a kind of mail without an account (invites)."""
+
+    __tablename__ = "mail_opt_outs"
+    __table_args__ = (UniqueConstraint("email", "kind", name="uq_mail_opt_outs_email_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Announcement(Base):
+    """A happening told to its audience once ("session_live:<id>"): what to say, and to whom
+    (`recipients`, or every member of the community but `exclude_id`)."""
+
+    __tablename__ = "announcements"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    link: Mapped[str] = mapped_column(String(300), default="")
+    recipients: Mapped[list[int] | None] = mapped_column(JSON)
+    exclude_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CalendarFeed(Base):
+    """A person's calendar feed: its URL carries an HMAC of (user, generation); revoking
+    bumps the generation, and the old URL stops working."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import effects
 from service.db.models import Community, LiveEvent, LiveSession, User, utcnow
-from service.domain import audit, communities, deliveries, recording_state
+from service.domain import audit, communities, deliveries, notifications, recording_state
 from service.domain.communities import Access
 from service.domain.live_state import LiveState, transition
 from service.domain.recording_state import RecordingState
@@ -65,6 +65,7 @@ async def schedule(session: AsyncSession, access: Access, *, title: object,
                        state=LiveState.scheduled, publish_token_hash=_hash(token),
                        recording_state=RecordingState.none)
     session.add(live)
+    await notifications.session_changed(session, live, "session_scheduled")
     audit.record(session, action="live.scheduled", subject_type="live", subject_id=live.id,
                  actor_id=access.user.id, community_id=access.community.id,
                  data={"title": name})
@@ -133,6 +134,7 @@ async def go_live(session: AsyncSession, session_id: str) -> LiveSession | None:
     transition(live, LiveState.live)
     live.terms_version, live.terms_sha256 = TERMS_VERSION, TERMS_SHA256
     live.terms_accepted_at = live.started_at
+    await notifications.session_changed(session, live, "session_live")
     audit.record(session, action="live.started", subject_type="live", subject_id=live.id,
                  actor_id=live.host_id, community_id=live.community_id,
                  data={"terms_version": TERMS_VERSION, "terms_sha256": TERMS_SHA256})

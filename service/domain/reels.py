@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import __version__, effects
 from service.db.models import Asset, Clip, Reel, User, utcnow
-from service.domain import audit, deliveries
+from service.domain import audit, deliveries, notifications
 from service.domain.clip_state import ClipState
 from service.domain.communities import Access
 from service.domain.composition import (
@@ -252,6 +252,7 @@ async def publish(session: AsyncSession, access: Access, reel: Reel) -> None:
     if reel.rendered_version is None:
         raise Conflict("Render the reel before publishing it.", code="reel_not_rendered")
     await _go_public(session, reel, actor_id=access.user.id)
+    await notifications.reel_published(session, reel)
 
 
 async def unpublish(session: AsyncSession, access: Access, reel: Reel) -> None:

@@ -12,14 +12,13 @@ import anyio.to_thread
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import security
+from service import i18n, security
 from service.db.models import ApiToken, PasswordReset, User, WebSession, utcnow
-from service.domain import audit, outbox
+from service.domain import audit, notices, outbox
 from service.domain.accounts import check_password, clean_email
 from service.domain.communities import Access, members_user
 from service.domain.roles import Role
 from service.errors import Forbidden, Gone, NotFound
-from service.mail import Mail
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,13 @@ async def request_by_mail(session: AsyncSession, email: object, *, minutes: int,
     if user is None:
         return
     link = await _issue(session, user, minutes, None)
-    await outbox.send(session, transport, Mail(
-        user.email, "Reset your Kumpul password",
-        f"Hello {user.display_name},\n\nSomeone (we hope you) asked to reset your Kumpul "
-        f"password. Open this link within {minutes} minutes to choose a new one:\n\n"
-        f"{base_url}/reset/{link.token}\n\nThe link works once. If you did not ask, ignore "
-        "this mail: your password stays as it is.\n"))
+    speech = i18n.current()
+    if user.language:  # the person's own language; else the one they asked in
+        speech = i18n.Speech.of(user.language, speech.zone_name)
+    await outbox.send(session, transport, notices.compose(
+        "password_reset", speech, {"name": user.display_name, "valid_seconds": minutes * 60},
+        to=user.email, link=f"{base_url}/reset/{link.token}", footer=None),
+        kind="password_reset", user_id=user.id)
     audit.record(session, action="password.reset_requested", subject_type="user",
                  subject_id=str(user.id), actor_id=None, community_id=None,
                  data={"by": "mail"})

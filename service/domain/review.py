@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import Clip, ClipEdit, User, utcnow
-from service.domain import audit, deliveries, reels
+from service.domain import audit, deliveries, notifications, reels
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
 from service.domain.paging import Page
@@ -78,6 +78,7 @@ async def approve(session: AsyncSession, access: Access, clip: Clip) -> None:
     await deliveries.emit(session, clip.community_id, "clip.approved",
                           deliveries.clip_data(clip))
     clip_changed(session, clip)
+    await notifications.story_decided(session, clip, "story_approved")
 
 
 async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: object,
@@ -100,6 +101,8 @@ async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: obj
     await deliveries.emit(session, clip.community_id, "clip.rejected",
                           deliveries.clip_data(clip))
     clip_changed(session, clip)
+    await notifications.story_decided(session, clip, "story_changes", reason=reason.message,
+                                      note=text)
 
 
 async def edit(session: AsyncSession, access: Access, clip: Clip,

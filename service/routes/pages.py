@@ -14,7 +14,17 @@ from starlette.routing import Route
 
 from service import i18n
 from service.db.models import Community, utcnow
-from service.domain import accounts, communities, lifecycle, live, prompts, webhooks
+from service.domain import (
+    accounts,
+    calendar,
+    communities,
+    lifecycle,
+    live,
+    notices,
+    notifications,
+    prompts,
+    webhooks,
+)
 from service.domain.roles import Permission, Role, allows
 from service.errors import ApiError, Unauthorized
 from service.login import clear_session_cookie, joining_user, log_in, set_session_cookie
@@ -54,7 +64,7 @@ def render(request: Request, template: str, context: dict[str, Any], *,
     speech_for(request, user=who.user if who else None,
                community=community if isinstance(community, Community) else None)
     context = {"me": who.user if who else None, "csrf_token": who.csrf_token if who else None,
-               **context}
+               "unread": who.unread if who else 0, **context}
     if isinstance(context.get("error"), ApiError):  # told in the page's language
         context["error"] = context["error"].body()["error"]
     return services(request).templates.TemplateResponse(request, template, context,
@@ -294,10 +304,14 @@ def admin_action(action: AdminAction) -> Handler:
 
 async def _invite(session: AsyncSession, access: communities.Access, form: FormData,
                   request: Request) -> str | None:
-    token, _ = await communities.create_invite(
+    settings = services(request).settings
+    token, made = await communities.create_invite(
         session, access, role=form.get("role", "member"), max_uses=form.get("max_uses", 1),
-        days=form.get("days", services(request).settings.invite_days), note=form.get("note", ""))
-    return f"{services(request).settings.public_url}/invite/{token}"
+        days=form.get("days", settings.invite_days), note=form.get("note", ""))
+    url = f"{settings.public_url}/invite/{token}"
+    if str(form.get("email") or "").strip():
+        await notifications.mail_invite(session, access, made, form.get("email"), url, settings)
+    return url
 
 
 async def _revoke(session: AsyncSession, access: communities.Access, form: FormData,
@@ -350,7 +364,11 @@ async def account(request: Request) -> Response:
     svc = services(request)
     async with svc.db() as session:
         who = await require_user(request, session)
-    return _account_page(request, who)
+        choices = await notifications.choices(session, who.user)
+        feed = await calendar.feed_url(session, who.user, svc.settings.public_url,
+                                       svc.settings.secret_key)
+    return _account_page(request, who, choices=choices, kinds=notices.CHOOSABLE,
+                         channels=notices.CHANNEL_LABELS, feed_url=feed)
 
 
 @page

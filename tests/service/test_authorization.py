@@ -161,6 +161,18 @@ TABLE: list[Row] = [
     Row("POST", "/c/{slug}/admin/webhooks/{endpoint_id}/delete", "401 404 403 403 403 404", {}, form=True, ids={"endpoint_id": "nope"}),
     Row("POST", "/c/{slug}/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/send-again", "401 404 403 403 403 404", {}, form=True),
     Row("GET", "/account", "303 200 200 200 200 200"),
+    # notifications and calendar
+    Row("GET", "/notifications", "303 200 200 200 200 200"),
+    Row("POST", "/notifications/read", "401 303 303 303 303 303", {}, form=True),
+    Row("GET", "/api/notifications", "401 200 200 200 200 200"),
+    Row("POST", "/api/notifications/read", "401 200 200 200 200 200", {}),
+    Row("GET", "/api/notifications/events", "401 200 200 200 200 200"),
+    Row("POST", "/account/notifications", "401 303 303 303 303 303", {}, form=True),
+    Row("POST", "/account/calendar", "401 303 303 303 303 303", {"action": "stop"}, form=True),
+    Row("GET", "/unsubscribe/{token}", "404 404 404 404 404 404", ids={"token": "nope.x"}),
+    Row("POST", "/unsubscribe/{token}", "404 404 404 404 404 404", {}, form=True, ids={"token": "nope.x"}),
+    Row("GET", "/c/{slug}/live/{session_id}/calendar.ics", "401 404 200 200 200 200"),
+    Row("GET", "/calendar/{token}.ics", "404 404 404 404 404 404", ids={"token": "1-1-nope"}),
     Row("POST", "/account", "401 422 422 422 422 422", {"language": "xx"}, form=True),
     Row("GET", "/i18n/{language}.{version}.json", "200 200 200 200 200 200", ids={"language": "id", "version": "0"}),
     Row("GET", "/c/{slug}/share", "303 404 200 200 200 200"),
@@ -266,7 +278,7 @@ def call(cast: Cast, persona: str, row: Row, *, csrf: bool = True) -> int:
     target = url(row, cast.ids)
     if row.method == "WS":
         return room(cast, actor, target)
-    if target.endswith("/clips/events"):
+    if target.endswith("/events"):
         return events(cast, actor, target)
     if "logout" in row.path:
         actor = fresh(actor)
@@ -345,7 +357,8 @@ def test_matrix(cast: Cast) -> None:
 NO_COOKIE = {("POST", "/api/auth/login"), ("POST", "/login"), ("POST", "/setup/{token}"),
              ("POST", "/api/auth/password-reset"), ("POST", "/api/auth/password-reset/{token}"),
              ("POST", "/reset"), ("POST", "/reset/{token}"),
-             ("DELETE", "/api/live/{session_id}/whip/{resource}")}
+             ("DELETE", "/api/live/{session_id}/whip/{resource}"),
+             ("POST", "/unsubscribe/{token}")}  # the signed link is the key (RFC 8058)
 
 
 def test_cookie_state_changes_need_the_csrf_token(cast: Cast) -> None:

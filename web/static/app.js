@@ -1,5 +1,6 @@
 // Small progressive enhancements; every page works without them.
 import { t } from "./i18n.js";
+import "./bell.js";
 
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.addEventListener("click", async () => {

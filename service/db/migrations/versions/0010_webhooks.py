@@ -1,7 +1,7 @@
 """Webhooks for integrators: endpoints per community and their delivery log.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009_notifications"
 branch_labels = None
 depends_on = None
 
