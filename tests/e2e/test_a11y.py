@@ -259,6 +259,7 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     expect(owner.locator("#new-invite")).to_be_visible()
     audit.check(owner, "admin with a new invite link")
     audit.visit(owner, f"{url}/admin/outbox", "outbox")
+    audit.visit(owner, f"{url}/c/{slug}/admin/webhooks", "webhooks")
 
     assert len(audit.checked) >= 30
     assert not audit.found, f"axe found, in {mode}:\n{audit.report()}"
