@@ -14,8 +14,6 @@ import anyio.to_thread
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 import web
@@ -43,6 +41,7 @@ from service.routes import (
     api_review,
     api_stories,
     api_webhooks,
+    assets,
     catalogs,
     live_socket,
     notices,
@@ -69,6 +68,8 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
     templates = Jinja2Templates(directory=WEB / "templates")
     i18n.install(templates.env)
+    static = assets.StaticAssets(WEB / "static")
+    templates.env.globals["static"] = static.url
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -127,7 +128,7 @@ def create_app(settings: Settings) -> Starlette:
             *notices.routes,
             *public.routes,
             *catalogs.routes,
-            Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
+            *assets.routes(static),
         ],
         middleware=[
             Middleware(RequestContext, metrics=metrics, csp=content_security_policy(settings)),

@@ -175,6 +175,7 @@ TABLE: list[Row] = [
     Row("GET", "/calendar/{token}.ics", "404 404 404 404 404 404", ids={"token": "1-1-nope"}),
     Row("POST", "/account", "401 422 422 422 422 422", {"language": "xx"}, form=True),
     Row("GET", "/i18n/{language}.{version}.json", "200 200 200 200 200 200", ids={"language": "id", "version": "0"}),
+    Row("GET", "/static/{path:path}", "200 200 200 200 200 200", ids={"path": "app.css"}),
     Row("GET", "/c/{slug}/share", "303 404 200 200 200 200"),
     Row("GET", "/c/{slug}/stories", "303 404 200 200 200 200"),
     Row("POST", "/c/{slug}/prompts", "401 404 403 422 422 422", {}, form=True),
@@ -190,6 +191,7 @@ TABLE: list[Row] = [
     Row("GET", "/r/{slug}/embed", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/r/{slug}/video.mp4", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/r/{slug}/poster.jpg", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
+    Row("GET", "/r/{slug}/captions.vtt", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/objects/{key:path}", "403 403 403 403 403 403"),
     # near the end: joining changes who is a member (a link for up to 10 people)
     Row("GET", "/invite/{token}", "200 200 200 200 200 200", ids={"token": "@join"}),
@@ -263,7 +265,8 @@ def url(row: Row, ids: dict[str, Any]) -> str:
     for name, value in (row.ids or {}).items():
         values[name] = ids[value[1:]] if isinstance(value, str) and value.startswith("@") \
             else value
-    return row.path.replace("{key:path}", "{key}").format(**values)
+    return row.path.replace("{key:path}", "{key}").replace("{path:path}", "{path}").format(
+        **values)
 
 
 def fresh(actor: Actor) -> Actor:
