@@ -14,8 +14,6 @@ import anyio.to_thread
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 import web
@@ -37,10 +35,13 @@ from service.routes import (
     api_communities,
     api_live,
     api_moments,
+    api_numbers,
     api_reels,
     api_resets,
     api_review,
     api_stories,
+    api_webhooks,
+    assets,
     catalogs,
     live_socket,
     notices,
@@ -50,6 +51,7 @@ from service.routes import (
     pages_reels,
     pages_resets,
     pages_stories,
+    pages_webhooks,
     public,
     system,
 )
@@ -66,6 +68,8 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
     templates = Jinja2Templates(directory=WEB / "templates")
     i18n.install(templates.env)
+    static = assets.StaticAssets(WEB / "static")
+    templates.env.globals["static"] = static.url
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -110,6 +114,8 @@ def create_app(settings: Settings) -> Starlette:
             *api_reels.routes,
             *api_live.routes,
             *api_moments.routes,
+            *api_webhooks.routes,
+            *api_numbers.routes,
             *live_socket.routes,
             *tus_routes.routes,
             *objects.routes,
@@ -118,10 +124,11 @@ def create_app(settings: Settings) -> Starlette:
             *pages_reels.routes,
             *pages_live.routes,
             *pages_resets.routes,
+            *pages_webhooks.routes,
             *notices.routes,
             *public.routes,
             *catalogs.routes,
-            Mount("/static", StaticFiles(directory=WEB / "static"), name="static"),
+            *assets.routes(static),
         ],
         middleware=[
             Middleware(RequestContext, metrics=metrics, csp=content_security_policy(settings)),

@@ -26,6 +26,7 @@ class Job:
 
     name: str
     args: tuple[str | int, ...]
+    delay: int = 0  # seconds to wait before it runs (RQ's scheduler puts it on its queue)
 
     def __post_init__(self) -> None:
         if self.name not in jobs.JOBS:
@@ -61,6 +62,11 @@ def queue(session: AsyncSession, name: str, *args: str | int) -> None:
     _pending(session).append(Job(name, args))
 
 
+def queue_later(session: AsyncSession, seconds: int, name: str, *args: str | int) -> None:
+    """Queue the job `name` to run `seconds` after this transaction commits."""
+    _pending(session).append(Job(name, args, delay=seconds))
+
+
 def publish(session: AsyncSession, channel: str, data: dict[str, Any]) -> None:
     """Publish `data` on `channel` once this transaction commits."""
     _pending(session).append(Event(channel, json.dumps(data, separators=(",", ":"))))
@@ -82,7 +88,9 @@ def carry_out(effects: list[Effect], queues: Queues) -> None:
     runs this in a thread). Jobs have deterministic ids, so queueing one twice does the work
     once; mails go in chunks, one job per chunk."""
     for effect in effects:
-        if isinstance(effect, Job):
+        if isinstance(effect, Job) and effect.delay:
+            jobs.JOBS[effect.name](queues, *effect.args, delay=effect.delay)
+        elif isinstance(effect, Job):
             jobs.JOBS[effect.name](queues, *effect.args)
     mails = [effect.outbox_id for effect in effects if isinstance(effect, Mail)]
     for start in range(0, len(mails), jobs.MAIL_CHUNK):

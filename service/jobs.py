@@ -96,8 +96,20 @@ def _safe(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
 
 
+WEBHOOK_JOB_TIMEOUT = 90  # seconds; above KUMPUL_WEBHOOK_TIMEOUT_SECONDS' ceiling (60)
+
+
+def deliver_webhook(queues: Queues, delivery_id: int, round_: int, attempt: int, *,
+                    delay: int = 0) -> str:
+    """One attempt of a webhook delivery. The retries are the delivery's own schedule
+    (`domain.deliveries`), each a job of its own; RQ retries only a crashed attempt."""
+    return queues.enqueue("default", "workers.webhooks.deliver_webhook", delivery_id, round_,
+                          attempt, job_id=f"webhook-{delivery_id}-{round_}-{attempt}",
+                          timeout=WEBHOOK_JOB_TIMEOUT, retries=1, backoff=[30], delay=delay)
+
+
 JOBS: dict[str, Callable[..., Any]] = {
     job.__name__: job
     for job in (ingest_clip, ingest_heavy, purge_clip, render_reel, render_recording, find_moments,
-                send_mails, announce, notify_chunk)
+                send_mails, announce, notify_chunk, deliver_webhook)
 }

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from redis import Redis
@@ -47,14 +48,20 @@ class Queues:
         self._queues = {name: Queue(name, connection=redis) for name in QUEUE_NAMES}
 
     def enqueue(self, queue: str, func: str, *args: Any, job_id: str | None = None,
-                timeout: int = 600, retries: int = 3, backoff: list[int] | None = None) -> str:
+                timeout: int = 600, retries: int = 3, backoff: list[int] | None = None,
+                delay: int = 0) -> str:
+        """Queue `func`; with `delay`, RQ's scheduler (in every `kumpul worker`) puts it on
+        the queue that many seconds from now."""
         if not func.startswith("workers."):
             raise ValueError(f"jobs live under workers.: {func!r}")
-        job = self._queues[queue].enqueue(
-            func, *args, job_id=job_id, job_timeout=timeout,
+        options: dict[str, Any] = dict(
+            job_id=job_id, job_timeout=timeout,
             retry=Retry(max=retries, interval=backoff or [10, 30, 90]) if retries else None,
-            result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-        )
+            result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600)
+        if delay:
+            job = self._queues[queue].enqueue_in(timedelta(seconds=delay), func, *args, **options)
+        else:
+            job = self._queues[queue].enqueue(func, *args, **options)
         return str(job.id)
 
     def job(self, job_id: str) -> JobView | None:

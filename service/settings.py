@@ -161,6 +161,27 @@ def _seconds_span(raw: str) -> tuple[int, int]:
     return span
 
 
+def _hosts(raw: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(p.strip().lower().rstrip(".") for p in raw.split(",")
+                                if p.strip()))
+    bad = [i for i in items if not i or any(c in i for c in "/@: ")]
+    if bad:
+        raise ValueError("expected host names or addresses without scheme or port, "
+                         "comma-separated (e.g. receiver.internal,10.0.0.7)")
+    return items
+
+
+def _retry_schedule(raw: str) -> tuple[int, ...]:
+    try:
+        items = tuple(int(p) for p in raw.split(",") if p.strip())
+    except ValueError:
+        items = ()
+    if not items or len(items) > 20 or any(not 1 <= i <= 86400 for i in items):
+        raise ValueError("expected up to 20 waits in whole seconds (1-86400), comma-separated, "
+                         "e.g. 5,300,1800")
+    return items
+
+
 def _bucket(raw: str) -> str:
     value = raw.strip()
     ok = 3 <= len(value) <= 63 and all(c.islower() or c.isdigit() or c in "-." for c in value)
@@ -324,6 +345,19 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_COMMUNITY_PROCESSING_LIMIT", "community_processing_limit",
          _int_range(1, 1000), "6",
          "Clips of one community being prepared at once; further ones wait their turn."),
+    Spec("KUMPUL_WEBHOOK_ALLOW_HOSTS", "webhook_allow_hosts", _hosts, "",
+         "Host names or addresses webhooks may reach although they are not public (loopback, "
+         "private networks), comma-separated. Empty: webhooks go to public addresses only."),
+    Spec("KUMPUL_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _int_range(1, 60), "10",
+         "Wall-clock limit of one webhook delivery attempt (connect, send, answer)."),
+    Spec("KUMPUL_WEBHOOK_RETRY_SCHEDULE", "webhook_retry_schedule", _retry_schedule,
+         "10,60,300,1800,7200,21600,54000",
+         "Seconds to wait before each retry of a failed webhook delivery (about 24 hours in "
+         "all); when the last retry fails too and the endpoint had no success meanwhile, it is "
+         "disabled and its owners are told."),
+    Spec("KUMPUL_WEBHOOK_ROTATION_HOURS", "webhook_rotation_hours", _int_range(0, 24 * 30), "24",
+         "After a webhook secret is rotated, deliveries are signed with the old secret too "
+         "for this long, so receivers can switch over."),
 )
 
 KNOWN_VARIABLES = frozenset(spec.env for spec in SPECS)
@@ -397,6 +431,10 @@ class Settings:
     turn_secret: str = ""
     turn_ttl_seconds: int = 86400
     cors_origins: tuple[str, ...] = ()
+    webhook_allow_hosts: tuple[str, ...] = ()
+    webhook_timeout_seconds: int = 10
+    webhook_retry_schedule: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 54000)
+    webhook_rotation_hours: int = 24
 
     @property
     def secure_cookies(self) -> bool:
@@ -420,7 +458,7 @@ class Settings:
             elif spec.attr == "moment_seconds":
                 out[spec.env] = "-".join(map(str, value))
             elif isinstance(value, tuple):
-                out[spec.env] = ",".join(value)
+                out[spec.env] = ",".join(map(str, value))
             else:
                 out[spec.env] = str(value)
         return out
@@ -480,6 +518,7 @@ def load_settings(
     values["public_url"] = values["public_url"].rstrip("/")
     _check_turn(values)
     values["cors_origins"] = values["cors_origins"] or ()
+    values["webhook_allow_hosts"] = values["webhook_allow_hosts"] or ()
     unknown = sorted(k for k in source if k.startswith("KUMPUL_") and k not in KNOWN_VARIABLES)
     if unknown:
         raise SettingsError(

@@ -29,9 +29,10 @@ class Studio:
         return f"/api/communities/{self.slug}{path}"
 
 
-def share(actor: Actor, slug: str, source: Path) -> str:
-    """The member shares a story; ingest makes its rendition. Returns the clip id."""
-    upload_all(actor, slug, source.read_bytes())
+def share(actor: Actor, slug: str, source: Path, **meta: object) -> str:
+    """The member shares a story (`meta`: more upload metadata, e.g. its prompt); ingest
+    makes its rendition. Returns the clip id."""
+    upload_all(actor, slug, source.read_bytes(), 3, **meta)
     clip_id = str(actor.get(f"/api/communities/{slug}/clips/mine").json()["clips"][0]["id"])
     assert ingest_clip(clip_id) == "ready_for_review"
     return clip_id

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import jobs as service_jobs
 from service.db.models import Clip
-from service.domain import admission, clips, reels, uploads
+from service.domain import admission, clips, deliveries, reels, uploads
 from service.domain.admission import Admission
 from service.domain.clip_state import ClipState
 from service.storage.keys import clip_folder
@@ -58,12 +58,15 @@ def expire_uploads() -> int:
 
 
 def reconcile() -> int:
-    """Re-queue clips and reels stuck in a working state past their deadline (lost job,
-    dead worker, Redis restarted without the queue): the database is the source of truth."""
+    """Re-queue clips and reels stuck in a working state past their deadline, and webhook
+    attempts overdue (lost job, dead worker, Redis restarted without the queue): the
+    database is the source of truth."""
     ctx = context()
     stuck = ctx.db(lambda session: clips.requeue_overdue(
         session, ctx.settings.ingest_deadline_seconds))
     rules = Admission.from_settings(ctx.settings)  # clips that wait for a turn nobody gave
     stuck += ctx.db(lambda session: admission.admit_waiting(session, rules))
+    stuck += ctx.db(lambda session: deliveries.requeue_overdue(
+        session, ctx.settings.webhook_timeout_seconds))
     return stuck + ctx.db(lambda session: reels.requeue_overdue(
         session, service_jobs.REEL_DEADLINE))

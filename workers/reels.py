@@ -92,6 +92,7 @@ def _render(ctx: JobContext, manifest: Manifest, scratch: Path) -> str:
     media_reel.poster(out, scratch / "poster.jpg", lead + FPS, timeout=timeout)
     made = probe(out, timeout=timeout)
     final = replace(manifest, rendered={"ffmpeg": tool_version(), "frames": frames,
+                                        "parts": [part.frames for part in parts],
                                         "mezzanine": MEZZANINE.tag})
     (scratch / "manifest.json").write_text(json.dumps(final.to_json(), indent=2,
                                                       sort_keys=True))

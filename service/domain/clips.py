@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import effects, i18n, jobs
 from service.db.models import Clip, Prompt, utcnow
-from service.domain import audit, reels
+from service.domain import audit, deliveries, reels
 from service.domain.clip_state import WORKING, ClipState, transition
 from service.domain.communities import Access, current_release
 from service.domain.paging import Page
@@ -95,6 +95,8 @@ async def withdraw(session: AsyncSession, access: Access, clip: Clip) -> None:
                  actor_id=access.user.id, community_id=clip.community_id)
     await reels.drop_clip(session, clip, why="consent.withdrawn")
     effects.queue(session, "purge_clip", clip.id)
+    await deliveries.emit(session, clip.community_id, "clip.withdrawn",
+                          deliveries.clip_data(clip))
     clip_changed(session, clip)
 
 
@@ -132,6 +134,9 @@ async def finish_rendition(session: AsyncSession, clip_id: str, *, version: int,
         audit.record(session, action="clip.approved", subject_type="clip", subject_id=clip.id,
                      actor_id=clip.reviewed_by, community_id=clip.community_id,
                      data={"by": "moment.accepted"})
+    await deliveries.emit(session, clip.community_id, (
+        "clip.approved" if clip.state == ClipState.approved else "clip.ready_for_review"),
+        deliveries.clip_data(clip))
     clip_changed(session, clip)
     return clip
 

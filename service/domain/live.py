@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import effects
 from service.db.models import Community, LiveEvent, LiveSession, User, utcnow
-from service.domain import audit, communities, notifications, recording_state
+from service.domain import audit, communities, deliveries, notifications, recording_state
 from service.domain.communities import Access
 from service.domain.live_state import LiveState, transition
 from service.domain.recording_state import RecordingState
@@ -138,6 +138,7 @@ async def go_live(session: AsyncSession, session_id: str) -> LiveSession | None:
     audit.record(session, action="live.started", subject_type="live", subject_id=live.id,
                  actor_id=live.host_id, community_id=live.community_id,
                  data={"terms_version": TERMS_VERSION, "terms_sha256": TERMS_SHA256})
+    await deliveries.emit(session, live.community_id, "live.started", deliveries.live_data(live))
     return live
 
 
@@ -145,6 +146,7 @@ async def end(session: AsyncSession, live: LiveSession, actor_id: int | None) ->
     transition(live, LiveState.ended)
     audit.record(session, action="live.ended", subject_type="live", subject_id=live.id,
                  actor_id=actor_id, community_id=live.community_id)
+    await deliveries.emit(session, live.community_id, "live.ended", deliveries.live_data(live))
 
 
 async def new_publish_token(session: AsyncSession, access: Access, live: LiveSession) -> str:

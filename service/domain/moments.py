@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from media.moments import Moment, Rules, Signals, find
 from service import effects, i18n
 from service.db.models import Clip, LiveEvent, LiveMoment, LiveSession, utcnow
-from service.domain import audit, finder_state
+from service.domain import audit, deliveries, finder_state
 from service.domain.clip_state import ClipState
 from service.domain.communities import Access
 from service.domain.finder_state import FinderState
@@ -140,6 +140,9 @@ async def store_proposals(session: AsyncSession, session_id: str, signals: dict[
                  actor_id=None, community_id=live.community_id,
                  data={"proposed": len(added), "kept": len(decided)})
     await session.flush()
+    for moment in added:
+        await deliveries.emit(session, live.community_id, "moment.proposed",
+                              deliveries.moment_data(moment))
     return added
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import __version__, effects
 from service.db.models import Asset, Clip, Reel, User, utcnow
-from service.domain import audit, notifications
+from service.domain import audit, deliveries, notifications
 from service.domain.clip_state import ClipState
 from service.domain.communities import Access
 from service.domain.composition import (
@@ -216,7 +216,7 @@ async def finish_render(session: AsyncSession, reel_id: str, version: int,
                  actor_id=None, community_id=reel.community_id,
                  data={"version": version, "frames": output.get("frames")})
     if reel.republish:
-        _go_public(session, reel, actor_id=None)
+        await _go_public(session, reel, actor_id=None)
     else:
         transition(reel, ReelState.rendered)
     return reel
@@ -235,7 +235,7 @@ async def fail_render(session: AsyncSession, reel_id: str, version: int,
     return reel
 
 
-def _go_public(session: AsyncSession, reel: Reel, *, actor_id: int | None) -> None:
+async def _go_public(session: AsyncSession, reel: Reel, *, actor_id: int | None) -> None:
     transition(reel, ReelState.published)
     reel.public_version, reel.republish, reel.published_at = (reel.rendered_version, False,
                                                               utcnow())
@@ -244,12 +244,14 @@ def _go_public(session: AsyncSession, reel: Reel, *, actor_id: int | None) -> No
                  actor_id=actor_id, community_id=reel.community_id,
                  data={"version": reel.public_version, "slug": reel.slug,
                        "automatic": actor_id is None})
+    await deliveries.emit(session, reel.community_id, "reel.published",
+                          deliveries.reel_data(reel))
 
 
 async def publish(session: AsyncSession, access: Access, reel: Reel) -> None:
     if reel.rendered_version is None:
         raise Conflict("Render the reel before publishing it.", code="reel_not_rendered")
-    _go_public(session, reel, actor_id=access.user.id)
+    await _go_public(session, reel, actor_id=access.user.id)
     await notifications.reel_published(session, reel)
 
 
@@ -259,6 +261,8 @@ async def unpublish(session: AsyncSession, access: Access, reel: Reel) -> None:
     reel.public_version, reel.republish = None, False
     audit.record(session, action="reel.unpublished", subject_type="reel", subject_id=reel.id,
                  actor_id=access.user.id, community_id=reel.community_id)
+    await deliveries.emit(session, reel.community_id, "reel.unpublished",
+                          deliveries.reel_data(reel))
 
 
 async def drop_clip(session: AsyncSession, clip: Clip, *, why: str,
@@ -296,6 +300,8 @@ async def drop_clip(session: AsyncSession, clip: Clip, *, why: str,
             audit.record(session, action="reel.unpublished", subject_type="reel",
                          subject_id=reel.id, actor_id=None, community_id=reel.community_id,
                          data={"because": "no clips remain"})
+            await deliveries.emit(session, reel.community_id, "reel.unpublished",
+                                  deliveries.reel_data(reel))
 
 
 async def requeue_overdue(session: AsyncSession, deadline_seconds: int,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import Clip, ClipEdit, User, utcnow
-from service.domain import audit, notifications, reels
+from service.domain import audit, deliveries, notifications, reels
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
 from service.domain.paging import Page
@@ -75,6 +75,8 @@ async def approve(session: AsyncSession, access: Access, clip: Clip) -> None:
     clip.reviewed_by, clip.reviewed_at = access.user.id, utcnow()
     audit.record(session, action="clip.approved", subject_type="clip", subject_id=clip.id,
                  actor_id=access.user.id, community_id=clip.community_id)
+    await deliveries.emit(session, clip.community_id, "clip.approved",
+                          deliveries.clip_data(clip))
     clip_changed(session, clip)
     await notifications.story_decided(session, clip, "story_approved")
 
@@ -96,6 +98,8 @@ async def reject(session: AsyncSession, access: Access, clip: Clip, *, code: obj
                  data={"reason": reason.code, "note": text})
     if was_approved:
         await reels.drop_clip(session, clip, why="clip.rejected")
+    await deliveries.emit(session, clip.community_id, "clip.rejected",
+                          deliveries.clip_data(clip))
     clip_changed(session, clip)
     await notifications.story_decided(session, clip, "story_changes", reason=reason.message,
                                       note=text)

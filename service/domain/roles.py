@@ -20,6 +20,8 @@ class Permission(StrEnum):
     moderate = "moderate"              # review clips, compose and publish reels
     view_audit = "view_audit"          # read the audit log
     manage_members = "manage_members"  # roles, removals, invites, release text
+    manage_webhooks = "manage_webhooks"  # integrators' endpoints, secrets, delivery log
+    view_numbers = "view_numbers"      # the member lifecycle in numbers
 
 
 _MEMBER = {Permission.view, Permission.share_story}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service import __version__
+from service.routes.openapi_webhooks import MANAGEMENT, PAYLOADS, WEBHOOKS
 
 
 def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -187,6 +188,8 @@ SCHEMAS.update({
     "CommunityDetail": {"allOf": [{"$ref": "#/components/schemas/Community"},
                                   _obj({"release": {"$ref": "#/components/schemas/Release"}})]},
 })
+SCHEMAS.update(MANAGEMENT)
+SCHEMAS.update(PAYLOADS)
 
 BASE: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -205,4 +208,5 @@ BASE: dict[str, Any] = {
         },
     },
     "security": [{"bearer": []}, {"cookie": []}],
+    "webhooks": WEBHOOKS,
 }

@@ -14,7 +14,17 @@ from starlette.routing import Route
 
 from service import i18n
 from service.db.models import Community, utcnow
-from service.domain import accounts, calendar, communities, live, notices, notifications, prompts
+from service.domain import (
+    accounts,
+    calendar,
+    communities,
+    lifecycle,
+    live,
+    notices,
+    notifications,
+    prompts,
+    webhooks,
+)
 from service.domain.roles import Permission, Role, allows
 from service.errors import ApiError, Unauthorized
 from service.login import clear_session_cookie, joining_user, log_in, set_session_cookie
@@ -241,7 +251,11 @@ async def admin_page(request: Request, who: Principal, *, status: int = 200,
         members = await communities.members(session, access.community)
         invites = await communities.open_invites(session, access.community)
         releases = await communities.current_releases(session, access.community)
+        numbers = await lifecycle.numbers(session, access.community)
+        failing = [e for e in await webhooks.of_community(session, access)
+                   if e.disabled_reason == "failing"]
     return render(request, "admin.html", {
+        "numbers": numbers, "failing_endpoints": failing,
         "community": access.community, "members": members, "invites": invites,
         "releases": releases, "roles": list(Role), "invite_days": svc.settings.invite_days,
         "languages": list(i18n.LANGUAGE_NAMES.items()), "language_names": i18n.LANGUAGE_NAMES,

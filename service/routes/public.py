@@ -3,6 +3,8 @@ Range) and the poster. Everything reads `public_version`, so unpublishing ends a
 
 from __future__ import annotations
 
+import json
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,6 +12,8 @@ from starlette.routing import Route
 
 from service.db.models import Community, Reel
 from service.domain import reels
+from service.domain.captions import webvtt
+from service.domain.composition import Manifest
 from service.middleware import content_security_policy
 from service.routes.objects import ranged_response
 from service.storage import ObjectNotFound
@@ -29,7 +33,7 @@ def _context(request: Request, reel: Reel) -> dict[str, object]:
     page_url = f"{base}/r/{reel.slug}"
     width, height = reel.output.get("width") or 720, reel.output.get("height") or 1280
     return {"reel": reel, "title": reel.public_title or reel.title, "page_url": page_url,
-            "video_url": f"{page_url}/video.mp4",
+            "video_url": f"{page_url}/video.mp4", "captions_url": f"{page_url}/captions.vtt",
             "poster_url": f"{page_url}/poster.jpg", "embed_url": f"{page_url}/embed",
             "width": width, "height": height}
 
@@ -80,8 +84,24 @@ async def reel_poster(request: Request) -> Response:
     return await _file(request, "poster.jpg")
 
 
+async def reel_captions(request: Request) -> Response:
+    """The published render's captions (title, names and quotes) as WebVTT."""
+    reel = await _reel(request)
+    assert reel.public_version is not None
+    key = reel_file(reel.id, reel.public_version, "manifest.json")
+    store = services(request).store
+    try:
+        raw = await anyio.to_thread.run_sync(lambda: b"".join(store.get(key)))
+    except ObjectNotFound:
+        return Response(status_code=404)
+    text = webvtt(Manifest.from_json(json.loads(raw)), reel.public_title or reel.title)
+    return Response(text, media_type="text/vtt; charset=utf-8",
+                    headers=NO_STORE_IN_SHARED_CACHES)
+
+
 routes = [
     Route("/r/{slug}", reel_page, methods=["GET"]),
+    Route("/r/{slug}/captions.vtt", reel_captions, methods=["GET"]),
     Route("/r/{slug}/embed", reel_embed, methods=["GET"]),
     Route("/r/{slug}/video.mp4", reel_video, methods=["GET", "HEAD"]),
     Route("/r/{slug}/poster.jpg", reel_poster, methods=["GET", "HEAD"]),

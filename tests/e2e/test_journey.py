@@ -237,7 +237,7 @@ def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
     budi.get_by_role("button", name=w("Send"), exact=True).click()
     expect(ana.locator("#chat")).to_contain_text(f"Budi: {run.chat[1]}")
     expect(studio.locator("#chat")).to_contain_text(run.chat[1])
-    budi.get_by_role("button", name=w("React %(emoji)s", emoji="🔥")).click()
+    budi.get_by_role("button", name=w("React: %(name)s", name=w("fire"))).click()
     assert fits_the_screen(budi)
     page_shot(budi, run, "06-watching-phone")
 

@@ -98,7 +98,7 @@ def test_host_goes_live_members_watch_chat_and_go_on_stage(
     ana.get_by_role("button", name="Send").click()
     expect(budi.locator("#chat")).to_contain_text("Ana: Hello from the trail!")
     expect(studio.locator("#chat")).to_contain_text("Hello from the trail!")
-    budi.get_by_role("button", name="React 🔥").click()
+    budi.get_by_role("button", name="React: fire").click()
     assert fits_the_screen(budi)
     shot(budi, "31-viewer")
 

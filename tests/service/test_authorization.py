@@ -124,6 +124,16 @@ TABLE: list[Row] = [
     Row("POST", "/api/communities/{slug}/live/{session_id}/moments/{moment_id}/accept", "401 404 403 403 409 409"),
     Row("POST", "/api/communities/{slug}/live/{session_id}/moments/{moment_id}/discard", "401 404 403 403 404 404"),
     Row("POST", "/api/communities/{slug}/live/{session_id}/moments/{moment_id}/restore", "401 404 403 403 404 404"),
+    # webhooks and numbers (owners)
+    Row("GET", "/api/communities/{slug}/webhooks", "401 404 403 403 403 200"),
+    Row("POST", "/api/communities/{slug}/webhooks", "401 404 403 403 403 422", {"url": "", "event_types": []}),
+    Row("GET", "/api/communities/{slug}/webhooks/{endpoint_id}", "401 404 403 403 403 200"),
+    Row("PATCH", "/api/communities/{slug}/webhooks/{endpoint_id}", "401 404 403 403 403 422", {"event_types": ["bogus"]}),
+    Row("DELETE", "/api/communities/{slug}/webhooks/{endpoint_id}", "401 404 403 403 403 404", ids={"endpoint_id": "nope"}),
+    Row("POST", "/api/communities/{slug}/webhooks/{endpoint_id}/rotate-secret", "401 404 403 403 403 200"),
+    Row("GET", "/api/communities/{slug}/webhooks/{endpoint_id}/deliveries", "401 404 403 403 403 200"),
+    Row("POST", "/api/communities/{slug}/webhooks/{endpoint_id}/deliveries/{delivery_id}/send-again", "401 404 403 403 403 404"),
+    Row("GET", "/api/communities/{slug}/numbers", "401 404 403 403 403 200"),
     # pages
     Row("GET", "/", "303 303 303 303 303 200"),
     Row("GET", "/login", "200 200 200 200 200 200"),
@@ -145,6 +155,13 @@ TABLE: list[Row] = [
     Row("POST", "/c/{slug}/admin/members/{user_id}/reset-link", "401 404 403 403 403 404", {}, form=True, ids={"user_id": 999999}),
     Row("POST", "/c/{slug}/admin/release", "401 404 403 403 403 422", {"body": ""}, form=True),
     Row("POST", "/c/{slug}/admin/settings", "401 404 403 403 403 422", {"language": "xx"}, form=True),
+    Row("GET", "/c/{slug}/admin/webhooks", "303 404 403 403 403 200"),
+    Row("POST", "/c/{slug}/admin/webhooks", "401 404 403 403 403 422", {"url": ""}, form=True),
+    Row("POST", "/c/{slug}/admin/webhooks/{endpoint_id}/types", "401 404 403 403 403 422", {"event_types": "bogus"}, form=True),
+    Row("POST", "/c/{slug}/admin/webhooks/{endpoint_id}/switch", "401 404 403 403 403 303", {"enabled": "1"}, form=True),
+    Row("POST", "/c/{slug}/admin/webhooks/{endpoint_id}/rotate", "401 404 403 403 403 200", {}, form=True),
+    Row("POST", "/c/{slug}/admin/webhooks/{endpoint_id}/delete", "401 404 403 403 403 404", {}, form=True, ids={"endpoint_id": "nope"}),
+    Row("POST", "/c/{slug}/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/send-again", "401 404 403 403 403 404", {}, form=True),
     Row("GET", "/account", "303 200 200 200 200 200"),
     # notifications and calendar
     Row("GET", "/notifications", "303 200 200 200 200 200"),
@@ -160,6 +177,7 @@ TABLE: list[Row] = [
     Row("GET", "/calendar/{token}.ics", "404 404 404 404 404 404", ids={"token": "1-1-nope"}),
     Row("POST", "/account", "401 422 422 422 422 422", {"language": "xx"}, form=True),
     Row("GET", "/i18n/{language}.{version}.json", "200 200 200 200 200 200", ids={"language": "id", "version": "0"}),
+    Row("GET", "/static/{path:path}", "200 200 200 200 200 200", ids={"path": "app.css"}),
     Row("GET", "/c/{slug}/share", "303 404 200 200 200 200"),
     Row("GET", "/c/{slug}/stories", "303 404 200 200 200 200"),
     Row("POST", "/c/{slug}/prompts", "401 404 403 422 422 422", {}, form=True),
@@ -175,6 +193,7 @@ TABLE: list[Row] = [
     Row("GET", "/r/{slug}/embed", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/r/{slug}/video.mp4", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/r/{slug}/poster.jpg", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
+    Row("GET", "/r/{slug}/captions.vtt", "404 404 404 404 404 404", ids={"slug": "@reel_slug"}),
     Row("GET", "/objects/{key:path}", "403 403 403 403 403 403"),
     # near the end: joining changes who is a member (a link for up to 10 people)
     Row("GET", "/invite/{token}", "200 200 200 200 200 200", ids={"token": "@join"}),
@@ -228,6 +247,8 @@ def cast(world: World, server_process: ServerProcess) -> Cast:
                           json={"role": "member", "max_uses": uses}).json()
                for uses in (1, 1, 10, 10)]
     token = [i["url"].rsplit("/", 1)[1] for i in invites]
+    endpoint = owner.post(f"/api/communities/{slug}/webhooks", json={
+        "url": "https://93.184.215.14/hook", "event_types": ["live.ended"]}).json()
     ids = {"slug": slug, "job_id": "nope", "token": token[0], "join": token[2],
            "join2": token[3], "token_id": 999999, "user_id": member.user_id,
            "invite_id": invites[0]["id"], "invite2": invites[1]["id"],
@@ -235,7 +256,7 @@ def cast(world: World, server_process: ServerProcess) -> Cast:
            "clip3": clips[2], "reel_id": reel["id"], "reel_slug": reel["slug"],
            "session_id": sessions[0], "session2": sessions[1], "moment_id": 999999,
            "resource": "nope", "key": f"clips/{clips[0]}/source", "upload_id": uploads[0],
-           "upload2": uploads[1]}
+           "upload2": uploads[1], "endpoint_id": endpoint["id"], "delivery_id": 999999}
     return Cast(ids, {"anonymous": Actor(world.client), "outsider": outsider,
                       "member": member, "host": host, "moderator": moderator,
                       "owner": owner}, server_process)
@@ -246,7 +267,8 @@ def url(row: Row, ids: dict[str, Any]) -> str:
     for name, value in (row.ids or {}).items():
         values[name] = ids[value[1:]] if isinstance(value, str) and value.startswith("@") \
             else value
-    return row.path.replace("{key:path}", "{key}").format(**values)
+    return row.path.replace("{key:path}", "{key}").replace("{path:path}", "{path}").format(
+        **values)
 
 
 def fresh(actor: Actor) -> Actor:

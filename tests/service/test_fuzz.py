@@ -82,7 +82,8 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 
 def prepare(server: ServerProcess) -> Target:
     """Two communities; in the first an owner, a host, a moderator and a member with a
-    story upload under way, a reel, a live session and a prompt. Everyone gets a token."""
+    story upload under way, a reel, a live session, a prompt and a webhook endpoint. Everyone
+    gets a token."""
     async def admins(session: AsyncSession) -> list[User]:
         return [await accounts.create_user(session, email=f"{who}@example.com",
                                            display_name=who.title(), password=PASSWORD,
@@ -135,12 +136,15 @@ def prepare(server: ServerProcess) -> Target:
             "Upload-Metadata": metadata(community=slug, release=1, filename="story.mp4")})})
         clip = client.get(f"/api/communities/{slug}/clips/mine", headers=auth("member"))
         members = client.get(f"/api/communities/{slug}/members", headers=auth("owner")).json()
+        endpoint = client.post(f"/api/communities/{slug}/webhooks", headers=auth("owner"), json={
+            "url": "https://93.184.215.14/hook", "event_types": ["live.ended"]}).json()
     ids = {"slug": slug, "reel_id": reel["id"], "session_id": session["id"],
            "prompt_id": prompt["id"], "invite_id": invite["id"],
            "token": invite["url"].rsplit("/", 1)[1],
            "user_id": next(m["user_id"] for m in members["members"]
                            if m["role"] == "member"),
-           "clip_id": (clip.json()["clips"] or [{"id": "none"}])[0]["id"]}
+           "clip_id": (clip.json()["clips"] or [{"id": "none"}])[0]["id"],
+           "endpoint_id": endpoint["id"]}
     return Target(server, tokens, ids)
 
 

@@ -41,6 +41,10 @@ def test_generated_secret_is_private_and_stable(tmp_path: Path) -> None:
     ({"KUMPUL_STORAGE": "s3"}, "KUMPUL_S3_ACCESS_KEY"),
     ({"KUMPUL_SECRET_KEY": "short"}, "KUMPUL_SECRET_KEY=(hidden)"),
     ({"KUMPUL_PUBLIK_URL": "http://x"}, "KUMPUL_PUBLIK_URL: unknown setting"),
+    ({"KUMPUL_WEBHOOK_ALLOW_HOSTS": "http://receiver:8080"}, "KUMPUL_WEBHOOK_ALLOW_HOSTS"),
+    ({"KUMPUL_WEBHOOK_RETRY_SCHEDULE": "5,soon"}, "KUMPUL_WEBHOOK_RETRY_SCHEDULE='5,soon'"),
+    ({"KUMPUL_WEBHOOK_RETRY_SCHEDULE": "0"}, "KUMPUL_WEBHOOK_RETRY_SCHEDULE"),
+    ({"KUMPUL_WEBHOOK_TIMEOUT_SECONDS": "600"}, "KUMPUL_WEBHOOK_TIMEOUT_SECONDS"),
 ])
 def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
     """Every bad value is refused with the variable's name (secrets are not echoed)."""
@@ -73,3 +77,15 @@ def test_public_url_follows_the_port_unless_set() -> None:
     proxied = load_settings({"KUMPUL_PORT": "8765", "KUMPUL_DATA_DIR": "/tmp/kumpul-settings",
                              "KUMPUL_PUBLIC_URL": "https://club.example.org/"}, env_file=None)
     assert proxied.public_url == "https://club.example.org"
+
+
+def test_webhook_settings_reach_a_child_process(tmp_path: Path) -> None:
+    """Lists of hosts and of seconds survive the trip through a worker's environment."""
+    settings = load_settings({"KUMPUL_DATA_DIR": str(tmp_path),
+                              "KUMPUL_WEBHOOK_ALLOW_HOSTS": "Receiver.Internal., 10.0.0.7",
+                              "KUMPUL_WEBHOOK_RETRY_SCHEDULE": "1, 2,3"}, env_file=None)
+    assert settings.webhook_allow_hosts == ("receiver.internal", "10.0.0.7")
+    assert settings.webhook_retry_schedule == (1, 2, 3)
+    again = load_settings(settings.as_environ(), env_file=None)
+    assert again.webhook_allow_hosts == settings.webhook_allow_hosts
+    assert again.webhook_retry_schedule == settings.webhook_retry_schedule

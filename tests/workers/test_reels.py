@@ -337,3 +337,37 @@ def test_rejecting_an_approved_clip_takes_it_out_of_reels(studio: Studio,
     assert render_reel(reel["id"], 2) == "published"
     stale = [a for a in audit(settings, reel["id"]) if a == "reel.stale"]
     assert stale == ["reel.stale"]
+
+
+def test_published_reel_carries_a_captions_track(studio: Studio) -> None:
+    """/r/{slug}/captions.vtt: the title, then each clip's name and quote timed on the reel,
+    member text escaped; the public page and the embed use it; gone when unpublished."""
+    approve_all(studio)
+    mod = studio.moderator
+    quoted = mod.patch(studio.api(f"/review/{studio.clips[1]}"),
+                       json={"caption_quote": "<i>mud</i> & rain --> \"fun\""})
+    assert quoted.status_code == 200, quoted.text
+    reel = new_reel(studio, items=[{"clip_id": studio.clips[0], "trim_in": 6, "trim_out": 84},
+                                   {"clip_id": studio.clips[1]}],
+                    transition="crossfade", crossfade_frames=15,
+                    title_card={"text": "Spring", "color": "#FF6600"})
+    done = render(studio, reel["id"])
+    assert done["manifest"]["parts"] == [TITLE, 78, 90]
+    anonymous = Actor(mod.client)
+    assert anonymous.get(f"/r/{done['slug']}/captions.vtt").status_code == 404
+    assert mod.post(studio.api(f"/reels/{reel['id']}/publish")).status_code == 200
+    vtt = anonymous.get(f"/r/{done['slug']}/captions.vtt")
+    assert vtt.status_code == 200
+    assert vtt.headers["content-type"] == "text/vtt; charset=utf-8"
+    assert vtt.text == (
+        "WEBVTT\n\n"
+        "00:00:00.000 --> 00:00:02.000\nSpring: 100% \"real\"\n\n"
+        "00:00:01.500 --> 00:00:04.100\nAna O'Neil\n\n"
+        "00:00:03.600 --> 00:00:06.600\nBudi\n"
+        "&lt;i&gt;mud&lt;/i&gt; &amp; rain --&gt; \"fun\"\n")
+    for path in ("", "/embed"):
+        page = anonymous.get(f"/r/{done['slug']}{path}").text
+        assert re.search(r'<track kind="captions" src="[^"]*/r/' + done["slug"]
+                         + r'/captions\.vtt" srclang="en" label="Captions" default>', page)
+    mod.post(studio.api(f"/reels/{reel['id']}/unpublish"))
+    assert anonymous.get(f"/r/{done['slug']}/captions.vtt").status_code == 404

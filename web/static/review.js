@@ -38,17 +38,26 @@ async function load(selectId, { quiet = false } = {}) {
   const shown = [...list.querySelectorAll(".poster")].map((b) => b.dataset.clip).join();
   if (quiet && shown === clips.map((c) => c.id).join()) return; // nothing new
   list.replaceChildren(...clips.map((c) => el("li", {},
-    el("button", { type: "button", class: "poster", dataset: { clip: c.id },
-      "aria-label": `${c.member.display_name}: ${c.title || c.filename}`, onclick: () => select(c.id) },
+    // the name is the visible text (WCAG 2.5.3 label in name): member, title, length
+    el("button", { type: "button", class: "poster", dataset: { clip: c.id }, onclick: () => select(c.id) },
       el("img", { src: c.media.poster, alt: "", loading: "lazy" }),
       el("span", { class: "poster-label" }, c.member.display_name, el("br"),
+        el("small", { class: "poster-title" }, c.title || c.filename), el("br"),
         el("small", {}, duration(c.frames / FPS)))))));
   $("empty").hidden = clips.length > 0;
   if (quiet && current && clips.some((c) => c.id === current.id)) {
-    for (const b of document.querySelectorAll(".poster")) b.classList.toggle("selected", b.dataset.clip === current.id);
+    markSelected(current.id);
   } else if (selectId && clips.some((c) => c.id === selectId)) select(selectId);
   else if (clips.length) select(clips[0].id);
   else $("detail").hidden = true;
+}
+
+function markSelected(id) {
+  for (const b of document.querySelectorAll(".poster")) {
+    b.classList.toggle("selected", b.dataset.clip === id);
+    if (b.dataset.clip === id) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  }
 }
 
 async function select(id) {
@@ -58,7 +67,7 @@ async function select(id) {
     showError(problem, error);
     return;
   }
-  for (const b of document.querySelectorAll(".poster")) b.classList.toggle("selected", b.dataset.clip === id);
+  markSelected(id);
   $("detail").hidden = false;
   $("detail-title").textContent = current.title || current.filename;
   $("detail-state").textContent = LABELS[current.state] || current.state;
@@ -163,6 +172,10 @@ async function decide(kind) {
     await api("POST", `${base}/${current.id}/${kind}`, body);
     $("note").value = "";
     await load(next && next.id);
+    // the decided story left the list: focus goes to the one now open, or says none is left
+    const opened = next && document.querySelector(`.poster[data-clip="${next.id}"]`);
+    if (opened) opened.focus();
+    else $("empty").focus();
   } catch (error) {
     showError(problem, error);
   }
@@ -177,10 +190,21 @@ function step(delta) {
   if (target) select(target.id);
 }
 
+// Single-key shortcuts (WCAG 2.1.4): they can be turned off (remembered in this browser),
+// never act while typing, and leave Space and Enter to a focused button or link.
+const shortcuts = $("shortcuts");
+shortcuts.checked = localStorage.getItem("kumpul.review.shortcuts") !== "off";
+shortcuts.addEventListener("change", () => {
+  localStorage.setItem("kumpul.review.shortcuts", shortcuts.checked ? "on" : "off");
+});
+const TYPING = "input:not([type=range]):not([type=checkbox]):not([type=radio]), textarea, select, [contenteditable]";
+const OWN_KEYS = "button, a[href], summary, input, [role=tab], [tabindex]"; // the player is ours
+
 document.addEventListener("keydown", (event) => {
-  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) && event.target.type !== "range";
-  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (!shortcuts.checked || event.defaultPrevented) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches(TYPING)) return;
   const key = event.key.toLowerCase();
+  if ((key === " " || key === "enter") && event.target.closest(OWN_KEYS)) return;
   if (key === " " || key === "k") {
     event.preventDefault();
     if (player.paused) player.play(); else player.pause();

@@ -22,6 +22,7 @@ let upload = null;
 
 function show(el, on = true) { el.hidden = !on; }
 function say(text) { $("status").textContent = text; }
+function announce(text) { $("record-status").textContent = text; } // the recording, for screen readers
 function problem(message, hint) {
   const box = $("problem");
   box.textContent = "";
@@ -83,16 +84,29 @@ async function kept(key) {
 
 // --- tabs ----------------------------------------------------------------------------------
 
-for (const button of document.querySelectorAll("[data-tab]")) {
-  button.addEventListener("click", () => {
-    tab = button.dataset.tab;
-    for (const other of document.querySelectorAll("[data-tab]")) {
-      other.setAttribute("aria-selected", String(other === button));
-    }
-    for (const panel of document.querySelectorAll("[data-panel]")) {
-      show(panel, panel.dataset.panel === tab);
-    }
-    refresh();
+// the ARIA tabs pattern: one tab in the Tab order, arrows (and Home, End) move between tabs
+const tabs = [...document.querySelectorAll("[data-tab]")];
+function choose(button) {
+  tab = button.dataset.tab;
+  for (const other of tabs) {
+    other.setAttribute("aria-selected", String(other === button));
+    other.tabIndex = other === button ? 0 : -1;
+  }
+  for (const panel of document.querySelectorAll("[data-panel]")) {
+    show(panel, panel.dataset.panel === tab);
+  }
+  refresh();
+}
+for (const button of tabs) {
+  button.addEventListener("click", () => choose(button));
+  button.addEventListener("keydown", (event) => {
+    const at = tabs.indexOf(button);
+    const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    const next = tabs[(to + tabs.length) % tabs.length];
+    choose(next);
+    next.focus();
   });
 }
 
@@ -127,11 +141,13 @@ $("camera").addEventListener("click", async () => {
   live();
   show($("camera"), false);
   show($("start"));
+  $("start").focus(); // the camera button is gone: the next step takes the focus
 });
 
 async function countdown() {
   const box = $("countdown");
   show(box);
+  box.focus(); // the start button is gone; the countdown is read out as it runs
   for (const n of [3, 2, 1]) {
     box.textContent = String(n);
     await new Promise((r) => setTimeout(r, 1000));
@@ -161,20 +177,29 @@ $("start").addEventListener("click", async () => {
     show($("timer"), false);
     show($("retake"));
     say(t("Recorded %(length)s. Watch it back, then send it.", { length: clock(elapsed) }));
+    announce("");
     refresh();
+    // the next step: agree to the release, or send when that is done
+    ($("consent").checked ? $("send") : $("consent")).focus();
   };
   let elapsed = 0;
   const timer = $("timer");
   timer.textContent = `0:00 / ${clock(maxSeconds)}`;
   show(timer);
+  announce(t("Recording. You can record up to %(max_seconds)s.", { max_seconds: maxSeconds }));
   const tick = setInterval(() => {
     elapsed += 1;
     timer.textContent = `${clock(elapsed)} / ${clock(maxSeconds)}`;
+    // the timer, spoken now and then rather than every second
+    const left = maxSeconds - elapsed;
+    if (left === 10) announce(t("%(left_seconds)s left.", { left_seconds: left }));
+    else if (elapsed % 30 === 0 && left > 0) announce(t("%(elapsed_seconds)s recorded.", { elapsed_seconds: elapsed }));
     if (elapsed >= maxSeconds) $("stop").click();
   }, 1000);
   recorder.addEventListener("stop", () => clearInterval(tick));
   recorder.start(1000);
   show($("stop"));
+  $("stop").focus();
 });
 
 $("stop").addEventListener("click", () => {
@@ -189,6 +214,7 @@ $("retake").addEventListener("click", async () => {
   show($("start"));
   say("");
   refresh();
+  $("start").focus();
 });
 
 // --- a file from the phone -----------------------------------------------------------------
@@ -244,6 +270,7 @@ async function send() {
       link.href = `/c/${cfg.community}/stories`;
       link.textContent = t("Follow it in My stories");
       $("status").append(" ", link);
+      link.focus(); // where to go next
       upload = null;
     },
     onError: (err) => {
@@ -252,6 +279,7 @@ async function send() {
         problem(refused.message, refused.hint);
         upload = null;
         refresh();
+        $("send").focus();
       } else {
         problem(t("The connection dropped."), t("We'll carry on from where it stopped when you're back online."));
       }
@@ -264,6 +292,7 @@ async function send() {
   } else {
     say(t("Sending…"));
   }
+  $("status").focus(); // the send button is disabled while sending: the status says how it goes
   upload.start();
 }
 

@@ -38,6 +38,7 @@ $("camera").addEventListener("click", async () => {
     $("preview").srcObject = stream;
     $("camera").hidden = true;
     $("go-live").hidden = false;
+    $("go-live").focus();
   } catch (error) {
     showError(problem, { message: t("The camera or microphone can't be used."), hint: error.message });
   }
@@ -51,6 +52,7 @@ $("go-live").addEventListener("click", async () => {
     $("go-live").hidden = true;
     $("live-state").textContent = label("live");
     $("live-state").dataset.state = "live";
+    $("end").focus();
   } catch (error) { showError(problem, error); }
 });
 
@@ -65,6 +67,7 @@ $("end").addEventListener("click", async () => {
     $("end").hidden = true;
     $("go-live").hidden = true;
     $("recording-note").hidden = ended.recording === "none";
+    $("live-state").focus();
     room.close();
   } catch (error) { showError(problem, error); }
 });

@@ -111,6 +111,7 @@ $("unmute").addEventListener("click", () => {
     $(id).play().catch(() => {});
   }
   $("unmute").hidden = true;
+  $("hand").focus(); // the sound button is gone
 });
 
 $("hand").addEventListener("click", () => {
@@ -130,6 +131,7 @@ $("join-stage").addEventListener("click", async () => {
     $("join-stage").hidden = true;
     $("invited").hidden = true;
     $("leave-stage").hidden = false;
+    $("leave-stage").focus();
   } catch (error) { showError(problem, error); }
 });
 
@@ -144,10 +146,14 @@ function leaveStage() {
 $("leave-stage").addEventListener("click", async () => {
   const current = onStage;
   leaveStage();
+  $("hand").focus();
   if (current) await current.stop().catch(() => {});
 });
 
 const REACTIONS = [];
+// what a screen reader says for each reaction, in the page's language
+const SPOKEN = { "❤️": t("love"), "🔥": t("fire"), "👏": t("applause"), "😂": t("laughing"),
+  "😮": t("surprised"), "🎉": t("celebrate") };
 function reactionButtons(list) {
   if (REACTIONS.length) return;
   REACTIONS.push(...list);
@@ -155,7 +161,7 @@ function reactionButtons(list) {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = emoji;
-    b.setAttribute("aria-label", t("React %(emoji)s", { emoji }));
+    b.setAttribute("aria-label", t("React: %(name)s", { name: SPOKEN[emoji] || emoji }));
     b.addEventListener("click", () => room.send({ type: "reaction", emoji }));
     return b;
   }));
