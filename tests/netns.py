@@ -176,3 +176,58 @@ class NatServer:
         for ns in (self.server, self.router):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", self._up], capture_output=True)
+
+
+class ShapedLink:
+    """A viewer's own network namespace on a veth pair from the root namespace, its download
+    shaped by `tc tbf` on the root side (this kernel may lack `netem`):
+
+        root namespace 10.X.N.1/30  --veth (tbf on this end)--  viewer namespace 10.X.N.2/30
+
+    `index` tells links of one run apart. Needs root, `ip` and `tc`."""
+
+    def __init__(self, index: int) -> None:
+        if os.geteuid() != 0 or not (shutil.which("ip") and shutil.which("tc")):
+            raise RuntimeError("shaped links need root, iproute2 and tc")
+        pid = os.getpid()
+        self.tag = f"v{pid % 10000}x{index}"
+        self.namespace = f"{self.tag}-ns"
+        net = f"10.{100 + pid % 50}.{index * 4}"
+        self.root_address, self.address = f"{net}.1", f"{net}.2"
+        self._dev = f"{self.tag}r"
+        if f" {self.root_address}/" in _run("ip", "-4", "-o", "addr"):
+            raise RuntimeError(f"{self.root_address} is in use on this machine")
+        self._made = False
+
+    def create(self) -> ShapedLink:
+        self._made = True
+        ns, dev = self.namespace, self._dev
+        _run("ip", "netns", "add", ns)
+        _run("ip", "link", "add", dev, "type", "veth", "peer", "name", f"{self.tag}v")
+        _run("ip", "link", "set", f"{self.tag}v", "netns", ns)
+        _run("ip", "addr", "add", f"{self.root_address}/30", "dev", dev)
+        _run("ip", "link", "set", dev, "up")
+        _run("ip", "-n", ns, "addr", "add", f"{self.address}/30", "dev", f"{self.tag}v")
+        _run("ip", "-n", ns, "link", "set", f"{self.tag}v", "up")
+        _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run("ip", "-n", ns, "route", "add", "default", "via", self.root_address)
+        return self
+
+    def shape(self, kbit: int, burst_bytes: int = 16_000, latency_ms: int = 200) -> None:
+        """What reaches the viewer is held to `kbit` (a bottleneck with a queue of
+        `latency_ms`; beyond it packets are dropped, as on a congested access link)."""
+        _run("tc", "qdisc", "replace", "dev", self._dev, "root", "tbf", "rate", f"{kbit}kbit",
+             "burst", str(burst_bytes), "latency", f"{latency_ms}ms")
+
+    def clear(self) -> None:
+        subprocess.run(["tc", "qdisc", "del", "dev", self._dev, "root"], capture_output=True)
+
+    def prefix(self) -> list[str]:
+        """The command prefix that runs a program inside the viewer's namespace."""
+        return ["ip", "netns", "exec", self.namespace]
+
+    def close(self) -> None:
+        if not self._made:
+            return
+        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True)
+        subprocess.run(["ip", "link", "del", self._dev], capture_output=True)

@@ -6,8 +6,13 @@ re-assembled *encoded* frames (VP8, H.264 or Opus, as depayloaded by the jitter 
 to a `Fanout` instead of its decoder, and each viewer's sender gets them as `av.Packet`s,
 which aiortc only packetizes (`Encoder.pack`), never encodes.
 
-A viewer starts at a keyframe: on joining (and when it reports loss with a PLI) the
+A viewer starts at a keyframe: on joining (and when it reports loss with a PLI or FIR) the
 publisher is asked for one, and the viewer's track skips delta frames until it arrives.
+Requests go to the publisher's media SSRC (never its RTX one, which encoders ignore) and
+are pooled: at most one per second toward a publisher for viewers starting, and at most
+one per `RECOVERY_SECONDS` for viewers recovering from loss, so a struggling viewer never
+forces keyframes on everyone else. A viewer (re)starting within a second of a keyframe
+starts from it, replayed from the fan-out's cache, and asks for nothing.
 """
 
 from __future__ import annotations
@@ -22,14 +27,27 @@ from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpByePacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+)
+
+from service.live.bitrate import Steering
 
 log = logging.getLogger("kumpul.live")
 VIDEO_CLOCK = Fraction(1, 90000)
 AUDIO_CLOCK = Fraction(1, 48000)
 QUEUE_FRAMES = 120  # per viewer; a viewer further behind than this drops frames
 ASK_AGAIN_SECONDS = 0.5  # a viewer still waiting for a keyframe asks again this often
+START_SECONDS = 1.0  # at most one keyframe request per publisher this often
+RECOVERY_SECONDS = 5.0  # ... and for viewers recovering from loss, this often
+GOP_CACHE_SECONDS = 1.0  # a viewer starting this soon after a keyframe starts from it
 
 
 def is_keyframe(codec: str, data: bytes) -> bool:
@@ -50,46 +68,131 @@ def is_keyframe(codec: str, data: bytes) -> bool:
 
 
 class ForwardedTrack(MediaStreamTrack):
-    """What one viewer's sender reads: the publisher's encoded frames, from a keyframe on."""
+    """What one viewer's sender reads: the publisher's encoded frames, from a keyframe on.
+    A video track may move to another fan-out of the same codec (the room's low layer,
+    `layers.py`) or to none (audio only); a move takes effect at the new source's next
+    keyframe, the old one playing until then."""
 
-    def __init__(self, kind: str, fanout: Fanout) -> None:
+    def __init__(self, kind: str, fanout: Fanout, codec: str | None = None) -> None:
         super().__init__()
         self.kind = kind
-        self._fanout = fanout
+        self.codec = codec  # what the viewer negotiated (None: whatever comes)
+        self._fanout: Fanout | None = fanout
+        self._next: Fanout | None = None  # moving there at its next keyframe
         self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(QUEUE_FRAMES)
         self._started = kind == "audio"
+        self._recovering = False  # waiting for a keyframe after a loss (not a start)
         self._reading = False
         self._asked_at = time.monotonic()
         self.sent = 0
+        self.on_pause: Callable[[], None] | None = None
 
-    def offer(self, packet: av.Packet[Any], key: bool) -> None:
+    @property
+    def source(self) -> Fanout | None:
+        """Where its frames come from now (None: nowhere, audio only)."""
+        return self._fanout
+
+    def offer(self, packet: av.Packet[Any], key: bool, codec: str | None = None,
+              source: Fanout | None = None) -> None:
+        if self.codec and codec and codec.lower() != self.codec.lower():
+            self.close()  # a publisher with another codec: this viewer can't play it
+            return
+        if source is not None and source is not self._fanout:
+            if source is not self._next:
+                return
+            if not key:  # keep playing the old source until the new one's keyframe
+                if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
+                    self._asked_at = time.monotonic()
+                    source.want_keyframe(recovery=True)
+                return
+            if self._fanout is not None:
+                self._fanout.remove(self)
+            self._fanout, self._next = source, None
+            self._drain()
+            self._started, self._recovering = True, False
         if not self._started:
             if not key:
                 if time.monotonic() - self._asked_at > ASK_AGAIN_SECONDS:
                     self._ask()
                 return
-            self._started = True
+            self._started, self._recovering = True, False
         if self._queue.full():  # a slow viewer: drop, and restart at the next keyframe
-            self.restart()
+            self.restart(recovery=True)
             return
         self._queue.put_nowait(packet)
+
+    def move_to(self, fanout: Fanout | None) -> None:
+        """Play `fanout` from its next keyframe on (None: stop sending video now)."""
+        if fanout is None:
+            for found in (self._fanout, self._next):
+                if found is not None:
+                    found.remove(self)
+            self._fanout = self._next = None
+            self._drain()
+            self._started = False
+            return
+        if fanout is self._fanout:
+            if self._next is not None:
+                self._next.remove(self)
+                self._next = None
+            return
+        if self._next is not None and self._next is not fanout:
+            self._next.remove(self)
+        if self._fanout is None:  # nothing playing: start there like a new viewer
+            self._fanout, self._next = fanout, None
+            fanout.viewers.add(self)
+            self.restart()
+            return
+        self._next = fanout
+        fanout.viewers.add(self)
+        if fanout.replay_into(self):  # a recent keyframe: switch now, from it
+            return
+        self._asked_at = time.monotonic()
+        fanout.want_keyframe(recovery=True)  # a move is for one viewer's sake: pooled
 
     def _drain(self) -> None:
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    def restart(self) -> None:
-        """Start again at the next keyframe (asked for now)."""
-        if self.kind == "video":
-            self._started = False
+    @property
+    def waiting(self) -> bool:
+        """Waiting for a keyframe, and whether to recover from a loss."""
+        return not self._started
+
+    def restart(self, recovery: bool = False) -> None:
+        """Start again at a keyframe: the source's recent one replayed if it has one (no
+        request to the publisher at all), else the next, asked for now; `recovery` after a
+        loss."""
+        if self.kind == "video" and self._fanout is not None:
             self._drain()
+            if self._reading and self._fanout.replay(self._queue):
+                self._started, self._recovering = True, False
+                return
+            self._started = False
+            self._recovering = recovery
             self._ask()
 
     def _ask(self) -> None:
         self._asked_at = time.monotonic()
-        self._fanout.want_keyframe()
+        if self._fanout is not None:
+            self._fanout.want_keyframe(recovery=self._recovering)
+
+    def pause(self) -> None:
+        """The publisher left: nothing more until the next one's keyframe; the player is
+        told its source is gone (RTCP BYE)."""
+        if self.kind == "video":
+            self.restart()
+        if self.on_pause is not None:
+            self.on_pause()
+
+    def _leave(self) -> None:
+        for found in (self._fanout, self._next):
+            if found is not None:
+                found.remove(self)
 
     def close(self) -> None:
+        """No more frames: the viewer's sender ends at the end of the queue."""
+        self._leave()
         self._drain()
         self._queue.put_nowait(None)
 
@@ -108,7 +211,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
-        self._fanout.remove(self)
+        self._leave()
 
 
 class _Tap:
@@ -144,53 +247,161 @@ class Fanout:
         self.source: _Tap | None = None
         self._request_keyframe: Callable[[], Awaitable[None]] | None = None
         self._asking: asyncio.Task[None] | None = None
+        self._asked_at = -1e9  # when the publisher was last asked for a keyframe
+        self._keyframe_at = -1e9  # when its last keyframe came
+        self._later: asyncio.TimerHandle | None = None
+        self._pending = False  # a request waits for its turn
+        self.requests = 0  # keyframe requests sent to publishers
+        self.frame_at = -1e9  # when the last frame came (monotonic)
+        self.bytes = 0  # of frames forwarded, all told
+        self._gop: list[av.Packet[Any]] = []  # since the last keyframe, while it is recent
+        self._gop_at = -1e9
+        self.listeners: list[Callable[[RTCRtpCodecParameters, bytes, int, bool], None]] = []
+        self.media_ssrc: int | None = None
+        self.steering: Steering | None = None  # the publisher's REMB (`bitrate.py`)
+        self.cheap_keyframes = False  # its keyframes cost nobody else (the low layer's)
         self.ended = False
         self.on_frame: Callable[[RTCRtpCodecParameters, bytes, int, bool], None] | None = None
+        self.on_codec: Callable[[], None] | None = None  # the codec is known, or changed
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take over a receiver's encoded frames (its decoder is left idle)."""
+        self.media_ssrc = None
+        handle_rtp = receiver._handle_rtp_packet
+        payload_types: dict[int, RTCRtpCodecParameters] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+
+        if self.steering is not None:
+            self.steering.stop()
+        steering = self.steering = Steering(receiver) if self.kind == "video" else None
+
+        async def learn_media_ssrc(packet: RtpPacket, arrival_time_ms: int) -> None:
+            codec = payload_types.get(packet.payload_type)
+            if codec is not None and not is_rtx(codec):  # the media, not a retransmission
+                self.media_ssrc = packet.ssrc
+                if steering is not None:
+                    steering.observe(packet)
+            await handle_rtp(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = learn_media_ssrc  # type: ignore[method-assign]
+
         async def pli() -> None:
-            ssrcs = [s.source for s in receiver.getSynchronizationSources()]
-            if ssrcs:
-                await receiver._send_rtcp_pli(ssrcs[0])
+            if self.media_ssrc is not None:
+                self.requests += 1
+                await receiver._send_rtcp_pli(self.media_ssrc)
 
         original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
         tap = _Tap(original, self)
         receiver._RTCRtpReceiver__decoder_queue = tap  # type: ignore[attr-defined]
         self.source, self._request_keyframe = tap, pli
+        self._gop = []
         for viewer in self.viewers:  # a new source: everyone starts at its first keyframe
             viewer.restart()
 
     def detach(self, source: _Tap | None = None) -> None:
-        """The publisher left; viewers stay and wait for the next one."""
+        """The publisher left; viewers stay and wait for the next one (their players are
+        told with an RTCP BYE, `signal_pauses`)."""
         if source is None or source is self.source:
+            had = self.source is not None
             self.source, self._request_keyframe = None, None
+            self._gop = []
+            if self.steering is not None:
+                self.steering.stop()
+                self.steering = None
+            if had:
+                for viewer in tuple(self.viewers):
+                    viewer.pause()
 
     def publish(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
+        changed = self.codec is None or self.codec.mimeType != codec.mimeType
         self.codec = codec
+        self.frame_at = time.monotonic()
+        if changed and self.on_codec is not None:
+            self.on_codec()
         self.frames += 1
         key = is_keyframe(codec.name, data)
+        if key and self.kind == "video":
+            self._keyframe_at = time.monotonic()
+            self._pending = False
         packet = av.Packet(data)
         packet.pts = timestamp
         packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
+        self.bytes += len(data)
+        if self.kind == "video":
+            if key:
+                self._gop, self._gop_at = [packet], time.monotonic()
+            elif self._gop and time.monotonic() - self._gop_at <= GOP_CACHE_SECONDS:
+                self._gop.append(packet)
+            else:
+                self._gop = []
         for viewer in tuple(self.viewers):
-            viewer.offer(packet, key)
+            viewer.offer(packet, key, codec.name, self)
+        for listener in tuple(self.listeners):
+            listener(codec, data, timestamp, key)
         if self.on_frame is not None:
             self.on_frame(codec, data, timestamp, key)
 
-    def add(self) -> ForwardedTrack:
-        track = ForwardedTrack(self.kind, self)
-        self.viewers.add(track)
-        self.want_keyframe()
+    def recent_keyframe(self) -> list[av.Packet[Any]]:
+        """The cached keyframe and the frames since (empty when none is recent)."""
+        if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS:
+            return []
+        return list(self._gop)
+
+    def replay_into(self, track: ForwardedTrack) -> bool:
+        """Switch a moving track over now, from the cached keyframe, if there is one."""
+        if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS:
+            return False
+        gop, codec = list(self._gop), self.codec.name if self.codec else None
+        for i, packet in enumerate(gop):
+            track.offer(packet, i == 0, codec, self)
+        return True
+
+    def replay(self, into: asyncio.Queue[av.Packet[Any] | None]) -> bool:
+        """Put the recent keyframe and the frames since into a starting viewer's queue (the
+        cached keyframe path); False when there is none recent enough."""
+        if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS or \
+                len(self._gop) >= into.maxsize:
+            return False
+        for packet in self._gop:
+            into.put_nowait(packet)
+        return True
+
+    def add(self, codec: str | None = None) -> ForwardedTrack:
+        track = ForwardedTrack(self.kind, self, codec)
+        self.viewers.add(track)  # it asks for its keyframe once its transport reads
         return track
 
     def remove(self, track: ForwardedTrack) -> None:
         self.viewers.discard(track)
 
-    def want_keyframe(self) -> None:
-        """Ask the publisher for a keyframe (at most one request in flight)."""
+    def want_keyframe(self, recovery: bool = False) -> None:
+        """A viewer waits for a keyframe: ask the publisher now, or once the pooled gap
+        since the last request (and, for a recovery, the last keyframe) has passed."""
         if self.kind != "video" or self.ended or self._request_keyframe is None:
             return
+        now = time.monotonic()
+        due = self._asked_at + START_SECONDS
+        if recovery and not self.cheap_keyframes:
+            due = max(due, max(self._asked_at, self._keyframe_at) + RECOVERY_SECONDS)
+        if due <= now:
+            self._send_request()
+            return
+        self._pending = True
+        if self._later is None or self._later.when() > asyncio.get_running_loop().time() + (
+                due - now):
+            if self._later is not None:
+                self._later.cancel()
+            self._later = asyncio.get_running_loop().call_later(due - now, self._on_due)
+
+    def _on_due(self) -> None:
+        self._later = None
+        if self._pending:  # still wanted (a keyframe may have come meanwhile)
+            self._send_request()
+
+    def _send_request(self) -> None:
+        self._pending = False
+        if self._request_keyframe is None:
+            return
+        self._asked_at = time.monotonic()
         if self._asking is None or self._asking.done():
             self._asking = asyncio.ensure_future(self._ask(self._request_keyframe))
 
@@ -203,6 +414,8 @@ class Fanout:
     def end(self) -> None:
         """The room closes: every viewer's track ends."""
         self.ended = True
+        if self._later is not None:
+            self._later.cancel()
         self.detach()
         for viewer in tuple(self.viewers):
             viewer.close()
@@ -210,12 +423,33 @@ class Fanout:
 
 
 def relay_losses(sender: RTCRtpSender, track: ForwardedTrack) -> None:
-    """A viewer's PLI (lost pictures) becomes a keyframe request to the publisher."""
+    """A viewer's PLI or FIR (lost pictures) has its track restart at the next keyframe,
+    asked of the publisher within the recovery budget."""
     original = sender._handle_rtcp_packet
 
     async def handle(packet: Any) -> None:
         await original(packet)
-        if type(packet).__name__ == "RtcpPsfbPacket" and getattr(packet, "fmt", None) == 1:
-            track.restart()
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            track.restart(recovery=True)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def signal_pauses(sender: RTCRtpSender, track: ForwardedTrack) -> None:
+    """When the publisher leaves, the viewer's player gets an RTCP BYE for this sender's
+    SSRC (RFC 3550 6.6): its track ends (aiortc) or goes quiet, instead of showing a frozen
+    frame as if live. The SSRC stays: a returning publisher's frames resume on it."""
+    pending: set[asyncio.Task[None]] = set()
+
+    async def bye() -> None:
+        try:
+            await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
+        except Exception:  # a closing transport: nobody left to tell
+            log.debug("BYE not sent", exc_info=True)
+
+    def on_pause() -> None:
+        task = asyncio.ensure_future(bye())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    track.on_pause = on_pause

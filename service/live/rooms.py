@@ -5,24 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InternalError, InvalidAccessError, OperationError
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from service.errors import ApiError, BadRequest, Conflict
+from service.live import codecs, lowlayer
 from service.live.channel import Channel
 from service.live.dtls import as_dtls_server
-from service.live.forward import Fanout, relay_losses
+from service.live.forward import Fanout, ForwardedTrack, relay_losses, signal_pauses
+from service.live.lowlayer import LowLayer
+from service.live.quality import Follow, Layer
 from service.live.recorder import Recorder, Recording
 from service.settings import Settings
+
+log = logging.getLogger("kumpul.live")
 
 
 class RoomFull(ApiError):
@@ -58,7 +67,8 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
                   prepare: Callable[[], None]) -> str:
     try:
         await pc.setRemoteDescription(offer)
-    except (ValueError, KeyError, IndexError) as exc:
+    except (ValueError, KeyError, IndexError, InternalError, InvalidAccessError,
+            OperationError) as exc:
         await pc.close()
         raise BadRequest("The SDP offer can't be used: %(detail)s.", code="malformed_sdp",
                          detail=str(exc)) from None
@@ -70,6 +80,8 @@ async def _answer(pc: RTCPeerConnection, offer: RTCSessionDescription,
 
 
 SLOTS = ("host", "guest")  # who publishes: the host, and one member on stage
+SILENT_SECONDS = 3.0  # a publisher sending nothing this long is gone (crashed, off the net)
+CONNECT_SECONDS = 10.0  # ... counted from its first frame, or after this long without one
 
 
 def _slot() -> dict[str, Fanout]:
@@ -80,6 +92,8 @@ def _slot() -> dict[str, Fanout]:
 class Publisher:
     pc: RTCPeerConnection
     resource: str
+    by_key: bool = False  # came with the stream key (an encoder), not the studio page
+    watchdog: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -94,12 +108,20 @@ class Room:
     recorder: Recorder | None = None
     channel: Channel | None = None
     guest_recorders: list[Recorder] = field(default_factory=list)
+    follows: dict[str, Follow] = field(default_factory=dict)  # each viewer's quality
+    low: LowLayer | None = None  # made when a viewer first needs it
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _rate_mark: tuple[float, int] = (0.0, 0)
+    _host_bps: float = 0.0
 
     @property
     def fanouts(self) -> dict[str, Fanout]:
         """The host's video and audio."""
         return self.slots["host"]
+
+    def __post_init__(self) -> None:
+        for fanout in self.fanouts.values():  # players learn the codec to offer
+            fanout.on_codec = self._changed
 
     def on_stage(self, slot: str) -> bool:
         found = self.publishers.get(slot)
@@ -109,22 +131,45 @@ class Room:
     def publishing(self) -> bool:
         return self.on_stage("host")
 
-    async def publish(self, sdp: str, slot: str = "host") -> tuple[str, str]:
-        """WHIP: take a publisher's offer for `slot`; returns (answer SDP, resource id)."""
+    def codecs(self) -> dict[str, str | None]:
+        """What the host sends ("VP8", "H264", "opus"; None before the first frame): the
+        codec a WHEP player must offer."""
+        return {f"{kind}_codec": codecs.name(fanout.codec) if fanout.codec else None
+                for kind, fanout in self.fanouts.items()}
+
+    async def publish(self, sdp: str, slot: str = "host",
+                      by_key: bool = False) -> tuple[str, str]:
+        """WHIP: take a publisher's offer for `slot`; returns (answer SDP, resource id).
+        The answer carries one codec per kind (`codecs.choose`): the offer's first, or
+        for a guest on stage the host's; `by_key` says it came with the stream key."""
         offer = _offer(sdp)
         if self.on_stage(slot):
             raise Conflict("Someone is already publishing to this session.",
                            code="already_publishing",
                            hint="Stop the other stream (or DELETE its resource) first.")
-        pc = RTCPeerConnection(self.config)
-        publisher = self.publishers[slot] = Publisher(pc, secrets.token_urlsafe(12))
         fanouts = self.slots[slot]
+        plan: dict[str, list[RTCRtpCodecCapability]] = {}
+        for media in codecs.media_of(offer.sdp):
+            if media.kind in plan:
+                continue  # a second picture or sound of one publisher: not taken
+            if slot == "guest":  # the stage speaks the host's codec: viewers have it
+                plan[media.kind] = codecs.choose(media, self.fanouts[media.kind].codec)
+            else:  # keep what viewers already have where the offer allows it
+                plan[media.kind] = codecs.choose(media, fanouts[media.kind].codec,
+                                                 required=False)
+        pc = RTCPeerConnection(self.config)
+        publisher = self.publishers[slot] = Publisher(pc, secrets.token_urlsafe(12), by_key)
+        taking = set()
+        for kind, preferred in plan.items():
+            transceiver = pc.addTransceiver(kind, direction="recvonly")
+            transceiver.setCodecPreferences(preferred)
+            taking.add(transceiver)
 
         @pc.on("track")
         def on_track(track: object) -> None:
-            receiver = next(t.receiver for t in pc.getTransceivers()
-                            if t.receiver.track is track)
-            fanouts[receiver.track.kind].attach(receiver)
+            transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+            if transceiver in taking:
+                fanouts[transceiver.kind].attach(transceiver.receiver)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -133,13 +178,14 @@ class Room:
 
         def recvonly() -> None:
             for transceiver in pc.getTransceivers():
-                transceiver.direction = "recvonly"
+                transceiver.direction = "recvonly" if transceiver in taking else "inactive"
 
         try:
             answer = await _answer(pc, offer, recvonly)
         except BaseException:
             self.publishers.pop(slot, None)
             raise
+        publisher.watchdog = asyncio.ensure_future(self._watch(slot, publisher))
         if slot == "host" and self.recorder is not None:
             self.recorder.attach(fanouts)
         elif slot == "guest" and self.recorder is not None:  # each stage turn: a file
@@ -149,18 +195,43 @@ class Room:
             turn.attach(fanouts)
             self.guest_recorders.append(turn)
         self._changed()
+        self._tell({"type": "publisher", "slot": slot, "live": True})
         return answer, publisher.resource
 
     async def stop_publisher(self, slot: str = "host", resource: str | None = None) -> bool:
+        """The publisher of `slot` leaves (its DELETE, a lost connection, a new stream key):
+        viewers' players get a BYE and the room channel a `publisher` event; they stay and
+        resume with the next publisher's first keyframe."""
         found = self.publishers.get(slot)
         if found is None or (resource is not None and resource != found.resource):
             return False
         del self.publishers[slot]
+        if found.watchdog is not None and found.watchdog is not asyncio.current_task():
+            found.watchdog.cancel()
         for fanout in self.slots[slot].values():
             fanout.detach()
         await found.pc.close()
         self._changed()
+        self._tell({"type": "publisher", "slot": slot, "live": False})
         return True
+
+    async def stop_keyed_publisher(self) -> bool:
+        """A new stream key: the encoder that came with the old one stops at once."""
+        found = self.publishers.get("host")
+        return found is not None and found.by_key and await self.stop_publisher("host")
+
+    async def _watch(self, slot: str, publisher: Publisher) -> None:
+        """Release a publisher whose media stopped (an encoder that crashed without DELETE,
+        a network gone) within `SILENT_SECONDS`, long before ICE consent (30 s) would."""
+        began = time.monotonic()
+        while self.publishers.get(slot) is publisher:
+            await asyncio.sleep(0.5)
+            last, now = max(f.frame_at for f in self.slots[slot].values()), time.monotonic()
+            if (now - last > SILENT_SECONDS) if last > began else (
+                    now - began > CONNECT_SECONDS):
+                log.info("publisher silent, released", extra={"session": self.session_id,
+                                                               "slot": slot})
+                await self.stop_publisher(slot, publisher.resource)
 
     def publisher_slot(self, resource: str) -> str | None:
         return next((slot for slot, p in self.publishers.items() if p.resource == resource),
@@ -168,7 +239,8 @@ class Room:
 
     async def view(self, sdp: str) -> tuple[str, str]:
         """WHEP: take a viewer's offer; returns (answer SDP, resource id). The offer's first
-        video and audio get the host; a second pair, if offered, gets whoever is on stage."""
+        video and audio get the host; a second pair, if offered, gets whoever is on stage.
+        Each is answered with its publisher's codec, or refused with 406 naming it."""
         offer = _offer(sdp)
         if not self.publishing or not any(f.codec for f in self.fanouts.values()):
             raise NotLive("The host isn't live yet.", hint="Try again when the session starts.",
@@ -176,9 +248,23 @@ class Room:
         if len(self.viewers) >= self.max_viewers:
             raise RoomFull("This room is full.", hint="Try again in a few minutes.",
                            headers={"Retry-After": "30"})
+        plan: list[tuple[Fanout, list[RTCRtpCodecCapability]]] = []
+        taken: dict[str, int] = {}
+        for media in codecs.media_of(offer.sdp):
+            index = taken[media.kind] = taken.get(media.kind, -1) + 1
+            if index < len(SLOTS):
+                fanout = self.slots[SLOTS[index]][media.kind]
+                # the stage has no codec of its own until someone is on it: the host's
+                source = fanout if fanout.codec else self.fanouts[media.kind]
+                plan.append((fanout, codecs.choose(media, source.codec)))
         pc = RTCPeerConnection(self.config)
         resource = secrets.token_urlsafe(12)
         self.viewers[resource] = pc
+        sending: list[tuple[RTCRtpTransceiver, Fanout]] = []
+        for fanout, preferred in plan:  # before the offer: aiortc picks codecs as it reads it
+            transceiver = pc.addTransceiver(fanout.kind, direction="sendonly")
+            transceiver.setCodecPreferences(preferred)
+            sending.append((transceiver, fanout))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -186,21 +272,22 @@ class Room:
                 await self.stop_viewer(resource)
 
         def attach() -> None:
-            taken: dict[str, int] = {}
+            ours = {id(t) for t, _ in sending}
             for transceiver in pc.getTransceivers():
-                kind = transceiver.kind
-                index = taken[kind] = taken.get(kind, -1) + 1
-                if index >= len(SLOTS):
+                if id(transceiver) not in ours:
                     transceiver.direction = "inactive"
-                    continue
-                fanout = self.slots[SLOTS[index]][kind]
-                # the stage has no codec of its own until someone is on it: the host's
-                transceiver.setCodecPreferences(_same_codec(
-                    fanout if fanout.codec else self.fanouts[kind], kind))
-                track = fanout.add()
+            for transceiver, fanout in sending:
+                track = fanout.add(codecs.name(transceiver._codecs[0]))
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
                 relay_losses(transceiver.sender, track)
+                signal_pauses(transceiver.sender, track)
+            host = [(t, f) for t, f in sending if f in self.fanouts.values()]
+            video = next((t for t, f in host if f.kind == "video"), None)
+            audio = next((t for t, f in host if f.kind == "audio"), None)
+            if video is not None:
+                self.follows[resource] = self._follow(
+                    video.sender, audio.sender if audio else None)
 
         try:
             answer = await _answer(pc, offer, attach)
@@ -210,8 +297,56 @@ class Room:
         self._changed()
         return answer, resource
 
+    def _follow(self, video: RTCRtpSender, audio: RTCRtpSender | None) -> Follow:
+        """Adaptive quality for a viewer of the host (`quality.py`)."""
+        track = video.track
+        assert isinstance(track, ForwardedTrack)
+
+        def apply(layer: Layer) -> None:
+            if layer == Layer.high:
+                track.move_to(self.fanouts["video"])
+            elif layer == Layer.low:
+                track.move_to(self.low_layer().fanout)
+            else:
+                track.move_to(None)
+
+        def layer_bps(layer: Layer) -> float:
+            return {Layer.high: self.host_bps, Layer.low: float(lowlayer.BITRATE)}.get(
+                layer, 0.0)
+
+        return Follow(video, audio, apply, layer_bps)
+
+    def low_layer(self) -> LowLayer:
+        if self.low is None:
+            self.low = LowLayer(self.fanouts["video"])
+        return self.low
+
+    @property
+    def host_bps(self) -> float:
+        """The host's video rate over the last few seconds (bits per second)."""
+        now, sent = time.monotonic(), self.fanouts["video"].bytes
+        then, before = self._rate_mark
+        if now - then >= 2.0:
+            self._rate_mark = (now, sent)
+            self._host_bps = (sent - before) * 8 / (now - then)
+        return self._host_bps
+
+    def quality(self, resource: str) -> dict[str, str] | None:
+        """A viewer's layer and the ceiling it chose (None: no such viewer)."""
+        follow = self.follows.get(resource)
+        if follow is None:
+            return None
+        return {"layer": follow.quality.layer.value, "ceiling": follow.quality.ceiling.value}
+
+    def choose_quality(self, resource: str, ceiling: Layer) -> dict[str, str] | None:
+        follow = self.follows.get(resource)
+        if follow is not None:
+            follow.choose(ceiling)
+        return self.quality(resource)
+
     async def stop_viewer(self, resource: str) -> bool:
         pc = self.viewers.pop(resource, None)
+        self.follows.pop(resource, None)
         if pc is None:
             return False
         for transceiver in pc.getTransceivers():
@@ -231,30 +366,22 @@ class Room:
             await self.stop_publisher(slot)
             for fanout in self.slots[slot].values():
                 fanout.end()
+        if self.low is not None:
+            self.low.close()
         made = [r.close() for r in ([self.recorder] if self.recorder else [])
                 + self.guest_recorders]
         return [recording for recording in made if recording is not None]
 
     def _changed(self) -> None:
-        if self.channel is not None:  # the live viewer count, to everyone in the room
-            task = asyncio.ensure_future(self.channel.broadcast(
-                {"type": "viewers", "count": len(self.viewers),
-                 "live": self.publishing, "stage": self.on_stage("guest")}))
+        """The live viewer count (and whether the host sends), to everyone in the room."""
+        self._tell({"type": "viewers", "count": len(self.viewers), "live": self.publishing,
+                    "stage": self.on_stage("guest"), **self.codecs()})
+
+    def _tell(self, message: dict[str, object]) -> None:
+        if self.channel is not None:
+            task = asyncio.ensure_future(self.channel.broadcast(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-
-def _same_codec(fanout: Fanout, kind: str) -> list[RTCRtpCodecCapability]:
-    """Viewers get exactly the publisher's codec: nothing is transcoded."""
-    found = RTCRtpReceiver.getCapabilities(kind)
-    codec = fanout.codec
-    if codec is None or found is None:
-        return []
-    capabilities = found.codecs
-    same = [c for c in capabilities if c.mimeType.lower() == codec.mimeType.lower()]
-    exact = [c for c in same if all(c.parameters.get(k) == v for k, v in codec.parameters.items()
-                                    if k in ("profile-level-id", "packetization-mode"))]
-    return exact or same
 
 
 class Rooms:

@@ -19,9 +19,11 @@ from service.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    Unprocessable,
     UnsupportedMediaType,
 )
 from service.live import recordings, turn
+from service.live.quality import Layer
 from service.settings import Settings
 from service.web import Services, bearer, json_body, member_access, page_of, require_user, services
 
@@ -35,6 +37,7 @@ def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
             "ended_at": row.ended_at.isoformat() if row.ended_at else None,
             "host_id": row.host_id, "viewers": len(room.viewers) if room else 0,
             "publishing": bool(room and room.publishing),
+            **(room.codecs() if room else {"video_codec": None, "audio_codec": None}),
             "recording": row.recording_state,
             "whip_url": f"{base}/api/live/{row.id}/whip",
             "whep_url": f"{base}/api/live/{row.id}/whep"}
@@ -141,7 +144,7 @@ async def session_end(request: Request) -> Response:
 
 async def session_token(request: Request) -> Response:
     """
-    summary: A new publish token (stream key) for WHIP encoders such as OBS; the old one stops working.
+    summary: A new publish token (stream key) for WHIP encoders such as OBS; the old one stops working, and an encoder publishing with it is stopped at once.
     tags: [live]
     parameters:
       - {name: slug, in: path, required: true, schema: {type: string}}
@@ -159,6 +162,9 @@ async def session_token(request: Request) -> Response:
         if row.host_id != access.user.id:
             raise Forbidden("Only the session's host gets its stream key.", code="not_the_host")
         token = await live.new_publish_token(session, access, row)
+    room = svc.rooms.find(row.id)
+    if room is not None:  # the encoder with the old key stops now
+        await room.stop_keyed_publisher()
     return JSONResponse({**session_view(svc, row), "publish_token": token})
 
 
@@ -190,7 +196,7 @@ async def whip_publish(request: Request) -> Response:
                    else await _studio(request, svc, session_id))
     offer = await _sdp(request)
     room = svc.rooms.get(session_id)
-    answer, resource = await room.publish(offer, slot)
+    answer, resource = await room.publish(offer, slot, by_key=slot == "host" and bool(token))
     if slot == "host":
         async with svc.transaction() as session:
             await live.go_live(session, session_id)
@@ -306,6 +312,42 @@ async def whep_stop(request: Request) -> Response:
     return Response(status_code=200)
 
 
+async def whep_quality(request: Request) -> Response:
+    """
+    summary: A viewer's quality - the layer it gets now (high, low, audio) and the most it wants. POST {"ceiling"} chooses (high = automatic, low = save data, audio = sound only).
+    tags: [live]
+    parameters:
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+      - {name: resource, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: false
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/ViewerQualityChoice'}
+    responses:
+      200: {description: The quality, content: {application/json: {schema: {$ref: '#/components/schemas/ViewerQuality'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+      422: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    await _member_session(request, svc, session_id)
+    room = svc.rooms.find(session_id)
+    resource = request.path_params["resource"]
+    found = room.quality(resource) if room else None
+    if room is None or found is None:
+        raise NotFound("No such viewing resource.", code="resource_not_found")
+    if request.method == "POST":
+        body = await json_body(request)
+        try:
+            ceiling = Layer(str(body.get("ceiling")))
+        except ValueError:
+            raise Unprocessable("Choose high, low or audio.", code="invalid_quality") from None
+        found = room.choose_quality(resource, ceiling)
+    return JSONResponse(found)
+
+
 async def _member_session(request: Request, svc: Services,
                           session_id: str) -> tuple[LiveSession, int]:
     """The session, if the signed-in user is in its community; and who they are."""
@@ -337,6 +379,8 @@ routes = [
     Route("/api/live/{session_id}/whip/{resource}", whip_stop, methods=["DELETE"]),
     Route("/api/live/{session_id}/whep", whep_view, methods=["POST"]),
     Route("/api/live/{session_id}/whep/{resource}", whep_stop, methods=["DELETE"]),
+    Route("/api/live/{session_id}/whep/{resource}/quality", whep_quality,
+          methods=["GET", "POST"]),
     Route("/api/live/{session_id}/whip", whip_options, methods=["OPTIONS"],
           include_in_schema=False),
     Route("/api/live/{session_id}/whep", whep_options, methods=["OPTIONS"],

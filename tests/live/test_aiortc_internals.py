@@ -106,3 +106,74 @@ def test_ice_connection_internals_the_udp_mux_uses() -> None:
     assert protocol.transactions == {} and protocol.receiver is made
     for name in ("connection_made", "datagram_received", "connection_lost"):
         assert callable(getattr(protocol, name))
+
+
+def test_codecs_are_chosen_from_preferences_set_before_the_offer() -> None:
+    """live.codecs: aiortc takes a transceiver made before `setRemoteDescription` for the
+    offer's section of its kind and picks its codecs there, from `find_common_codecs`
+    filtered by the preferences; rooms read the pick from `transceiver._codecs`."""
+    from aiortc import RTCSessionDescription
+    from aiortc.rtcpeerconnection import find_common_codecs
+
+    from service.live import codecs
+
+    assert list(inspect.signature(find_common_codecs).parameters) == [
+        "local_codecs", "remote_codecs"]
+    source = inspect.getsource(RTCPeerConnection.setRemoteDescription)
+    assert "transceiver._preferred_codecs" in source and "t.mid in [None" in source
+
+    async def run() -> None:
+        offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+        try:
+            offerer.addTransceiver("video", direction="recvonly")
+            await offerer.setLocalDescription(await offerer.createOffer())
+            (media,) = codecs.media_of(offerer.localDescription.sdp)
+            h264 = next(c for c in media.rtp.codecs if c.mimeType == "video/H264")
+            made = answerer.addTransceiver("video", direction="sendonly")
+            made.setCodecPreferences(codecs.choose(media, h264))
+            await answerer.setRemoteDescription(RTCSessionDescription(
+                offerer.localDescription.sdp, "offer"))
+            assert answerer.getTransceivers() == [made]
+            assert [c.mimeType for c in made._codecs] == ["video/H264", "video/rtx"]
+        finally:
+            await offerer.close()
+            await answerer.close()
+
+    run_async(run())
+
+
+def test_the_receiver_internals_keyframe_requests_use() -> None:
+    """forward.Fanout.attach wraps `_handle_rtp_packet(packet, arrival_time_ms)` to learn the
+    media SSRC (packets whose payload type, in `__codecs`, is not RTX)."""
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            receiver = pc.addTransceiver("video").receiver
+            assert isinstance(getattr(receiver, "_RTCRtpReceiver__codecs", None), dict)
+            assert list(inspect.signature(receiver._handle_rtp_packet).parameters) == [
+                "packet", "arrival_time_ms"]
+        finally:
+            await pc.close()
+
+    run_async(run())
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in source
+
+
+def test_the_receiver_internals_the_publisher_rate_uses() -> None:
+    """bitrate.Steering switches off the receiver's `__remote_bitrate_estimator` and sends
+    its own REMB through `_send_rtcp` from `__rtcp_ssrc`."""
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            receiver = pc.addTransceiver("video").receiver
+            assert hasattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator")
+            assert hasattr(receiver, "_RTCRtpReceiver__rtcp_ssrc")
+            assert inspect.iscoroutinefunction(receiver._send_rtcp)
+        finally:
+            await pc.close()
+
+    run_async(run())
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "if self.__remote_bitrate_estimator is not None:" in source

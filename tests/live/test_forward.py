@@ -30,17 +30,19 @@ from tests.live import run_async
 class MovingPicture(VideoStreamTrack):
     """A generated picture whose content changes every frame (a bar sweeping across)."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 320, height: int = 240) -> None:
         super().__init__()
         self.n = 0
+        self.width, self.height = width, height
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
-        frame = av.VideoFrame(320, 240, "yuv420p")
-        x = (self.n * 8) % 304
-        row = bytes(x) + b"\xff" * 16 + bytes(304 - x)
+        width, height = self.width, self.height
+        frame = av.VideoFrame(width, height, "yuv420p")
+        x = (self.n * 8) % (width - 16)
+        row = bytes(x) + b"\xff" * 16 + bytes(width - 16 - x)
         luma, stride = frame.planes[0], frame.planes[0].line_size
-        luma.update((row + bytes(stride - 320)) * 240)
+        luma.update((row + bytes(stride - width)) * height)
         for plane in frame.planes[1:]:
             plane.update(b"\x80" * plane.buffer_size)
         self.n += 1

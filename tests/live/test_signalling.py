@@ -225,3 +225,29 @@ def test_ice_servers_are_advertised_as_link_headers(settings: Settings) -> None:
     assert link.startswith('<stun:stun.example.org:3478>; rel="ice-server", ')
     assert ('<turn:turn.example.org:3478?transport=udp>; rel="ice-server"; username="kumpul"; '
             'credential="s3cret"; credential-type="password"') in link
+
+
+def test_a_viewer_without_the_sessions_codec_is_told_which_it_needs(
+        live_server: ServerProcess) -> None:
+    """An H.264 publisher and a player offering only VP8: 406, and the message names H.264
+    (never a silent answer in a codec the player can't decode)."""
+    host = member_of_new_community(live_server, role="host")
+    live = schedule(live_server, host)
+
+    async def run() -> tuple[httpx.Response, dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=20) as client:
+            publisher, made = await publish(client, live["whip_url"], live["publish_token"],
+                                            "H264")
+            assert made.status_code == 201, made.text
+            await asyncio.sleep(1.0)
+            viewer, refused = await watch(client, live["whep_url"], host.token)
+            listed = (await client.get(f"{live_server.url}/api/communities/{host.slug}/live",
+                                       headers=host.auth)).json()["sessions"][0]
+            await viewer.close()
+            await publisher.close()
+        return refused, listed
+
+    refused, listed = run_async(run())
+    assert code(refused) == (406, "codec_not_offered")
+    assert "H264" in refused.json()["error"]["message"]
+    assert listed["video_codec"] == "H264" and listed["audio_codec"] == "opus"

@@ -112,6 +112,8 @@ TABLE: list[Row] = [
     Row("DELETE", "/api/live/{session_id}/whip/{resource}", "401 401 401 401 401 401"),
     Row("POST", "/api/live/{session_id}/whep", "401 404 400 400 400 400"),
     Row("DELETE", "/api/live/{session_id}/whep/{resource}", "401 404 404 404 404 404"),
+    Row("GET", "/api/live/{session_id}/whep/{resource}/quality", "401 404 404 404 404 404"),
+    Row("POST", "/api/live/{session_id}/whep/{resource}/quality", "401 404 404 404 404 404", {"ceiling": "low"}),
     Row("OPTIONS", "/api/live/{session_id}/whip", "204 204 204 204 204 204"),
     Row("OPTIONS", "/api/live/{session_id}/whep", "204 204 204 204 204 204"),
     Row("OPTIONS", "/api/live/{session_id}/whip/{resource}", "204 204 204 204 204 204"),

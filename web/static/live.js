@@ -15,10 +15,15 @@ function gathered(pc, ms = 2000) {
   });
 }
 
-function preferVP8(transceiver) {
-  const codecs = RTCRtpSender.getCapabilities("video")?.codecs || [];
-  const vp8 = codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp8");
-  if (vp8.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(vp8);
+// Put `name` ("VP8", "H264") first; `only` leaves the other codecs out (RTX stays: the
+// server asks for keyframes on the media SSRC and retransmissions help on a lossy link).
+function preferCodec(transceiver, name, only, capabilities) {
+  const codecs = capabilities?.codecs || [];
+  const wanted = `video/${name}`.toLowerCase();
+  const first = codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
+  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted
+    && (!only || c.mimeType.toLowerCase() === "video/rtx"));
+  if (first.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences([...first, ...rest]);
 }
 
 async function exchange(url, pc, headers) {
@@ -36,21 +41,25 @@ async function exchange(url, pc, headers) {
   return response.headers.get("Location");
 }
 
-export async function publish(url, stream, headers = {}) {
+// Publish `stream` over WHIP in `codec` (the studio: VP8; a guest on stage: the host's).
+export async function publish(url, stream, headers = {}, codec = "VP8") {
   const pc = new RTCPeerConnection({ iceServers: iceServers() });
   for (const track of stream.getTracks()) {
     const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
-    if (track.kind === "video") preferVP8(transceiver);
+    if (track.kind === "video") preferCodec(transceiver, codec, true, RTCRtpSender.getCapabilities("video"));
   }
   const location = await exchange(url, pc, headers);
   return { pc, location, stop: () => stop(pc, location, headers) };
 }
 
-export async function watch(url, onStreams) {
+// Watch over WHEP, offering every codec the browser decodes, `codec` (what the session
+// sends, when known) first: the server answers with the publisher's codec.
+export async function watch(url, onStreams, codec = null) {
   const pc = new RTCPeerConnection({ iceServers: iceServers() });
   const slots = [new MediaStream(), new MediaStream()]; // the host, whoever is on stage
   for (let i = 0; i < 2; i += 1) {
-    preferVP8(pc.addTransceiver("video", { direction: "recvonly" }));
+    const video = pc.addTransceiver("video", { direction: "recvonly" });
+    if (codec) preferCodec(video, codec, false, RTCRtpReceiver.getCapabilities("video"));
     pc.addTransceiver("audio", { direction: "recvonly" });
   }
   pc.addEventListener("track", (event) => {

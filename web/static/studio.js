@@ -12,9 +12,29 @@ let stream = null;
 let live = null;
 let stageView = null;
 
+// Quality presets: the camera's size and the most the encoder may send.
+const PRESETS = {
+  720: { video: { width: 1280, height: 720, frameRate: 30 }, maxBitrate: 2_500_000 },
+  480: { video: { width: 640, height: 480, frameRate: 30 }, maxBitrate: 1_000_000 },
+};
+const preset = () => PRESETS[$("quality").value] || PRESETS[720];
+
+async function applyPreset() {
+  const chosen = preset();
+  const track = stream?.getVideoTracks()[0];
+  if (track) await track.applyConstraints(chosen.video).catch(() => {});
+  const sender = live?.pc.getSenders().find((s) => s.track?.kind === "video");
+  if (sender) {
+    const parameters = sender.getParameters();
+    for (const encoding of parameters.encodings || []) encoding.maxBitrate = chosen.maxBitrate;
+    await sender.setParameters(parameters).catch(() => {});
+  }
+}
+$("quality").addEventListener("change", applyPreset);
+
 $("camera").addEventListener("click", async () => {
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+    stream = await navigator.mediaDevices.getUserMedia({ video: preset().video, audio: true });
     $("preview").srcObject = stream;
     $("camera").hidden = true;
     $("go-live").hidden = false;
@@ -28,6 +48,7 @@ $("go-live").addEventListener("click", async () => {
   problem.hidden = true;
   try {
     live = await publish(`/api/live/${sessionId}/whip`, stream);
+    await applyPreset();
     $("go-live").hidden = true;
     $("live-state").textContent = label("live");
     $("live-state").dataset.state = "live";

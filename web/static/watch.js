@@ -1,6 +1,6 @@
 // Viewer page: the host (and a guest on stage) over WHEP, chat, reactions, raise a hand,
 // and going on stage when invited (WHIP with the stage token).
-import { showError } from "./api.js";
+import { api, showError } from "./api.js";
 import { channel, chatItem, floatReaction, publish, watch } from "./live.js";
 import { label, t } from "./i18n.js";
 
@@ -13,25 +13,96 @@ let stageToken = null;
 let onStage = null;
 let handUp = false;
 let canModerate = false;
+let codec = null; // what the host sends ("VP8", "H264"), from the room channel
 
 let starting = false;
+let ended = root.dataset.state === "ended";
+let hostAway = false; // the host stopped sending; the connection stays and resumes
+
+function waiting(text) {
+  $("waiting").hidden = text === null;
+  if (text !== null) $("waiting").textContent = text;
+}
+
+function connectionState(text) {
+  $("connection").hidden = text === null;
+  $("connection").textContent = text || "";
+}
+
 async function startWatching() {
-  if (viewing || starting) return; // one WHEP connection per page
+  if (viewing || starting || ended) return; // one WHEP connection per page
   starting = true;
   try {
     viewing = await watch(`/api/live/${sessionId}/whep`, (slots) => {
       $("host-video").srcObject = slots[0];
       $("guest-video").srcObject = slots[1];
-    });
-    $("waiting").hidden = true;
+    }, codec);
+    followConnection(viewing);
+    if (!hostAway) waiting(null);
+    if ($("quality-choice").value !== "high") {
+      api("POST", `${viewing.location}/quality`, { ceiling: $("quality-choice").value }).then(showQuality, () => {});
+    }
   } catch (error) {
     viewing = null;
     if (error.code === "session_not_live") setTimeout(startWatching, 2000);
-    else if (error.code === "session_ended") $("waiting").textContent = t("This session has ended.");
+    else if (error.code === "session_ended") waiting(t("This session has ended."));
+    else if (!error.status || error.status >= 500) setTimeout(startWatching, 2000); // offline
     else showError(problem, error);
   } finally {
     starting = false;
   }
+}
+
+// A connection that fails (or stays disconnected) is replaced by a new WHEP session.
+function followConnection(current) {
+  current.pc.addEventListener("connectionstatechange", () => {
+    if (viewing !== current) return;
+    const state = current.pc.connectionState;
+    if (state === "connected") connectionState(null);
+    else if (state === "failed" || state === "closed") reconnect();
+    else if (state === "disconnected") {
+      connectionState(t("Reconnecting…"));
+      setTimeout(() => {
+        if (viewing === current && current.pc.connectionState !== "connected") reconnect();
+      }, 3000);
+    }
+  });
+}
+
+function reconnect() {
+  const old = viewing;
+  viewing = null;
+  if (old) old.stop();
+  if (ended) return;
+  connectionState(t("Reconnecting…"));
+  setTimeout(startWatching, 1000);
+}
+
+// The picture's quality: what the server sends this viewer now, and the viewer's choice.
+const LAYERS = { high: () => t("Best quality"), low: () => t("Lower quality"), audio: () => t("Sound only") };
+function showQuality(quality) {
+  $("quality-now").hidden = !quality;
+  if (!quality) return;
+  $("quality-now").textContent = LAYERS[quality.layer]?.() || quality.layer;
+  $("quality-now").dataset.layer = quality.layer;
+}
+async function followQuality() {
+  const current = viewing;
+  if (current?.location) {
+    showQuality(await api("GET", `${current.location}/quality`).catch(() => null));
+  } else showQuality(null);
+}
+setInterval(followQuality, 2000);
+$("quality-choice").addEventListener("change", async () => {
+  if (!viewing?.location) return;
+  try {
+    showQuality(await api("POST", `${viewing.location}/quality`, { ceiling: $("quality-choice").value }));
+  } catch (error) { showError(problem, error); }
+});
+
+function hostVideoEnded() {
+  const track = viewing?.pc.getReceivers().find((r) => r.track.kind === "video")?.track;
+  return !track || track.readyState === "ended";
 }
 
 $("unmute").addEventListener("click", () => {
@@ -52,7 +123,8 @@ $("hand").addEventListener("click", () => {
 $("join-stage").addEventListener("click", async () => {
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
-    onStage = await publish(`/api/live/${sessionId}/whip`, stream, { Authorization: `Bearer ${stageToken}` });
+    onStage = await publish(`/api/live/${sessionId}/whip`, stream, { Authorization: `Bearer ${stageToken}` },
+      codec || "VP8");
     onStage.stream = stream;
     $("self-video").srcObject = stream;
     $("self-video").hidden = false;
@@ -101,8 +173,17 @@ const room = channel(sessionId, (message) => {
     canModerate = message.moderator;
     reactionButtons(message.reactions);
   } else if (message.type === "viewers") {
+    codec = message.video_codec || codec;
     $("viewer-count").textContent = t("%(count)s watching", { count: message.count });
     if (message.live) startWatching();
+  } else if (message.type === "publisher" && message.slot === "host") {
+    hostAway = !message.live;
+    if (hostAway) waiting(t("The host stopped sending. The picture comes back by itself when they return."));
+    else {
+      waiting(null);
+      if (viewing && hostVideoEnded()) reconnect(); // a player that ended its track
+      else startWatching();
+    }
   } else if (message.type === "chat") chatItem($("chat"), message, canModerate, deleteMessage);
   else if (message.type === "deleted") $("chat").querySelector(`[data-id="${message.id}"]`)?.remove();
   else if (message.type === "reaction") floatReaction($("reactions-layer"), message.emoji);
@@ -116,11 +197,12 @@ const room = channel(sessionId, (message) => {
     if (message.guest === null) leaveStage();
   } else if (message.type === "ended" || (message.type === "closed" && message.code === 4410)) {
     leaveStage();
+    ended = true;
     if (viewing) { viewing.pc.close(); viewing = null; }
+    connectionState(null);
     $("live-state").textContent = label("ended");
     $("live-state").dataset.state = "ended";
-    $("waiting").hidden = false;
-    $("waiting").textContent = t("This session has ended.");
+    waiting(t("This session has ended."));
   } else if (message.type === "error") showError(problem, message);
 });
 
@@ -132,4 +214,4 @@ $("chat-form").addEventListener("submit", (event) => {
 });
 
 if (root.dataset.state === "live") startWatching();
-else if (root.dataset.state === "ended") $("waiting").textContent = t("This session has ended.");
+else if (ended) waiting(t("This session has ended."));

@@ -1,0 +1,113 @@
+"""A WHEP viewer as a program of its own, to run inside a network namespace behind a shaped
+link (`tests.netns.ShapedLink`): it decodes what it gets and prints one JSON line a second
+with its counts so far (frames, keyframes, freezes, audio frames, connection state).
+
+    python -m tests.live.netviewer WHEP_URL SECONDS [BEARER]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx2 as httpx
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from service.live.forward import is_keyframe
+
+FREEZE_SECONDS = 0.5  # a picture held this long is a freeze
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.frames = self.keys = self.freezes = self.audio = 0
+        self.first_frame: float | None = None
+        self.last_frame: float | None = None
+        self.height = 0
+
+    def picture(self, frame: Any) -> None:
+        now = time.monotonic()
+        if self.first_frame is None:
+            self.first_frame = now - self.started
+        elif self.last_frame is not None and now - self.last_frame > FREEZE_SECONDS:
+            self.freezes += 1
+        self.last_frame = now
+        self.frames += 1
+        self.height = frame.height
+
+
+def count_keyframes(receiver: RTCRtpReceiver, counted: Callable[[], None]) -> None:
+    """Call `counted` for each keyframe the receiver re-assembles (aiortc's VP8 decoder
+    doesn't mark decoded pictures as key frames, so they are counted encoded)."""
+    decoder_queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+    put = decoder_queue.put
+
+    def counting(item: Any, *args: Any, **kwargs: Any) -> None:
+        if item is not None and is_keyframe(item[0].name, item[1].data):
+            counted()
+        put(item, *args, **kwargs)
+
+    decoder_queue.put = counting
+
+
+async def read(track: Any, counts: Counts) -> None:
+    try:
+        while True:
+            frame = await track.recv()
+            if track.kind == "video":
+                counts.picture(frame)
+            else:
+                counts.audio += 1
+    except MediaStreamError:
+        return
+
+
+async def main(url: str, seconds: float, token: str | None) -> None:
+    counts = Counts()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: host candidates
+    video = pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+
+    def keyframe() -> None:
+        counts.keys += 1
+
+    count_keyframes(video.receiver, keyframe)
+    tasks: list[asyncio.Task[None]] = []
+
+    @pc.on("track")
+    def on_track(track: Any) -> None:
+        tasks.append(asyncio.ensure_future(read(track, counts)))
+
+    await pc.setLocalDescription(await pc.createOffer())
+    counts.started = time.monotonic()  # first frames count from the WHEP request
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with httpx.AsyncClient(timeout=20) as client:
+        answer = await client.post(url, content=pc.localDescription.sdp, headers=headers)
+    if answer.status_code != 201:
+        print(json.dumps({"error": answer.status_code, "body": answer.text}), flush=True)
+        return
+    await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
+    location = answer.headers.get("location", "")
+    while time.monotonic() - counts.started < seconds:
+        await asyncio.sleep(1.0)
+        print(json.dumps({
+            "t": round(time.monotonic() - counts.started, 2), "frames": counts.frames,
+            "keys": counts.keys, "freezes": counts.freezes, "audio": counts.audio,
+            "height": counts.height, "first_frame": counts.first_frame,
+            "state": pc.connectionState, "location": location}), flush=True)
+    await pc.close()
+    for task in tasks:
+        task.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], float(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3
+                     else None))
