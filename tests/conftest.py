@@ -46,6 +46,22 @@ _redis_server: subprocess.Popen[bytes] | None = None
 PASSWORD = "correct horse battery"
 
 
+# Tests that encode media with ffmpeg, connect aiortc peers or run several processes: the
+# fast loop (`./scripts/test --fast`) leaves them out with the slow whole-system proofs.
+HEAVY = ("tests/media/", "tests/workers/", "tests/live/", "tests/uploads/test_clients.py",
+         "tests/uploads/test_nodes.py")
+LIGHT = ("tests/media/test_moments.py", "tests/live/test_aiortc_internals.py",
+         "tests/live/test_chat_text.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        if where.startswith(HEAVY) and not where.startswith(LIGHT):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Choose this run's Redis port now (settings name it); parallel runs can't collide."""
     global REDIS_TEST_URL
