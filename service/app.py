@@ -24,6 +24,7 @@ from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
 from service.error_handlers import exception_handlers
 from service.live import ice
+from service.live.channels import Channels
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
 from service.mail import open_transport
@@ -90,7 +91,8 @@ def create_app(settings: Settings) -> Starlette:
             queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
             upload_sink=store.upload_sink(settings.spool_dir), heartbeat=heartbeat,
-            rooms=Rooms(settings), mailer=open_transport(settings),
+            rooms=Rooms(settings), channels=Channels(redis, heartbeat.instance),
+            mailer=open_transport(settings),
             nodes=Nodes(redis, Node(
                 id=heartbeat.instance, url=settings.node_address,
                 ice_addresses=ice.node_addresses(node_ice),
@@ -98,10 +100,13 @@ def create_app(settings: Settings) -> Starlette:
         )
         await anyio.to_thread.run_sync(services.upload_sink.sweep)
         await services.heartbeat.start()
+        services.nodes.on_lost(services.channels.lost)
+        services.nodes.on_rejoin(services.channels.rejoined)
         await services.nodes.start()
         try:
             yield {"services": services}
         finally:
+            await services.channels.close()  # first: a node going down ends no session
             await services.rooms.close()
             await services.nodes.stop()
             node_ice.close()

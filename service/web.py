@@ -24,6 +24,7 @@ from service.domain.communities import Access
 from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
+from service.live.channels import Channels
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
 from service.mail import Transport
@@ -55,6 +56,7 @@ class Services:
     upload_sink: Sink
     heartbeat: Heartbeat
     rooms: Rooms
+    channels: Channels
     mailer: Transport
     nodes: Nodes
 

@@ -18,8 +18,9 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -54,7 +55,7 @@ class Node:
                 "beat_at": f"{self.beat_at:.3f}"}
 
     @classmethod
-    def parse(cls, raw: dict[bytes, bytes] | dict[str, str]) -> Node | None:
+    def parse(cls, raw: Mapping[Any, Any]) -> Node | None:
         """A node from its hash, or None when the hash is gone or not a node's."""
         got = {(k.decode() if isinstance(k, bytes) else k):
                (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
@@ -93,6 +94,7 @@ class Nodes:
         self._known: set[str] = set()     # other nodes seen beating
         self._reported: set[str] = set()  # lost ids already told to the callbacks
         self._task: asyncio.Task[None] | None = None
+        self._telling: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._mark = (time.monotonic(), time.process_time())
 
@@ -118,6 +120,8 @@ class Nodes:
             _, pending = await asyncio.wait({self._task}, timeout=TTL_SECONDS)
             for task in pending:
                 task.cancel()
+        if self._telling:  # clearing a lost node's state: let it finish
+            await asyncio.wait(set(self._telling), timeout=2)
         with contextlib.suppress(Exception):
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(node_key(self.me.id))
@@ -142,7 +146,8 @@ class Nodes:
                                       cpu=round(max(cpu, 0.0), 4), beat_at=time.time())
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.pttl(node_key(self.me.id))
-            pipe.hset(node_key(self.me.id), mapping=self.me.fields())
+            fields: dict[Any, str] = self.me.fields()
+            pipe.hset(node_key(self.me.id), mapping=fields)
             pipe.pexpire(node_key(self.me.id), int(TTL_SECONDS * 1000))
             pipe.sadd(NODES_KEY, self.me.id)
             left, *_ = await pipe.execute()
@@ -194,15 +199,20 @@ class Nodes:
             await self.redis.srem(NODES_KEY, *gone)
         lost = ((self._known | set(ttls)) - beating - {self.me.id}) - self._reported
         self._known = beating - {self.me.id}
-        self._reported = (self._reported | lost) & set(ttls)  # forget ids no longer listed
+        # told once; forgotten once no longer listed, or beating again (a stall, not a death)
+        self._reported = ((self._reported | lost) & set(ttls)) - beating
         for node_id in sorted(lost):
             log.warning("node lost", extra={"node": node_id})
-            for callback in self._lost:
-                try:
-                    await callback(node_id)
-                except Exception:
-                    log.exception("clearing a lost node's state failed",
-                                  extra={"node": node_id})
+            task = asyncio.create_task(self._tell_lost(node_id))  # the beat goes on meanwhile
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_lost(self, node_id: str) -> None:
+        for callback in self._lost:
+            try:
+                await callback(node_id)
+            except Exception:
+                log.exception("clearing a lost node's state failed", extra={"node": node_id})
 
     async def alive(self) -> list[Node]:
         """The nodes beating now (this one included; one whose last beat is older than
