@@ -112,9 +112,9 @@ class Channel:
     """One live session's room as seen from this node: the people connected here, and the
     reader that brings them the room's stream."""
 
-    def __init__(self, state: RoomState, node_id: str, persist: Persist, forget: Forget,
+    def __init__(self, shared: RoomState, node_id: str, persist: Persist, forget: Forget,
                  clock: Callable[[], int]) -> None:
-        self.state = state
+        self.shared = shared  # the room in Redis, as every node sees it
         self.node_id = node_id
         self.people: dict[int, Person] = {}  # by connection id (on this node)
         self.invites: dict[str, int] = {}    # stage token -> user id, as the stream told
@@ -136,7 +136,7 @@ class Channel:
         """The person is told the room's state, then gets the stream from there on."""
         await self._reading()
         muted, hands, guest = await asyncio.gather(
-            self.state.muted(person.user_id), self.state.hands(), self.state.guest())
+            self.shared.muted(person.user_id), self.shared.hands(), self.shared.guest())
         self._next += 1
         conn = self._next
         person.writer = asyncio.create_task(person.write())
@@ -146,7 +146,7 @@ class Channel:
         self.people[conn] = person  # from here on the stream reaches it too
         self._empty_since = None
         try:
-            await self.state.present(self.node_id, conn, person.user_id, person.name)
+            await self.shared.present(self.node_id, conn, person.user_id, person.name)
         except BaseException:
             await self.leave(conn)
             raise
@@ -161,24 +161,24 @@ class Channel:
         if not self.people:
             self._empty_since = time.monotonic()
         with contextlib.suppress(Exception):  # Redis away: the node's loss clears it later
-            await self.state.hand(person.user_id, None, quiet=True)
-            await self.state.absent(self.node_id, conn)
+            await self.shared.hand(person.user_id, None, quiet=True)
+            await self.shared.absent(self.node_id, conn)
 
     async def announce(self) -> None:
         """Everyone connected here is present again (after the others took this node for
         lost and cleared its people)."""
         for conn, person in list(self.people.items()):
-            await self.state.present(self.node_id, conn, person.user_id, person.name)
+            await self.shared.present(self.node_id, conn, person.user_id, person.name)
 
     # --- the stream ---------------------------------------------------------------------
 
     async def _reading(self) -> None:
         async with self._starting:  # two people arriving at once start one reader
             if self._reader is None or self._reader.done():
-                self._last = await self.state.last_id()  # before the newcomer's snapshot
-                self.invites = await self.state.invites()
+                self._last = await self.shared.last_id()  # before the newcomer's snapshot
+                self.invites = await self.shared.invites()
                 self._reader = asyncio.create_task(self._read(),
-                                                   name=f"room-{self.state.session_id}")
+                                                   name=f"room-{self.shared.session_id}")
 
     async def _read(self) -> None:
         while not (self.ended or self.closing):
@@ -186,12 +186,12 @@ class Channel:
                     and time.monotonic() - self._empty_since > IDLE_SECONDS:
                 return
             try:
-                entries = await self.state.read(self._last, READ_BLOCK_MS, READ_COUNT)
+                entries = await self.shared.read(self._last, READ_BLOCK_MS, READ_COUNT)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("reading the room stream failed", exc_info=True,
-                            extra={"session": self.state.session_id})
+                            extra={"session": self.shared.session_id})
                 await asyncio.sleep(0.5)
                 continue
             for entry_id, fields in entries:
@@ -226,13 +226,13 @@ class Channel:
             if message.get("type") == "ended":
                 if self.closing:  # this node shutting down ends nobody's session
                     return
-                await self.state.append(message, op="ended")
-                await self.state.ended()
+                await self.shared.append(message, op="ended")
+                await self.shared.ended()
             else:
-                await self.state.append(message)
+                await self.shared.append(message)
         except (RedisError, OSError):
             log.warning("the room could not be told", exc_info=True,
-                        extra={"session": self.state.session_id, "type": message.get("type")})
+                        extra={"session": self.shared.session_id, "type": message.get("type")})
 
     async def close(self) -> None:
         """This node lets go of the room (shutting down)."""
@@ -255,7 +255,7 @@ class Channel:
             elif kind == "reaction":
                 await self._react(person, message.get("emoji"))
             elif kind == "hand":
-                await self.state.hand(person.user_id,
+                await self.shared.hand(person.user_id,
                                       person.name if bool(message.get("up", True)) else None)
             elif kind in ("delete", "mute", "unmute", "invite", "remove_guest"):
                 await self._moderate(person, kind, message)
@@ -272,7 +272,7 @@ class Channel:
     async def _gate(self, person: Person, what: str, rate: tuple[int, float]) -> None:
         """Muted (as Redis says now, whichever node muted them) or over the person's rate
         (counted on every node together): refused."""
-        verdict = await self.state.gate(person.user_id, what, rate)
+        verdict = await self.shared.gate(person.user_id, what, rate)
         if verdict == "muted":
             raise ChannelError("muted", "A moderator muted you in this session.")
         if verdict == "rate":
@@ -286,7 +286,7 @@ class Channel:
         await self._gate(person, "chat", CHAT_RATE)
         at = self._clock()
         event_id = await self._persist("chat", person.user_id, text, at)
-        await self.state.append({"type": "chat", "id": event_id, "user_id": person.user_id,
+        await self.shared.append({"type": "chat", "id": event_id, "user_id": person.user_id,
                                  "name": person.name, "text": text, "at_ms": at})
 
     async def _react(self, person: Person, emoji: object) -> None:
@@ -295,7 +295,7 @@ class Channel:
         await self._gate(person, "reaction", REACTION_RATE)
         at = self._clock()
         await self._persist("reaction", person.user_id, str(emoji), at)
-        await self.state.append({"type": "reaction", "emoji": emoji, "user_id": person.user_id,
+        await self.shared.append({"type": "reaction", "emoji": emoji, "user_id": person.user_id,
                                  "at_ms": at})
 
     async def _moderate(self, person: Person, kind: str, message: dict[str, Any]) -> None:
@@ -308,10 +308,10 @@ class Channel:
             if not isinstance(event_id, int):
                 raise ChannelError("invalid_message", "Name the message (id).")
             await self._forget(event_id, person.user_id)
-            await self.state.append({"type": "deleted", "id": event_id})
+            await self.shared.append({"type": "deleted", "id": event_id})
         elif kind in ("mute", "unmute") and isinstance(target, int):
-            await self.state.mute(target, kind == "mute")
-            await self.state.append({"type": kind + "d", "user_id": target})
+            await self.shared.mute(target, kind == "mute")
+            await self.shared.append({"type": kind + "d", "user_id": target})
         elif kind == "invite" and isinstance(target, int):
             await self.invite(target)
         elif kind == "remove_guest":
@@ -323,26 +323,26 @@ class Channel:
 
     async def invite(self, user_id: int) -> None:
         """A stage token goes to the invited member's sockets only (on whatever node)."""
-        if not await self.state.is_here(user_id):
+        if not await self.shared.is_here(user_id):
             raise ChannelError("not_here", "That member isn't in the room.")
         token = "kstage_" + secrets.token_urlsafe(24)
         self.invites[token] = user_id
-        await self.state.add_invite(token, user_id)
-        await self.state.append({"type": "invite", "stage_token": token}, to=user_id,
+        await self.shared.add_invite(token, user_id)
+        await self.shared.append({"type": "invite", "stage_token": token}, to=user_id,
                                 op="invite", token=token)
-        await self.state.hand(user_id, None)
+        await self.shared.hand(user_id, None)
 
     def stage_user(self, token: str | None) -> int | None:
         return self.invites.get(token or "")
 
     async def on_stage(self, user_id: int | None) -> None:
-        await self.state.set_guest(user_id)
-        await self.state.append({"type": "stage", "guest": user_id})
+        await self.shared.set_guest(user_id)
+        await self.shared.append({"type": "stage", "guest": user_id})
 
     async def remove_guest(self) -> None:
         """The invites stop working on every node, and the node holding the guest's
         publisher lets it go (each node's reader runs `on_remove_guest`)."""
         self.invites.clear()
-        await self.state.clear_invites()
-        await self.state.append(None, op="remove_guest")
+        await self.shared.clear_invites()
+        await self.shared.append(None, op="remove_guest")
         await self.on_stage(None)
