@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
 import shutil
@@ -48,6 +49,23 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen(host: str, port: int, *, share: bool = False) -> socket.socket:
+    """A TCP socket bound to (host, port); with `share`, other nodes of this machine bind
+    the same port (SO_REUSEPORT) and the kernel spreads new connections over them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if share:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"kumpul: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -56,11 +74,20 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from service.http_limits import limited_protocol
 
     check_url(settings.sync_database_url)  # a clear message now, not a traceback later
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                proxy_headers=True, forwarded_allow_ips=list(settings.trusted_proxies),
-                http=limited_protocol(settings.max_header_bytes),
-                h11_max_incomplete_event_size=settings.max_header_bytes,
-                timeout_graceful_shutdown=10)
+    sockets = [_listen(settings.host, settings.port, share=getattr(args, "share_port", False))]
+    if settings.node_port:  # this node alone, for requests from other nodes
+        sockets.append(_listen(settings.host, settings.node_port))
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        proxy_headers=True, forwarded_allow_ips=list(settings.trusted_proxies),
+        http=limited_protocol(settings.max_header_bytes),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C ends it quietly
+        server.run(sockets=sockets)
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's startup failure (logged)
     return 0
 
 
@@ -162,7 +189,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print("Log in with your owner account.\n")
         sys.stdout.flush()
-        return cmd_web(settings, args)
+        nodes = settings.web_nodes or len(os.sched_getaffinity(0))
+        if nodes == 1:
+            return cmd_web(settings, args)  # a cluster of one, in this process
+        return _run_nodes(settings, env, nodes)
     finally:
         for child in reversed(children):
             child.send_signal(signal.SIGTERM)
@@ -171,6 +201,58 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+NODE_EXITS = (0, -signal.SIGINT, -signal.SIGTERM)  # a node that stopped because it was told
+
+
+def _node_env(settings: Settings, env: dict[str, str], index: int) -> dict[str, str]:
+    """Node `index`'s settings: the shared public port, a node port and (if media goes
+    through one UDP port) a media port of its own."""
+    own = dict(env)
+    port = settings.node_port + index if settings.node_port else _free_port()
+    own["KUMPUL_NODE_PORT"] = str(port)
+    own["KUMPUL_NODE_URL"] = settings.replace(node_port=port, node_url="").node_address
+    if settings.rtc_udp_port:
+        own["KUMPUL_RTC_UDP_PORT"] = str(settings.rtc_udp_port + index)
+    return own
+
+
+def _run_nodes(settings: Settings, env: dict[str, str], count: int) -> int:
+    """`count` web nodes on the one public address; a node that dies is started again."""
+    command = [sys.executable, "-m", "service.cli", "web", "--share-port"]
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    nodes = [subprocess.Popen(command, env=_node_env(settings, env, i)) for i in range(count)]
+    print(f"{count} web nodes answer at {settings.public_url}", flush=True)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, node in enumerate(nodes):
+                code = node.poll()
+                if code is not None and code not in NODE_EXITS and not stopping:
+                    print(f"kumpul: web node {i} ended ({code}); starting it again",
+                          file=sys.stderr, flush=True)
+                    nodes[i] = subprocess.Popen(command, env=_node_env(settings, env, i))
+    finally:
+        deadline = time.monotonic() + 1  # Ctrl-C reached the nodes too: let them finish
+        while any(node.poll() is None for node in nodes) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for node in nodes:
+            if node.poll() is None:
+                node.send_signal(signal.SIGTERM)
+        for node in nodes:
+            try:
+                node.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                node.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -248,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kumpul", description="Kumpul service")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="all-in-one: migrate, Redis, workers and the app")
-    sub.add_parser("web", help="the web app only (trusted proxies: KUMPUL_TRUSTED_PROXIES)")
+    web = sub.add_parser("web", help="the web app only (trusted proxies: KUMPUL_TRUSTED_PROXIES)")
+    web.add_argument("--share-port", action="store_true",
+                     help="share KUMPUL_PORT with other nodes of this machine (SO_REUSEPORT)")
     worker = sub.add_parser("worker", help="an RQ worker")
     worker.add_argument("queues", nargs="*", help="queues to serve (default: all)")
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")

@@ -17,12 +17,14 @@ from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
 from service import effects, i18n
+from service.cluster.nodes import Nodes
 from service.db.models import Community, User, WebSession
 from service.domain import accounts, communities, notifications
 from service.domain.communities import Access
 from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
+from service.live.channels import Channels
 from service.live.rooms import Rooms
 from service.locks import Heartbeat
 from service.mail import Transport
@@ -54,7 +56,9 @@ class Services:
     upload_sink: Sink
     heartbeat: Heartbeat
     rooms: Rooms
+    channels: Channels
     mailer: Transport
+    nodes: Nodes
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

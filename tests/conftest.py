@@ -49,9 +49,9 @@ PASSWORD = "correct horse battery"
 # Tests that encode media with ffmpeg, connect aiortc peers or run several processes: the
 # fast loop (`./scripts/test --fast`) leaves them out with the slow whole-system proofs.
 HEAVY = ("tests/media/", "tests/workers/", "tests/live/", "tests/uploads/test_clients.py",
-         "tests/uploads/test_nodes.py")
+         "tests/uploads/test_nodes.py", "tests/cluster/")
 LIGHT = ("tests/media/test_moments.py", "tests/live/test_aiortc_internals.py",
-         "tests/live/test_chat_text.py")
+         "tests/live/test_chat_text.py", "tests/cluster/test_nodes.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -347,3 +347,17 @@ def server_process(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def two_nodes(settings: Settings, tmp_path: Path) -> Iterator[tuple[ServerProcess,
+                                                                    ServerProcess]]:
+    """Two `kumpul web` nodes sharing the database, Redis and the store."""
+    local = settings.replace(ice_host_addresses=("127.0.0.1",))
+    first = ServerProcess(local, tmp_path / "node-a.log").start()
+    second = ServerProcess(local, tmp_path / "node-b.log").start()
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()

@@ -4,7 +4,6 @@ session's community only, from this site's own pages (the Origin is checked)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
@@ -15,7 +14,7 @@ from service.domain import accounts, live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission, allows
 from service.errors import ApiError
-from service.live.channel import Channel, Person
+from service.live.channel import Channel, ChannelError, Person, refuse
 from service.live.rooms import Room
 from service.web import SESSION_COOKIE, Services, speech_for
 
@@ -56,7 +55,9 @@ async def _who(svc: Services, ws: WebSocket, session_id: str) -> tuple[
 
 
 def channel_of(svc: Services, room: Room) -> Channel:
-    if room.channel is None:
+    """The room's channel on this node (made on first use): the room's own events (viewers,
+    publisher, stage) go through it to every node's sockets."""
+    if room.channel is None or room.channel.ended:
         session_id = room.session_id
 
         async def persist(kind: str, user_id: int, body: str, at_ms: int) -> int:
@@ -68,8 +69,8 @@ def channel_of(svc: Services, room: Room) -> Channel:
                 await live.delete_event(session, session_id, event_id, actor_id)
 
         recorder = room.recorder
-        room.channel = Channel(persist, forget,
-                               clock=recorder.elapsed_ms if recorder else (lambda: 0))
+        room.channel = svc.channels.open(
+            session_id, persist, forget, clock=recorder.elapsed_ms if recorder else (lambda: 0))
 
         async def remove_guest() -> None:
             await room.stop_publisher("guest")
@@ -97,28 +98,28 @@ async def room_socket(ws: WebSocket) -> None:
     await ws.accept()
     channel = channel_of(svc, svc.rooms.get(session_id))
 
-    async def send(message: dict[str, Any]) -> None:
-        await ws.send_json(message)
+    async def close(code: int) -> None:
+        await ws.close(code=code)
 
     person = Person(user.id, user.display_name,
                     can_moderate=allows(role, Permission.moderate) or row.host_id == user.id,
-                    is_host=row.host_id == user.id, send=send, speech=ws.state.speech)
+                    is_host=row.host_id == user.id, send=ws.send_text, speech=ws.state.speech,
+                    close=close)
     conn = await channel.join(person)
     try:
         while True:
             text = await ws.receive_text()
             if len(text.encode()) > MAX_MESSAGE:
-                await send({"type": "error", "code": "message_too_large",
-                            "message": person.speech.text("Messages are at most %(limit)s bytes.",
-                                                          {"limit": MAX_MESSAGE})})
+                refuse(person, ChannelError("message_too_large",
+                                            "Messages are at most %(limit)s bytes.",
+                                            limit=MAX_MESSAGE))
                 continue
             try:
                 message = json.loads(text)
             except (json.JSONDecodeError, RecursionError):
                 message = None
             if not isinstance(message, dict):
-                await send({"type": "error", "code": "invalid_json",
-                            "message": person.speech.text("Send one JSON object per message.")})
+                refuse(person, ChannelError("invalid_json", "Send one JSON object per message."))
                 continue
             await channel.handle(conn, message)
     except WebSocketDisconnect:

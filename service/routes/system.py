@@ -76,6 +76,7 @@ async def readyz(request: Request) -> Response:
     body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
     if operator(request, svc.settings.metrics_token):
         body["checks"] = checks
+        body["node"] = svc.nodes.me.id  # which node answered (several share one address)
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
