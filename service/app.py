@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 
 import web
 from service import i18n
+from service.cluster.nodes import Node, Nodes
 from service.cors import Cors
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
@@ -82,20 +83,27 @@ def create_app(settings: Settings) -> Starlette:
             raise
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=10)
         store = open_store(settings)
+        heartbeat = Heartbeat(redis)  # its instance id names this node everywhere
+        node_ice = await ice.start(settings)
         services = Services(
             settings=settings, engine=engine, db=async_sessions(engine), redis=redis,
             queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
-            upload_sink=store.upload_sink(settings.spool_dir), heartbeat=Heartbeat(redis),
+            upload_sink=store.upload_sink(settings.spool_dir), heartbeat=heartbeat,
             rooms=Rooms(settings), mailer=open_transport(settings),
+            nodes=Nodes(redis, Node(
+                id=heartbeat.instance, url=settings.node_address,
+                ice_addresses=ice.node_addresses(node_ice),
+                rtc_udp_port=node_ice.mux.port if node_ice.mux is not None else None)),
         )
-        node_ice = await ice.start(settings)
         await anyio.to_thread.run_sync(services.upload_sink.sweep)
         await services.heartbeat.start()
+        await services.nodes.start()
         try:
             yield {"services": services}
         finally:
             await services.rooms.close()
+            await services.nodes.stop()
             node_ice.close()
             await services.mailer.close()
             await services.heartbeat.stop()

@@ -330,6 +330,15 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_EMBEDDED_WORKERS", "embedded_workers", _int_range(0, 16), "3",
          "Workers `kumpul serve` starts beside the app, each on its lane of queues (with 3 or "
          "more, a heavy clip, a reel or a recording never holds up a short story)."),
+    Spec("KUMPUL_WEB_NODES", "web_nodes", _int_range(0, 64), "0",
+         "Web nodes `kumpul serve` starts, all answering on `KUMPUL_PORT` (the kernel spreads "
+         "connections over them); 0: one per CPU core."),
+    Spec("KUMPUL_NODE_URL", "node_url", _url("http", "https"), "",
+         "Address other nodes reach this node at for requests between nodes. Empty means "
+         "`http://{host}:{node port, else port}`."),
+    Spec("KUMPUL_NODE_PORT", "node_port", _int_range(0, 65535), "0",
+         "A second port this node listens on by itself, for requests between nodes (needed "
+         "when several nodes share the public port, as under `kumpul serve`). 0: none."),
     Spec("KUMPUL_LANGUAGE", "language", _choice("id", "en"), "id",
          "Language of new communities, and of visitors whose browser asks for none Kumpul has."),
     Spec("KUMPUL_TIME_ZONE", "time_zone", _zone_name, "Asia/Jakarta",
@@ -435,6 +444,19 @@ class Settings:
     webhook_timeout_seconds: int = 10
     webhook_retry_schedule: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 54000)
     webhook_rotation_hours: int = 24
+    web_nodes: int = 0
+    node_url: str = ""
+    node_port: int = 0
+
+    @property
+    def node_address(self) -> str:
+        """The base URL other nodes reach this one at (`KUMPUL_NODE_URL`, or made from the
+        host and the node port)."""
+        if self.node_url:
+            return self.node_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # noqa: S104
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.node_port or self.port}"
 
     @property
     def secure_cookies(self) -> bool:

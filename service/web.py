@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
 from service import effects, i18n
+from service.cluster.nodes import Nodes
 from service.db.models import Community, User, WebSession
 from service.domain import accounts, communities, notifications
 from service.domain.communities import Access
@@ -55,6 +56,7 @@ class Services:
     heartbeat: Heartbeat
     rooms: Rooms
     mailer: Transport
+    nodes: Nodes
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -96,3 +96,9 @@ async def start(settings: Settings) -> IceNode:
     if public:
         return IceNode(public, None, announce(public))
     return IceNode([], None, lambda: None)
+
+
+def node_addresses(node: IceNode) -> tuple[str, ...]:
+    """The addresses this node's host candidates name, as other nodes should learn them."""
+    return tuple(node.advertised) or tuple(
+        aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False))
