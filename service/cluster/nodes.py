@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -142,7 +143,7 @@ class Nodes:
                                       cpu=round(max(cpu, 0.0), 4), beat_at=time.time())
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.pttl(node_key(self.me.id))
-            pipe.hset(node_key(self.me.id), mapping=self.me.fields())
+            pipe.hset(node_key(self.me.id), mapping=cast("dict[Any, Any]", self.me.fields()))
             pipe.pexpire(node_key(self.me.id), int(TTL_SECONDS * 1000))
             pipe.sadd(NODES_KEY, self.me.id)
             left, *_ = await pipe.execute()
@@ -221,4 +222,4 @@ class Nodes:
         return [node for node in (Node.parse(row) for row in rows) if node is not None]
 
     async def get(self, node_id: str) -> Node | None:
-        return Node.parse(await self.redis.hgetall(node_key(node_id)))
+        return Node.parse(cast("dict[bytes, bytes]", await self.redis.hgetall(node_key(node_id))))
