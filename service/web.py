@@ -25,6 +25,7 @@ from service.domain.paging import DEFAULT_LIMIT, MOST, Page
 from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from service.live.rooms import Rooms
+from service.live.spread import Spread
 from service.locks import Heartbeat
 from service.mail import Transport
 from service.metrics import Metrics
@@ -57,6 +58,7 @@ class Services:
     rooms: Rooms
     mailer: Transport
     nodes: Nodes
+    spread: Spread  # this node's rooms in the cluster (origins, edges, counts)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
