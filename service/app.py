@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> Starlette:
         spread = Spread(rooms, Placement(redis, heartbeat.instance), nodes,
                         settings.secret_key)
         nodes.on_lost(spread.forget)
+        nodes.on_rejoin(spread.rejoin)
         services = Services(
             settings=settings, engine=engine, db=async_sessions(engine), redis=redis,
             queues=Queues(redis_client(settings.redis_url)), store=store,

@@ -211,6 +211,15 @@ class Spread:
                 self._idle_since.pop(room.session_id, None)
                 await room.stop_feed()
 
+    async def rejoin(self) -> None:
+        """The others took this node for lost (its loop stalled) and removed its share:
+        claim its rooms again and write its counts again (`Nodes.on_rejoin`)."""
+        for room in self.rooms.all():
+            if room.origin and await self.placement.claim(room.session_id) != self.node_id:
+                log.warning("room origin taken by another node meanwhile",
+                            extra={"session": room.session_id})
+            self._changed(room)
+
     async def forget(self, node_id: str) -> None:
         """A node is gone: its counts and claims leave Redis (`Nodes.on_lost`)."""
         with contextlib.suppress(RedisError):
