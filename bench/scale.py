@@ -1,32 +1,39 @@
-"""Scale benchmark, the room channel across nodes: 200 people's sockets spread over two
-`kumpul web` node processes, 1000 chat messages, a mute across nodes and a node killed.
+"""Scale benchmark (issue 19): uploads on any node, one room beyond one process, routing.
 
-Run from the repository root: `.venv/bin/python bench/scale.py [--sockets 200]
-[--messages 1000] [--kills 3]`.
+Run from the repository root: `.venv/bin/python bench/scale.py [--case upload|room|routing|chat]`
+(each `--case` adds one; all four by default).
 
-- It starts its own redis-server (database 12 of it), a PostgreSQL database
-  `kumpul_bench_scale_chat` (created and dropped here), a temporary folder, and two web nodes
-  on ports of their own. People are members who joined through an invite (each a session
-  cookie); their sockets go to the nodes in turn. One client process holds every socket.
-- chat: each person sends 5 messages (the per-person limit is 5 per 10 s), 1000 in all,
-  as fast as they go; every socket must receive all 1000, in the same order as every other
-  socket, each sender's messages in the order sent (`chat_in_order`). The same case runs
-  with every socket on one node first (the baseline: the same Redis path, one process), and
-  the time until the last socket has the 1000th message is reported for both.
-- presence: after everyone joined, the time until every socket's last presence message
-  says the same number and the same people (`presence_agree_s`).
-- mute: a moderator on node A mutes a member on node B while the member sends a chat message
-  every 10 ms: the time from sending the mute to the member's first "muted" refusal,
-  median of 5 (`mute_ms`, an upper bound: it includes the member's own round trip).
-- node loss: node B is SIGKILLed; the time until the sockets on node A see a presence with
-  only node A's people (`presence_clear_s`, median of `--kills`; node B is started again
-  and its sockets reconnect between kills).
+It starts real `kumpul web` nodes (two, on their own ports, one SQLite database, one Redis
+database index of its own, one store), moto's S3 server behind a byte-counting TCP proxy,
+a publisher process and light viewer processes; everything is removed at the end.
+
+- `upload_case`: a 100 MiB story in 1 MiB PATCHes alternating between the two nodes; at 60%
+  the first is SIGKILLed in the middle of a PATCH and the other finishes the upload; the
+  stored object's SHA-256 is compared with the file's, and no unfinished tail (`.part`
+  object) or spool file may be left. Then a second upload in 8 MiB PATCHes: bytes S3
+  received (counted by the proxy, headers included) / file size.
+- `room_case`: one publisher (640x480 30 fps VP8, ~1 Mbps, sent as encoded by ffmpeg) and
+  light viewers (aiortc peer connections that count frames by the RTP marker bit after
+  SRTP, without depayloading or decoding; several per process) against the origin alone,
+  then against the origin plus one edge, each node held to the same CPU share (a cgroup
+  `cpu.max`, else `taskset` to one core each). The viewers' WHEP POSTs alternate between
+  the nodes and the nodes route them. Also: the origin's CPU with one edge's relay against
+  none (interleaved), and how much later edge viewers get each frame than origin viewers.
+- `routing_case`: 300 WHEP POSTs spread over both nodes: how many answer 201 and play; the
+  viewer counts in Redis against each node's own; every DELETE through the node that does
+  not serve the viewer, and the time until Redis counts none; a second WHIP through the
+  other node.
+- `chat`: the room channel across nodes (`bench/scale_chat.py`): 200 sockets over two nodes,
+  1000 messages in one order, a mute across nodes, a node killed and its people's presence
+  cleared.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -36,405 +43,916 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import httpx2 as httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.live.channel import CHAT_RATE  # noqa: E402
+REDIS_URL = "redis://127.0.0.1:6379/13"
+SECRET = "bench-scale-secret-key-that-is-long-enough-0123"  # noqa: S105 - a throwaway key
+PASSWORD = "benchmark password"  # noqa: S105 - a throwaway account in a temp database
+MIB = 1024 * 1024
+WINDOW = 5.0
+VIEWER_PROCESSES = 4
 
-PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-DATABASE = "kumpul_bench_scale_chat"
-REDIS_DB = 12
-PASSWORD = "benchmark password"  # noqa: S105 - throwaway accounts in a temporary database
 
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
-# --- processes ------------------------------------------------------------------------------
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- CPU shares ------------------------------------------------------------------------------
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_V1_CPU = CGROUP_ROOT / "cpu"
+PERIOD_US = 20_000
+
+
+def cgroup_kind() -> str:
+    """"v2", "v1" (the cpu controller's own hierarchy) or "" (none writable here)."""
+    controllers = CGROUP_ROOT / "cgroup.controllers"
+    if controllers.exists() and "cpu" in controllers.read_text().split() and \
+            os.access(CGROUP_ROOT, os.W_OK):
+        return "v2"
+    if (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists() and os.access(CGROUP_V1_CPU, os.W_OK):
+        return "v1"
+    return ""
+
+
+class Share:
+    """A process held to `cores` of CPU: a cgroup of its own (CFS quota), else one core by
+    taskset."""
+
+    def __init__(self, name: str, cores: float, cpu_index: int) -> None:
+        self.name, self.cores, self.cpu_index = name, cores, cpu_index
+        self.group: Path | None = None
+        found = cgroup_kind()
+        self.kind = f"cgroup-{found}" if found else "taskset"
+
+    def apply(self, pid: int) -> None:
+        quota = int(self.cores * PERIOD_US)  # a short period: throttling stays short too
+        if self.kind == "cgroup-v2":
+            with contextlib.suppress(OSError):
+                (CGROUP_ROOT / "cgroup.subtree_control").write_text("+cpu")
+            self.group = CGROUP_ROOT / f"kumpul-bench-{self.name}-{os.getpid()}"
+            self.group.mkdir(exist_ok=True)
+            (self.group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        elif self.kind == "cgroup-v1":
+            self.group = CGROUP_V1_CPU / f"kumpul-bench-{self.name}-{os.getpid()}"
+            self.group.mkdir(exist_ok=True)
+            (self.group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (self.group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            subprocess.run(["taskset", "-a", "-p", "-c", str(self.cpu_index), str(pid)],
+                           check=True, capture_output=True)
+            return
+        (self.group / "cgroup.procs").write_text(str(pid))
+
+    def lift(self, pid: int) -> None:
+        """No cap any more (the process goes back to the root group, or to every core)."""
+        if self.kind == "cgroup-v2":
+            (CGROUP_ROOT / "cgroup.procs").write_text(str(pid))
+        elif self.kind == "cgroup-v1":
+            (CGROUP_V1_CPU / "cgroup.procs").write_text(str(pid))
+        else:
+            every = f"0-{(os.cpu_count() or 1) - 1}"
+            subprocess.run(["taskset", "-a", "-p", "-c", every, str(pid)], check=True,
+                           capture_output=True)
+
+    def remove(self) -> None:
+        if self.group is not None:
+            with contextlib.suppress(OSError):
+                self.group.rmdir()
+
+
+# --- the cluster -----------------------------------------------------------------------------
+
+class Node:
+    """One `kumpul web` process."""
+
+    def __init__(self, env: dict[str, str], log: Path, share: Share | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**env, "KUMPUL_PORT": str(self.port), "KUMPUL_PUBLIC_URL": self.url}
+        self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "web"], env=env,
+                                     stdout=log.open("w"), stderr=subprocess.STDOUT)
+        self.share = share
+        if share is not None:
+            share.apply(self.proc.pid)
+        wait_port(self.port)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.share is not None:
+            self.share.remove()
 
 
 class Cluster:
-    """A redis-server, a PostgreSQL database and web nodes sharing them."""
+    """The shared parts (database, Redis index, store) and the nodes on them."""
 
-    def __init__(self, folder: Path, nodes: int) -> None:
-        import psycopg
+    def __init__(self, work: Path, **extra: str) -> None:
+        from redis import Redis
 
-        self.folder = folder
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server is needed (scripts/bootstrap installs it)")
-        redis_port = free_port()
-        self.redis = subprocess.Popen(
-            [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        wait_port(redis_port)
-        self.redis_url = f"redis://127.0.0.1:{redis_port}/{REDIS_DB}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {DATABASE}")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")}
-        self.env.update({
-            "KUMPUL_DATA_DIR": str(folder / "data"), "KUMPUL_REDIS_URL": self.redis_url,
-            "KUMPUL_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + DATABASE,
-            "KUMPUL_LOG_LEVEL": "warning", "KUMPUL_ICE_HOST_ADDRESSES": "127.0.0.1",
-            "KUMPUL_SECRET_KEY": "bench-secret-key-that-is-long-enough-01234567"})
+        from service.settings import load_settings
+
+        self.work = work
+        self.env_values = {
+            "KUMPUL_DATA_DIR": str(work / "data"), "KUMPUL_REDIS_URL": REDIS_URL,
+            "KUMPUL_LOG_LEVEL": "warning", "KUMPUL_SECRET_KEY": SECRET,
+            "KUMPUL_ICE_HOST_ADDRESSES": "127.0.0.1", "KUMPUL_LANGUAGE": "en",
+            "KUMPUL_LIVE_MAX_VIEWERS": "1000", "KUMPUL_UPLOADS_PER_HOUR": "1000", **extra}
+        self.settings = load_settings(self.env_values, env_file=None)
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("KUMPUL_")},
+                    **self.settings.as_environ()}
+        Redis.from_url(REDIS_URL).flushdb()
         subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=self.env,
                        check=True, capture_output=True)
-        self.ports = [free_port() for _ in range(nodes)]
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * nodes
-        for index in range(nodes):
-            self.start(index)
+        self.nodes: list[Node] = []
+        self.token = ""
+        self.slug = ""
 
-    def url(self, index: int) -> str:
-        return f"http://127.0.0.1:{self.ports[index]}"
+    def node(self, name: str, share: Share | None = None) -> Node:
+        made = Node(self.env, self.work / f"node-{name}-{len(self.nodes)}.log", share)
+        self.nodes.append(made)
+        if not self.token:
+            self.token, self.slug = self._seed(made)
+        return made
 
-    def start(self, index: int) -> None:
-        port = self.ports[index]
-        env = {**self.env, "KUMPUL_PORT": str(port), "KUMPUL_PUBLIC_URL": self.url(index)}
-        with (self.folder / f"node-{index}.log").open("a") as log:
-            self.procs[index] = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "web"], env=env, stdout=log,
-                stderr=subprocess.STDOUT)
-        wait_port(port)
+    def _seed(self, node: Node) -> tuple[str, str]:
+        import httpx2 as httpx
 
-    def kill(self, index: int) -> None:
-        proc = self.procs[index]
-        assert proc is not None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        self.procs[index] = None
+        from service.db.engine import async_sessions, make_async_engine
+        from service.domain import accounts
 
-    def stop(self) -> None:
-        import psycopg
+        async def admin() -> None:
+            engine = make_async_engine(self.settings.async_database_url)
+            async with async_sessions(engine).begin() as session:
+                await accounts.create_user(session, email="bench@example.com",
+                                           display_name="Bench", password=PASSWORD,
+                                           is_admin=True)
+            await engine.dispose()
 
-        for proc in self.procs:
-            if proc is not None:
-                proc.terminate()
-        for proc in self.procs:
-            if proc is not None:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        self.redis.terminate()
-        self.redis.wait(10)
+        asyncio.run(admin())
+        with httpx.Client(base_url=node.url, timeout=30) as http:
+            csrf = http.post("/api/auth/login", json={"email": "bench@example.com",
+                                                      "password": PASSWORD}).json()["csrf_token"]
+            slug = http.post("/api/communities", json={"name": "Bench"},
+                             headers={"X-CSRF-Token": csrf}).json()["slug"]
+            token = http.post("/api/tokens", json={"name": "bench"},
+                              headers={"X-CSRF-Token": csrf}).json()["token"]
+        return token, slug
 
+    def schedule(self, node: Node) -> dict[str, Any]:
+        import httpx2 as httpx
 
-@dataclass
-class People:
-    slug: str
-    session_id: str
-    host: str                 # the host's session cookie
-    members: list[str]        # members' session cookies
+        made = httpx.post(f"{node.url}/api/communities/{self.slug}/live", timeout=30,
+                          headers={"Authorization": f"Bearer {self.token}"},
+                          json={"title": "Bench session"})
+        assert made.status_code == 201, made.text
+        found: dict[str, Any] = made.json()
+        return found
 
+    def redis_counts(self, session_id: str) -> dict[str, int]:
+        from redis import Redis
 
-def seed(url: str, env: dict[str, str], count: int) -> People:
-    """An owner, a host with a session, and `count` members who joined by invite."""
-    from service.db.engine import async_sessions, make_async_engine
-    from service.domain import accounts
-    from service.settings import driver_url
+        found = Redis.from_url(REDIS_URL).hgetall(f"kumpul:live:{session_id}:viewers")
+        return {text(k): int(v) for k, v in found.items()}
 
-    async def admin() -> None:
-        engine = make_async_engine(driver_url(env["KUMPUL_DATABASE_URL"], sync=False))
-        async with async_sessions(engine).begin() as session:
-            await accounts.create_user(session, email="owner@example.com", display_name="Owner",
-                                       password=PASSWORD, is_admin=True)
-        await engine.dispose()
+    def node_viewers(self) -> dict[str, int]:
+        """Each node's own count of its viewers, as its last beat carried it."""
+        from redis import Redis
 
-    asyncio.run(admin())
-    with httpx.Client(base_url=url, timeout=60) as http:
-        login = http.post("/api/auth/login", json={"email": "owner@example.com",
-                                                   "password": PASSWORD})
-        owner = {"X-CSRF-Token": login.json()["csrf_token"]}
-        slug = http.post("/api/communities", json={"name": "Scale"}, headers=owner).json()["slug"]
-        cookies: dict[str, list[str]] = {}
-        csrf = ""
-        for role, many in (("host", 1), ("member", count)):
-            link = http.post(f"/api/communities/{slug}/invites", headers=owner, json={
-                "role": role, "max_uses": many}).json()["url"]
-            token = link.rsplit("/", 1)[1]
-            for n in range(many):
-                with httpx.Client(base_url=url, timeout=60) as person:
-                    joined = person.post(f"/api/invites/{token}/accept", json={
-                        "email": f"{role}{n}@example.com", "display_name": f"{role} {n:03d}",
-                        "password": PASSWORD})
-                    assert joined.status_code == 201, joined.text
-                    cookies.setdefault(role, []).append(joined.cookies["kumpul_session"])
-                    csrf = csrf or joined.json()["csrf_token"]  # the host's, first
-        with httpx.Client(base_url=url, timeout=60) as host:
-            host.cookies.set("kumpul_session", cookies["host"][0])
-            made = host.post(f"/api/communities/{slug}/live", json={"title": "Scale"},
-                             headers={"X-CSRF-Token": csrf})
-            assert made.status_code == 201, made.text
-    return People(slug, made.json()["id"], cookies["host"][0], cookies["member"])
+        redis = Redis.from_url(REDIS_URL)
+        out = {}
+        for raw in redis.smembers("kumpul:nodes"):
+            node_id = text(raw)
+            out[node_id] = int(redis.hget(f"kumpul:node:{node_id}", "viewers") or 0)
+        return out
+
+    def close(self) -> None:
+        from redis import Redis
+
+        for node in self.nodes:
+            node.stop()
+        Redis.from_url(REDIS_URL).flushdb()
 
 
-# --- clients --------------------------------------------------------------------------------
+# --- the upload case -------------------------------------------------------------------------
 
-@dataclass
-class Client:
-    """One person's socket, recording what it receives."""
+class CountingProxy:
+    """A TCP proxy in front of the S3 server that counts the bytes sent to it."""
 
-    node: int
-    cookie: str
-    ws: Any = None
-    you: int = 0
-    chats: list[str] = field(default_factory=list)
-    chat_done: float = 0.0
-    presence: tuple[int, tuple[str, ...]] = (0, ())
-    presence_at: float = 0.0
-    errors: list[tuple[str, float]] = field(default_factory=list)
-    hello: asyncio.Event = field(default_factory=asyncio.Event)
-    expected: int = 0
-    task: asyncio.Task[None] | None = None
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent = 0
+        self._lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    async def pump(self) -> None:
-        try:
-            async for raw in self.ws:
-                message = json.loads(raw)
-                kind = message["type"]
-                if kind == "chat":
-                    self.chats.append(message["text"])
-                    if len(self.chats) == self.expected:
-                        self.chat_done = time.monotonic()
-                elif kind == "presence":
-                    self.presence = (message["count"], tuple(message["people"]))
-                    self.presence_at = time.monotonic()
-                elif kind == "error":
-                    self.errors.append((message["code"], time.monotonic()))
-                elif kind == "hello":
-                    self.you = message["you"]
-                    self.hello.set()
-        except Exception:  # noqa: S110 - a killed node closes its sockets
-            pass
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False),
+                             daemon=True).start()
 
-    async def send(self, **message: Any) -> None:
-        await self.ws.send(json.dumps(message))
+    def _pipe(self, src: socket.socket, dst: socket.socket, counted: bool) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                data = src.recv(256 * 1024)
+                if not data:
+                    break
+                if counted:
+                    with self._lock:
+                        self.sent += len(data)
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
-
-async def connect(url: str, session_id: str, cookie: str, node: int) -> Client:
-    from websockets.asyncio.client import connect as ws_connect
-
-    client = Client(node, cookie)
-    client.ws = await ws_connect(
-        url.replace("http://", "ws://") + f"/api/live/{session_id}/room",
-        additional_headers={"Origin": url, "Cookie": f"kumpul_session={cookie}"},
-        max_queue=None)
-    client.task = asyncio.create_task(client.pump())
-    await asyncio.wait_for(client.hello.wait(), 30)
-    return client
+    def close(self) -> None:
+        self.sock.close()
 
 
-async def close_all(clients: list[Client]) -> None:
-    await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+def make_source(path: Path, mib: int) -> str:
+    """A file that starts like an MP4 (the app checks the first bytes), then random data."""
+    digest = hashlib.sha256()
+    head = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    data = head + os.urandom(mib * MIB - len(head))
+    path.write_bytes(data)
+    digest.update(data)
+    return digest.hexdigest()
 
 
-async def wait_until(check: Any, within: float, step: float = 0.01) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(step)
-    return bool(check())
+def tus_headers(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0", **extra}
 
 
-def agreed(clients: list[Client], count: int) -> bool:
-    first = clients[0].presence
-    return first[0] == count and all(c.presence == first for c in clients)
+def create_upload(node: Node, cluster: Cluster, size: int, name: str) -> str:
+    import base64
+
+    import httpx2 as httpx
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    made = httpx.post(node.url + "/api/uploads", timeout=30, headers=tus_headers(
+        cluster.token, **{"Upload-Length": str(size), "Upload-Metadata":
+                          f"community {b64(cluster.slug)},release {b64('1')},"
+                          f"filename {b64(name)}"}))
+    assert made.status_code == 201, made.text
+    return str(made.headers["location"])
 
 
-async def open_room(urls: list[str], people: People) -> tuple[list[Client], float]:
-    """Every member's socket, spread over the nodes in turn, and the seconds from the last
-    hello until every socket's presence agrees."""
-    clients: list[Client] = []
-    for start in range(0, len(people.members), 20):  # 20 at a time, as people arrive
-        batch = people.members[start:start + 20]
-        clients += await asyncio.gather(*(
-            connect(urls[(start + i) % len(urls)], people.session_id, cookie,
-                    (start + i) % len(urls)) for i, cookie in enumerate(batch)))
-    joined = time.monotonic()
-    await wait_until(lambda: agreed(clients, len(clients)), 30)
-    latest = max(c.presence_at for c in clients)
-    return clients, max(0.0, latest - joined)
+def patch(node: Node, cluster: Cluster, location: str, offset: int, body: Any,
+          timeout: float = 120) -> Any:
+    import httpx2 as httpx
+
+    return httpx.patch(node.url + location, content=body, timeout=timeout,
+                       headers=tus_headers(cluster.token, **{
+                           "Upload-Offset": str(offset),
+                           "Content-Type": "application/offset+octet-stream"}))
 
 
-def in_order(clients: list[Client], messages: list[str]) -> bool:
-    """All got every message, all in one order, each sender's in the order sent."""
-    first = clients[0].chats
-    if sorted(first) != sorted(messages) or any(c.chats != first for c in clients):
-        return False
-    last: dict[str, int] = {}
-    for text in first:
-        sender, n = text.rsplit(":", 1)
-        if int(n) != last.get(sender, -1) + 1:
-            return False
-        last[sender] = int(n)
-    return True
+def stored_sha256(cluster: Cluster) -> str | None:
+    """The SHA-256 of the one stored story source."""
+    from service.storage import open_store
+
+    store = open_store(cluster.settings)
+    for info in store.list("clips/"):
+        if info.key.endswith("/source"):
+            digest = hashlib.sha256()
+            for chunk in store.get(info.key):
+                digest.update(chunk)
+            return digest.hexdigest()
+    return None
 
 
-async def chat_run(clients: list[Client], messages: int) -> tuple[bool, float, int]:
-    """Every socket sends in turn until `messages` are sent (5 each for 1000 over 200: the
-    per-person limit is 5 per 10 s)."""
-    rounds: list[list[int]] = []
-    while sum(map(len, rounds)) < messages:
-        left = messages - sum(map(len, rounds))
-        rounds.append(list(range(min(len(clients), left))))
-    texts = [f"p{i}:{n}" for n, senders in enumerate(rounds) for i in senders]
-    for client in clients:
-        client.chats.clear()
-        client.expected = len(texts)
-        client.chat_done = 0.0
-        client.errors.clear()
-    started = time.monotonic()
-    for n, senders in enumerate(rounds):  # each sender's in order; senders interleaved
-        await asyncio.gather(*(clients[i].send(type="chat", text=f"p{i}:{n}")
-                               for i in senders))
-    await wait_until(lambda: all(len(c.chats) >= len(texts) for c in clients), 180, 0.05)
-    done = max((c.chat_done for c in clients), default=0.0)
-    errors = sum(len(c.errors) for c in clients)
-    return in_order(clients, texts), (done - started) if done else float("nan"), errors
+def leftovers(cluster: Cluster) -> list[str]:
+    from service.storage import open_store
 
-
-async def mute_run(moderator: Client, target: Client, rounds: int = 5) -> list[float]:
-    """Milliseconds from the moderator's mute (node A) to the target's first refusal as
-    muted (node B) while the target sends a chat message every 10 ms."""
-    found = []
-    for _ in range(rounds):
-        target.errors.clear()
-        stop = asyncio.Event()
-
-        async def chatter(stop: asyncio.Event = stop) -> None:
-            n = 0
-            while not stop.is_set():
-                await target.send(type="chat", text=f"mute test {n}")
-                n += 1
-                await asyncio.sleep(0.01)
-
-        talking = asyncio.create_task(chatter())
-        await asyncio.sleep(0.1)
-        sent = time.monotonic()
-        await moderator.send(type="mute", user_id=target.you)
-        await wait_until(lambda: any(code == "muted" for code, _ in target.errors), 5, 0.001)
-        refused = [at for code, at in target.errors if code == "muted"]
-        stop.set()
-        await talking
-        if refused:
-            found.append((refused[0] - sent) * 1000)
-        await moderator.send(type="unmute", user_id=target.you)
-        await asyncio.sleep(0.3)
+    settings = cluster.settings
+    found = [i.key for i in open_store(settings).list("clips/")
+             if "/upload/" in i.key or i.key.endswith(".part")]
+    for folder in (settings.spool_dir, settings.storage_dir / ".uploads"):
+        found += [str(p) for p in folder.iterdir()] if folder.exists() else []
     return found
 
 
-def chat_case(cluster: Cluster, people: People, messages: int) -> dict[str, Any]:
-    """The 1000 messages with every socket on one node, then spread over two; presence
-    agreement; the mute across nodes."""
-    async def run() -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for label, urls in (("one", [cluster.url(0)]), ("two", [cluster.url(0),
-                                                                cluster.url(1)])):
-            clients, agree_s = await open_room(urls, people)
-            ordered, seconds, errors = await chat_run(clients, messages)
-            out[f"chat_in_order_{label}"] = int(ordered)
-            out[f"chat_s_{label}"] = round(seconds, 3)
-            out[f"chat_errors_{label}"] = errors
-            out[f"presence_agree_s_{label}"] = round(agree_s, 3)
-            if label == "two":
-                host = await connect(cluster.url(0), people.session_id, people.host, 0)
-                target = next(c for c in clients if c.node == 1)
-                times = await mute_run(host, target)
-                out["mute_ms"] = round(statistics.median(times), 1) if times else float("nan")
-                out["mute_ms_max"] = round(max(times), 1) if times else float("nan")
-                out["mute_rounds_ms"] = [round(t, 1) for t in times]
-                await close_all([host])
-            await close_all(clients)
-            await asyncio.sleep(CHAT_RATE[1] + 0.5)  # everyone's rate window is empty again
-        return out
+def clear_clips(cluster: Cluster) -> None:
+    from service.storage import open_store
 
-    return asyncio.run(run())
+    store = open_store(cluster.settings)
+    for info in list(store.list("clips/")):
+        store.delete(info.key)
 
 
-def presence_case(cluster: Cluster, people: People, kills: int) -> dict[str, Any]:
-    """SIGKILL node B with half the room on it: seconds until node A's sockets see only node
-    A's people; node B comes back and its people reconnect between kills."""
-    async def run() -> dict[str, Any]:
-        urls = [cluster.url(0), cluster.url(1)]
-        clients, _ = await open_room(urls, people)
-        times: list[float] = []
-        for kill in range(kills):
-            on_a = [c for c in clients if c.node == 0]
-            stay = len(on_a)
-            cluster.kill(1)
-            killed = time.monotonic()
-            await wait_until(lambda: all(c.presence[0] == stay for c in on_a), 15, 0.005)  # noqa: B023
-            times.append(max(c.presence_at for c in on_a) - killed)
-            if kill + 1 < kills:
-                cluster.start(1)
-                back = await asyncio.gather(*(
-                    connect(urls[1], people.session_id, c.cookie, 1)
-                    for c in clients if c.node == 1))
-                clients = on_a + list(back)
-                await wait_until(lambda: agreed(clients, len(clients)), 30)  # noqa: B023
-        await close_all(clients)
-        cluster.start(1)
-        return {"presence_clear_s": round(statistics.median(times), 3),
-                "presence_clear_s_max": round(max(times), 3), "kills": len(times)}
+def upload_case(mib: int = 100) -> dict[str, Any]:
+    """100 MiB in 1 MiB PATCHes alternating between two nodes, the first SIGKILLed at 60%;
+    then bytes to S3 per file byte at 8 MiB PATCHes."""
+    from service.storage import open_store
+    from service.storage.s3 import S3Store
 
-    return asyncio.run(run())
+    work = Path(tempfile.mkdtemp(prefix="kumpul-bench-scale-upload-"))
+    moto_port = free_port()
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                             str(moto_port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    cluster: Cluster | None = None
+    proxy: CountingProxy | None = None
+    try:
+        wait_port(moto_port)
+        proxy = CountingProxy(moto_port)
+        cluster = Cluster(work, KUMPUL_STORAGE="s3",
+                          KUMPUL_S3_ENDPOINT=f"127.0.0.1:{proxy.port}",
+                          KUMPUL_S3_ACCESS_KEY="bench",
+                          KUMPUL_S3_SECRET_KEY="bench-secret",  # noqa: S106 - moto's
+                          KUMPUL_S3_BUCKET="bench", KUMPUL_UPLOAD_MAX_BYTES=str(4 * 1024 * MIB))
+        store = open_store(cluster.settings)
+        if isinstance(store, S3Store):
+            store.ensure_bucket()
+        a, b = cluster.node("a"), cluster.node("b")
+        source = work / "source.mp4"
+        sha = make_source(source, mib)
+        data = source.read_bytes()
+        location = create_upload(a, cluster, len(data), "failover.mp4")
+        offset, turn, began = 0, 0, time.monotonic()
+        while offset < len(data) * 0.6:
+            answer = patch((a, b)[turn % 2], cluster, location, offset,
+                           data[offset:offset + MIB])
+            assert answer.status_code == 204, answer.text
+            offset = int(answer.headers["upload-offset"])
+            turn += 1
+        streaming = threading.Event()
+
+        def slow() -> Iterator[bytes]:
+            for start in range(offset, len(data), 256 * 1024):
+                if start >= offset + MIB // 2:
+                    streaming.set()
+                    time.sleep(30)  # the node dies meanwhile
+                yield data[start:start + 256 * 1024]
+
+        def send_slowly() -> None:
+            with contextlib.suppress(Exception):
+                patch(a, cluster, location, offset, slow(), timeout=60)
+
+        threading.Thread(target=send_slowly, daemon=True).start()
+        streaming.wait(30)
+        time.sleep(0.3)
+        a.kill()
+        killed = time.monotonic()
+        import httpx2 as httpx
+        offset = int(httpx.head(b.url + location, headers=tus_headers(cluster.token),
+                                timeout=30).headers["upload-offset"])
+        while offset < len(data):
+            answer = patch(b, cluster, location, offset, data[offset:offset + MIB])
+            if answer.status_code == 423 and time.monotonic() - killed < 20:
+                time.sleep(0.5)  # the dead node's lock: tus clients retry
+                continue
+            assert answer.status_code == 204, answer.text
+            offset = int(answer.headers["upload-offset"])
+        failover_s = time.monotonic() - began
+        got = stored_sha256(cluster)
+        left = leftovers(cluster)
+        sha_ok = int(got == sha and not left)
+        clear_clips(cluster)
+
+        # bytes S3 receives for a file sent in 8 MiB PATCHes (both nodes alive: b and a new a)
+        c = cluster.node("c")
+        location = create_upload(b, cluster, len(data), "ratio.mp4")
+        before = proxy.sent
+        offset, turn = 0, 0
+        while offset < len(data):
+            answer = patch((b, c)[turn % 2], cluster, location, offset,
+                           data[offset:offset + 8 * MIB])
+            assert answer.status_code == 204, answer.text
+            offset = int(answer.headers["upload-offset"])
+            turn += 1
+        ratio = (proxy.sent - before) / len(data)
+        ratio_sha_ok = int(stored_sha256(cluster) == sha)
+        return {"upload_failover_sha_ok": sha_ok, "s3_write_ratio": round(ratio, 3),
+                "failover_s": round(failover_s, 1), "leftovers": len(left),
+                "ratio_upload_sha_ok": ratio_sha_ok, "upload_mib": mib}
+    finally:
+        if cluster is not None:
+            cluster.close()
+        if proxy is not None:
+            proxy.close()
+        moto.terminate()
+        moto.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- publisher and light viewers (subprocesses) ----------------------------------------------
+
+async def publish(whip_url: str, token: str, source: str) -> None:
+    import httpx2 as httpx
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc.contrib.media import MediaPlayer
+
+    from service.live.ice import use_host_addresses
+
+    use_host_addresses(["127.0.0.1"])
+    player = MediaPlayer(source, decode=False)
+    pc = RTCPeerConnection()
+    assert player.video is not None
+    pc.addTrack(player.video)
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.post(whip_url, content=pc.localDescription.sdp, headers={
+            "Content-Type": "application/sdp", "Authorization": f"Bearer {token}"})
+    assert answer.status_code == 201, answer.text
+    await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
+    await asyncio.Event().wait()
+
+
+class Counter:
+    """Counts a receiver's frames by the RTP marker bit (the last packet of each frame):
+    no depayloading, no jitter buffer, no decoding. Each frame is known by the tail of its
+    last packet (the same bytes on every node), for comparing arrival times."""
+
+    def __init__(self, keep: bool) -> None:
+        self.times: list[float] = []
+        self.keys: list[tuple[str, float]] = []
+        self.keep = keep
+
+    async def handle(self, packet: Any, arrival_time_ms: int) -> None:
+        if packet.marker:
+            now = time.monotonic()
+            self.times.append(now)
+            if self.keep:
+                self.keys.append((bytes(packet.payload[-24:]).hex(), now))
+
+
+async def view(urls: list[str], token: str, count: int, start_at: float, report: str,
+               keep: bool, concurrency: int, hold: str) -> None:
+    """`count` viewers, their WHEP POSTs alternating over `urls`; counts frames for
+    `WINDOW` s from `start_at`; writes a report; stays connected until `hold` exists."""
+    import httpx2 as httpx
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from service.live.ice import use_host_addresses
+
+    use_host_addresses(["127.0.0.1"])
+    viewers: list[dict[str, Any]] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        async def one(i: int) -> None:
+            async with gate:
+                pc = RTCPeerConnection()
+                pc.addTransceiver("video", direction="recvonly")
+                entry: dict[str, Any] = {"pc": pc, "counter": None, "status": 0,
+                                         "location": ""}
+
+                @pc.on("track")
+                def on_track(track: Any) -> None:
+                    receiver = next(t.receiver for t in pc.getTransceivers()
+                                    if t.receiver.track is track)
+                    counter = Counter(keep)
+                    receiver._handle_rtp_packet = counter.handle  # type: ignore[method-assign]
+                    entry["counter"] = counter
+
+                await pc.setLocalDescription(await pc.createOffer())
+                entry["asked"] = time.monotonic()
+                try:
+                    answer = await client.post(urls[i % len(urls)],
+                                               content=pc.localDescription.sdp, headers={
+                                                   "Content-Type": "application/sdp",
+                                                   "Authorization": f"Bearer {token}"})
+                except httpx.HTTPError:
+                    viewers.append(entry)
+                    return
+                entry["status"] = answer.status_code
+                if answer.status_code == 201:
+                    entry["location"] = answer.headers["location"]
+                    await pc.setRemoteDescription(RTCSessionDescription(answer.text,
+                                                                        "answer"))
+                viewers.append(entry)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+    await asyncio.sleep(max(start_at - time.time(), 0))
+    began = time.monotonic()
+    await asyncio.sleep(WINDOW)
+    ended = time.monotonic()
+    out = []
+    for entry in viewers:
+        counter = entry["counter"]
+        times = counter.times if counter else []
+        inside = [t for t in times if began <= t < ended]
+        first = (times[0] - entry["asked"]) if times else None
+        out.append({"fps": len(inside) / (ended - began), "first_frame_s": first,
+                    "status": entry["status"], "location": entry["location"],
+                    "keys": [k for k in (counter.keys if counter else [])
+                             if began <= k[1] < ended]})
+    await asyncio.to_thread(Path(report).write_text, json.dumps(out))
+    while not await asyncio.to_thread(Path(hold).exists):  # noqa: ASYNC110 - another process
+        await asyncio.sleep(0.2)
+    for entry in viewers:
+        await entry["pc"].close()
+
+
+def node_of(location: str) -> str:
+    return location.rsplit("/", 1)[1].split(".", 1)[0] if location else ""
+
+
+class Crowd:
+    """Light viewers in `VIEWER_PROCESSES` processes."""
+
+    def __init__(self, folder: Path, urls: list[str], token: str, viewers: int,
+                 keep: bool = False, concurrency: int = 4, processes: int = VIEWER_PROCESSES,
+                 settle: float = 4.0) -> None:
+        per = [viewers // processes + (1 if i < viewers % processes else 0)
+               for i in range(processes)]
+        self.start_at = time.time() + settle + viewers * 0.04
+        self.hold = folder / f"hold-{time.monotonic_ns()}"
+        self.reports: list[Path] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        for i, count in enumerate(c for c in per if c):
+            report = folder / f"viewers-{time.monotonic_ns()}-{i}.json"
+            self.reports.append(report)
+            shifted = urls[i % len(urls):] + urls[:i % len(urls)]  # spread the first POSTs
+            self.procs.append(subprocess.Popen([
+                sys.executable, __file__, "--view", ",".join(shifted), "--token", token,
+                "--count", str(count), "--start-at", str(self.start_at), "--report",
+                str(report), "--hold", str(self.hold), "--concurrency", str(concurrency)]
+                + (["--keep"] if keep else [])))
+
+    def wait_window(self) -> tuple[float, float]:
+        """Sleep until the counting window begins; (its start, its end) in monotonic time."""
+        time.sleep(max(self.start_at - time.time(), 0))
+        began = time.monotonic()
+        time.sleep(WINDOW)
+        return began, time.monotonic()
+
+    def results(self, timeout: float = 300) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while not all(r.exists() for r in self.reports):
+            if time.monotonic() > deadline or any(p.poll() not in (None, 0)
+                                                  for p in self.procs):
+                break
+            time.sleep(0.2)
+        return [v for r in self.reports if r.exists() for v in json.loads(r.read_text())]
+
+    def leave(self) -> None:
+        self.hold.write_text("")
+        for proc in self.procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def start_publisher(whip_url: str, token: str, source: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, __file__, "--publish", whip_url, "--token", token,
+                             "--source", str(source)])
+    time.sleep(3)
+    return proc
+
+
+def make_video(folder: Path, seconds: int = 240) -> Path:
+    source = folder / "source.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=s=640x480:r=30:d={seconds}", "-c:v", "libvpx", "-b:v", "1M",
+                    "-maxrate", "1.2M", "-bufsize", "1M", "-g", "15", "-deadline",
+                    "realtime", "-cpu-used", "8", "-an", str(source)], check=True)
+    return source
+
+
+# --- the room case ---------------------------------------------------------------------------
+
+def ladder(folder: Path, cluster: Cluster, urls: list[str], session_id: str,
+           pids: list[int], counts: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for viewers in counts:
+        crowd = Crowd(folder, [f"{u}/api/live/{session_id}/whep" for u in urls],
+                      cluster.token, viewers)
+        time.sleep(max(crowd.start_at - time.time(), 0))
+        before = [cpu_seconds(p) for p in pids]
+        t0 = time.monotonic()
+        time.sleep(WINDOW)
+        cpu = [(cpu_seconds(p) - b) / (time.monotonic() - t0) * 100
+               for p, b in zip(pids, before, strict=True)]
+        results = crowd.results()
+        crowd.leave()
+        time.sleep(1.5)
+        fps = sorted(r["fps"] for r in results if r["status"] == 201)
+        fps += [0.0] * (viewers - len(fps))
+        fps.sort()
+        row: dict[str, Any] = {"viewers": viewers, "fps_p10": fps[len(fps) // 10] if fps else 0.0,
+               "fps_median": statistics.median(fps) if fps else 0.0,
+               "cpu": [round(c, 1) for c in cpu],
+               "per_node": {n: sum(1 for r in results if node_of(r["location"]) == n)
+                            for n in {node_of(r["location"]) for r in results}}}
+        rows.append(row)
+        print(f"  {viewers:4d} viewers over {len(urls)} node(s): fps p10 {row['fps_p10']:5.1f} "
+              f"median {row['fps_median']:5.1f}  node CPU {row['cpu']}%  "
+              f"{sorted(row['per_node'].values())}", flush=True)
+        if row["fps_p10"] < 25:
+            break
+    return rows
+
+
+def held(rows: list[dict[str, Any]]) -> int:
+    good = [r["viewers"] for r in rows if r["fps_p10"] >= 29.0]
+    return max(good) if good else 0
+
+
+def edge_cost(folder: Path, cluster: Cluster, origin: Node, edge: Node, session_id: str,
+              reps: int = 3) -> float:
+    """The origin's CPU (% of a core) with one edge reading the room against none,
+    interleaved: the edge gets one viewer placed on it directly (a node-signed WHEP)."""
+    import httpx2 as httpx
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from service.cluster import auth
+
+    def measure(seconds: float = 8.0) -> float:
+        before, t0 = cpu_seconds(origin.pid), time.monotonic()
+        time.sleep(seconds)
+        return (cpu_seconds(origin.pid) - before) / (time.monotonic() - t0) * 100
+
+    async def edge_viewer(stop: asyncio.Event, joined: asyncio.Event) -> None:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        path = f"/api/live/{session_id}/whep"
+        body = pc.localDescription.sdp.encode()
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.post(edge.url + path, content=body, headers={
+                "Content-Type": "application/sdp", "Authorization": f"Bearer {cluster.token}",
+                auth.HEADER: auth.sign(SECRET, "POST", path, body)})
+        assert answer.status_code == 201, answer.text
+        assert node_of(answer.headers["location"]) != origin_id, answer.headers
+        await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
+        joined.set()
+        await stop.wait()
+        await pc.close()
+
+    from redis import Redis
+
+    from service.live.ice import use_host_addresses
+
+    use_host_addresses(["127.0.0.1"])
+    origin_id = Redis.from_url(REDIS_URL, decode_responses=True).get(
+        f"kumpul:live:{session_id}:origin")
+    without, with_edge = [], []
+    for _ in range(reps):
+        without.append(measure())
+
+        async def run() -> float:
+            stop, joined = asyncio.Event(), asyncio.Event()
+            task = asyncio.ensure_future(edge_viewer(stop, joined))
+            await asyncio.wait_for(joined.wait(), 30)
+            await asyncio.sleep(2)
+            value = await asyncio.to_thread(measure)
+            stop.set()
+            await task
+            return value
+
+        with_edge.append(asyncio.run(run()))
+        time.sleep(12)  # the edge lets go of the relay 10 s after its last viewer
+    cost = statistics.median(with_edge) - statistics.median(without)
+    print(f"  origin CPU without an edge {[round(x, 2) for x in without]}%, with one "
+          f"{[round(x, 2) for x in with_edge]}%: {cost:.2f}% of a core per edge", flush=True)
+    return cost
+
+
+def latency(folder: Path, cluster: Cluster, origin: Node, edge: Node,
+            session_id: str, viewers: int = 16) -> dict[str, float]:
+    """How much later edge viewers get each frame than origin viewers (same clock)."""
+    urls = [f"{n.url}/api/live/{session_id}/whep" for n in (origin, edge)]
+    crowd = Crowd(folder, urls, cluster.token, viewers, keep=True)
+    results = crowd.results()
+    crowd.leave()
+    origin_id = node_of(next((r["location"] for r in results if r["location"]), ""))
+    placed = {node_of(r["location"]) for r in results if r["location"]}
+    by_frame: dict[str, dict[str, list[float]]] = {}
+    for r in results:
+        side = "origin" if node_of(r["location"]) == origin_id else "edge"
+        for key, at in r["keys"]:
+            by_frame.setdefault(key, {"origin": [], "edge": []})[side].append(at)
+    delays = []
+    for seen in by_frame.values():
+        if seen["origin"] and seen["edge"]:
+            base = statistics.median(seen["origin"])
+            delays += [(t - base) * 1000 for t in seen["edge"]]
+    delays.sort()
+    firsts_edge = [r["first_frame_s"] for r in results if r["first_frame_s"] is not None
+                   and node_of(r["location"]) != origin_id]
+    del placed
+    return {"edge_extra_latency_ms": round(delays[int(len(delays) * 0.95)], 1)
+            if delays else float("nan"),
+            "edge_extra_latency_median_ms": round(statistics.median(delays), 1)
+            if delays else float("nan"),
+            "edge_first_frame_s": round(statistics.median(firsts_edge), 2)
+            if firsts_edge else float("nan")}
+
+
+def room_case(cores: float = 0.3, max_viewers: int = 256) -> dict[str, Any]:
+    """Origin alone against origin + one edge, each held to `cores` of CPU."""
+    work = Path(tempfile.mkdtemp(prefix="kumpul-bench-scale-room-"))
+    cluster = Cluster(work)
+    publisher: subprocess.Popen[bytes] | None = None
+    try:
+        source = make_video(work)
+        origin = cluster.node("origin", Share("origin", cores, 0))
+        live = cluster.schedule(origin)
+        sid = live["id"]
+        publisher = start_publisher(f"{origin.url}/api/live/{sid}/whip",
+                                    live["publish_token"], source)
+        counts = [c for c in (8, 16, 24, 32, 48, 64, 80, 96, 128, 160, 192, 256)
+                  if c <= max_viewers]
+        print(f"origin alone ({cores:g} core, {origin.share.kind if origin.share else '-'})",
+              flush=True)
+        alone = ladder(work, cluster, [origin.url], sid, [origin.pid], counts)
+        edge = cluster.node("edge", Share("edge", cores, 1))
+        time.sleep(3)  # its first beat
+        print(f"origin + one edge ({cores:g} core each)", flush=True)
+        pair = ladder(work, cluster, [origin.url, edge.url], sid, [origin.pid, edge.pid],
+                      [c * 2 for c in counts])
+        one, two = held(alone), held(pair)
+        print("edge cost", flush=True)
+        cost = edge_cost(work, cluster, origin, edge, sid)
+        print("edge latency (CPU caps lifted: throttling would add its own delays)",
+              flush=True)
+        for node in (origin, edge):
+            if node.share is not None:
+                node.share.lift(node.pid)
+        late = latency(work, cluster, origin, edge, sid)
+        return {"room_viewer_ratio": round(two / one, 2) if one else float("nan"),
+                "viewers_alone": one, "viewers_with_edge": two,
+                "edge_cost_pct": round(cost, 2), **late, "cpu_cap_cores": cores,
+                "cpu_cap": origin.share.kind if origin.share else "none",
+                "viewer_kind": "light"}
+    finally:
+        if publisher is not None:
+            publisher.kill()
+        cluster.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- the routing case ------------------------------------------------------------------------
+
+def routing_case(posts: int = 300) -> dict[str, Any]:
+    """`posts` WHEP POSTs spread over two nodes; counts; DELETE through the other node."""
+    import httpx2 as httpx
+
+    work = Path(tempfile.mkdtemp(prefix="kumpul-bench-scale-routing-"))
+    cluster = Cluster(work)
+    publisher: subprocess.Popen[bytes] | None = None
+    try:
+        source = make_video(work, 120)
+        a, b = cluster.node("a"), cluster.node("b")
+        live = cluster.schedule(a)
+        sid = live["id"]
+        publisher = start_publisher(f"{a.url}/api/live/{sid}/whip", live["publish_token"],
+                                    source)
+        second = httpx.post(f"{b.url}/api/live/{sid}/whip", content="v=0\r\nm=video 9 x\r\n",
+                            timeout=30, headers={"Content-Type": "application/sdp",
+                                                 "Authorization":
+                                                     f"Bearer {live['publish_token']}"})
+        second_409 = int(second.status_code == 409)
+        urls = [f"{n.url}/api/live/{sid}/whep" for n in (a, b)]
+        crowd = Crowd(work, urls, cluster.token, posts, concurrency=6, settle=10)
+        results = crowd.results(timeout=400)
+        answered = sum(1 for r in results if r["status"] == 201)
+        played = sum(1 for r in results if r["status"] == 201 and r["fps"] > 0)
+        served: dict[str, int] = {}
+        for r in results:
+            if r["location"]:
+                served[node_of(r["location"])] = served.get(node_of(r["location"]), 0) + 1
+        time.sleep(2.5)  # each node's beat carries its own count
+        in_redis = cluster.redis_counts(sid)
+        own = {k: v for k, v in cluster.node_viewers().items() if v}
+        counts_equal = int(in_redis == served == own)
+        by_id = {}
+        for node in (a, b):
+            found = httpx.get(f"{node.url}/api/communities/{cluster.slug}/live", timeout=30,
+                              headers={"Authorization": f"Bearer {cluster.token}"})
+            by_id[node.url] = found.json()["sessions"][0]["viewers"]
+        # DELETE each through the node that does not serve it
+        ids = sorted(served)
+        deletes_ok, slowest = 0, 0.0
+        with httpx.Client(timeout=30) as client:
+            for r in results:
+                if not r["location"]:
+                    continue
+                other = b if ids and node_of(r["location"]) == ids[0] else a
+                began = time.monotonic()
+                gone = client.delete(other.url + r["location"],
+                                     headers={"Authorization": f"Bearer {cluster.token}"})
+                slowest = max(slowest, time.monotonic() - began)
+                deletes_ok += int(gone.status_code == 200)
+        deleted_at = time.monotonic()
+        while cluster.redis_counts(sid) and time.monotonic() - deleted_at < 10:
+            time.sleep(0.05)
+        release_s = time.monotonic() - deleted_at
+        crowd.leave()
+        print(f"  {answered}/{posts} answered 201, {played} played; per node {served}; "
+              f"Redis {in_redis}; nodes' own {own}; listed {by_id}", flush=True)
+        print(f"  {deletes_ok} DELETEs through the other node answered 200 (slowest "
+              f"{slowest:.2f} s); Redis counted none {release_s:.2f} s after the last", flush=True)
+        return {"whep_ok": min(answered, played), "whep_answered": answered,
+                "counts_equal": counts_equal, "deletes_ok": deletes_ok,
+                "delete_slowest_s": round(slowest, 2), "release_s": round(release_s, 2),
+                "second_whip_409": second_409}
+    finally:
+        if publisher is not None:
+            publisher.kill()
+        cluster.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+def chat_case() -> dict[str, Any]:
+    """The room channel across nodes: `bench/scale_chat.py`."""
+    from bench.scale_chat import channel_case
+
+    return channel_case()
+
+
+CASES: dict[str, Callable[[], dict[str, Any]]] = {
+    "upload": upload_case, "room": room_case, "routing": routing_case, "chat": chat_case}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sockets", type=int, default=200)
-    parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--case", action="append", choices=sorted(CASES))
+    parser.add_argument("--publish")
+    parser.add_argument("--source")
+    parser.add_argument("--token")
+    parser.add_argument("--view")
+    parser.add_argument("--count", type=int)
+    parser.add_argument("--start-at", type=float)
+    parser.add_argument("--report")
+    parser.add_argument("--hold")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="kumpul-bench-scale-"))
-    cluster = Cluster(folder, nodes=2)
-    try:
-        people = seed(cluster.url(0), cluster.env, args.sockets)
-        chat = chat_case(cluster, people, args.messages)
-        presence = presence_case(cluster, people, args.kills)
-    finally:
-        cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-    print(f"\nroom channel across nodes: {args.sockets} sockets, {args.messages} messages "
-          f"(nproc {os.cpu_count()}; one client process)")
-    print(f"{'':34}{'one node':>12}{'two nodes':>12}")
-    for key, label in (("chat_in_order", "all got all, in one order (1/0)"),
-                       ("chat_s", "last socket has the last (s)"),
-                       ("chat_errors", "refusals"),
-                       ("presence_agree_s", "presence agrees after (s)")):
-        print(f"{label:34}{chat[key + '_one']:>12}{chat[key + '_two']:>12}")
-    print(f"{'mute across nodes (ms, median/max)':34}{'':>12}"
-          f"{str(chat['mute_ms']) + ' / ' + str(chat['mute_ms_max']):>12}")
-    print(f"{'  each mute (ms)':34}{'':>12}  {chat['mute_rounds_ms']}")
-    cleared = f"{presence['presence_clear_s']} / {presence['presence_clear_s_max']}"
-    print(f"{'node killed: presence cleared (s)':34}{'':>12}{cleared:>12}")
-    print(f"RESULT chat_in_order={chat['chat_in_order_two']} mute_ms={chat['mute_ms']} "
-          f"presence_clear_s={presence['presence_clear_s']} "
-          f"presence_agree_s={chat['presence_agree_s_two']} chat_s={chat['chat_s_two']} "
-          f"chat_s_one_node={chat['chat_s_one']}")
+    if args.publish:
+        asyncio.run(publish(args.publish, args.token, args.source))
+        return 0
+    if args.view:
+        asyncio.run(view(args.view.split(","), args.token, args.count, args.start_at,
+                         args.report, args.keep, args.concurrency, args.hold))
+        return 0
+    results: dict[str, Any] = {}
+    for name in args.case or ["upload", "room", "routing", "chat"]:
+        print(f"== {name} ==", flush=True)
+        results.update(CASES[name]())
+    print()
+    for key, value in results.items():
+        print(f"{key:32} {value}")
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in results.items()))
     return 0
 
 

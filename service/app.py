@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 import web
 from service import i18n
 from service.cluster.nodes import Node, Nodes
+from service.cluster.placement import Placement
 from service.cors import Cors
 from service.db.engine import async_sessions, make_async_engine
 from service.db.migrate import check_current
@@ -26,6 +27,7 @@ from service.error_handlers import exception_handlers
 from service.live import ice
 from service.live.channels import Channels
 from service.live.rooms import Rooms
+from service.live.spread import Spread
 from service.locks import Heartbeat
 from service.mail import open_transport
 from service.metrics import Metrics
@@ -86,28 +88,35 @@ def create_app(settings: Settings) -> Starlette:
         store = open_store(settings)
         heartbeat = Heartbeat(redis)  # its instance id names this node everywhere
         node_ice = await ice.start(settings)
+        nodes = Nodes(redis, Node(
+            id=heartbeat.instance, url=settings.node_address,
+            ice_addresses=ice.node_addresses(node_ice),
+            rtc_udp_port=node_ice.mux.port if node_ice.mux is not None else None))
+        rooms = Rooms(settings)
+        spread = Spread(rooms, Placement(redis, heartbeat.instance), nodes,
+                        settings.secret_key)
+        nodes.on_lost(spread.forget)
+        nodes.on_rejoin(spread.rejoin)
         services = Services(
             settings=settings, engine=engine, db=async_sessions(engine), redis=redis,
             queues=Queues(redis_client(settings.redis_url)), store=store,
             metrics=metrics, limiter=RateLimiter(redis), templates=templates,
             upload_sink=store.upload_sink(settings.spool_dir), heartbeat=heartbeat,
-            rooms=Rooms(settings), channels=Channels(redis, heartbeat.instance),
-            mailer=open_transport(settings),
-            nodes=Nodes(redis, Node(
-                id=heartbeat.instance, url=settings.node_address,
-                ice_addresses=ice.node_addresses(node_ice),
-                rtc_udp_port=node_ice.mux.port if node_ice.mux is not None else None)),
+            rooms=rooms, channels=Channels(redis, heartbeat.instance),
+            mailer=open_transport(settings), nodes=nodes, spread=spread,
         )
         await anyio.to_thread.run_sync(services.upload_sink.sweep)
         await services.heartbeat.start()
-        services.nodes.on_lost(services.channels.lost)
-        services.nodes.on_rejoin(services.channels.rejoined)
+        nodes.on_lost(services.channels.lost)
+        nodes.on_rejoin(services.channels.rejoined)
         await services.nodes.start()
+        await spread.start()
         try:
             yield {"services": services}
         finally:
             await services.channels.close()  # first: a node going down ends no session
             await services.rooms.close()
+            await spread.stop()
             await services.nodes.stop()
             node_ice.close()
             await services.mailer.close()

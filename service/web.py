@@ -26,6 +26,7 @@ from service.domain.roles import Permission
 from service.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from service.live.channels import Channels
 from service.live.rooms import Rooms
+from service.live.spread import Spread
 from service.locks import Heartbeat
 from service.mail import Transport
 from service.metrics import Metrics
@@ -59,6 +60,7 @@ class Services:
     channels: Channels
     mailer: Transport
     nodes: Nodes
+    spread: Spread  # this node's rooms in the cluster (origins, edges, counts)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -30,9 +30,9 @@ def media_of(offer: str) -> list[sdp.MediaDescription]:
     """The offer's audio and video sections, in order."""
     try:
         parsed = sdp.SessionDescription.parse(offer)
-    except (ValueError, KeyError, IndexError) as exc:
+    except (ValueError, KeyError, IndexError, AssertionError) as exc:  # aiortc asserts too
         raise BadRequest("The SDP offer can't be used: %(detail)s.", code="malformed_sdp",
-                         detail=str(exc)) from None
+                         detail=str(exc) or type(exc).__name__) from None
     return [m for m in parsed.media if m.kind in ("audio", "video")]
 
 

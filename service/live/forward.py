@@ -297,6 +297,11 @@ class Fanout:
         for viewer in self.viewers:  # a new source: everyone starts at its first keyframe
             viewer.restart()
 
+    def feed(self, request_keyframe: Callable[[], Awaitable[None]]) -> None:
+        """Frames come from elsewhere through `publish` (an edge node's relay from the
+        room's origin, `relay.py`); keyframe requests go to `request_keyframe`."""
+        self._request_keyframe = request_keyframe
+
     def detach(self, source: _Tap | None = None) -> None:
         """The publisher left; viewers stay and wait for the next one (their players are
         told with an RTCP BYE, `signal_pauses`)."""

@@ -69,8 +69,9 @@ class LowLayer:
 
     def _on_source(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int,
                    key: bool) -> None:
-        if not self.fanout.viewers:  # nobody on it: it stops after a while (viewers come
-            now = time.monotonic()   # back down soon, and a start waits for a keyframe)
+        if not self.fanout.viewers and not self.fanout.listeners:  # nobody on it (no
+            now = time.monotonic()   # viewer, no edge node's relay): it stops after a while
+            # (viewers come back down soon, and a start waits for a keyframe)
             self._empty_since = self._empty_since or now
             if now - self._empty_since > LINGER_SECONDS or not self.running:
                 self._stop()

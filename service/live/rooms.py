@@ -8,7 +8,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiortc import (
@@ -29,6 +29,7 @@ from service.live.forward import Fanout, ForwardedTrack, relay_losses, signal_pa
 from service.live.lowlayer import LowLayer
 from service.live.quality import Follow, Layer
 from service.live.recorder import Recorder, Recording
+from service.live.relay import LOW, STREAMS, EdgeFeed, Link, Outbound
 from service.settings import Settings
 
 log = logging.getLogger("kumpul.live")
@@ -110,6 +111,13 @@ class Room:
     guest_recorders: list[Recorder] = field(default_factory=list)
     follows: dict[str, Follow] = field(default_factory=dict)  # each viewer's quality
     low: LowLayer | None = None  # made when a viewer first needs it
+    node: str = ""  # this node's id: it names the node in resource ids (routing)
+    origin: bool = False  # its publishers are here (else: an edge, fed by `feed`)
+    feed: EdgeFeed | None = None  # an edge's relay from the origin
+    edge_low: Fanout = field(default_factory=lambda: Fanout("video"))  # the origin's low
+    relays: set[Outbound] = field(default_factory=set)  # an origin's edges
+    admit: Callable[[Room], Awaitable[bool]] | None = None  # the cluster-wide viewer cap
+    on_change: Callable[[Room], None] | None = None  # counts and state to the cluster
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _rate_mark: tuple[float, int] = (0.0, 0)
     _host_bps: float = 0.0
@@ -124,6 +132,8 @@ class Room:
             fanout.on_codec = self._changed
 
     def on_stage(self, slot: str) -> bool:
+        if self.feed is not None:  # an edge: what the origin says
+            return self.feed.live.get(slot, False)
         found = self.publishers.get(slot)
         return found is not None and found.pc.connectionState not in ("failed", "closed")
 
@@ -158,7 +168,7 @@ class Room:
                 plan[media.kind] = codecs.choose(media, fanouts[media.kind].codec,
                                                  required=False)
         pc = RTCPeerConnection(self.config)
-        publisher = self.publishers[slot] = Publisher(pc, secrets.token_urlsafe(12), by_key)
+        publisher = self.publishers[slot] = Publisher(pc, self._resource(), by_key)
         taking = set()
         for kind, preferred in plan.items():
             transceiver = pc.addTransceiver(kind, direction="recvonly")
@@ -245,7 +255,8 @@ class Room:
         if not self.publishing or not any(f.codec for f in self.fanouts.values()):
             raise NotLive("The host isn't live yet.", hint="Try again when the session starts.",
                           headers={"Retry-After": "2"})
-        if len(self.viewers) >= self.max_viewers:
+        if len(self.viewers) >= self.max_viewers or (
+                self.admit is not None and not await self.admit(self)):
             raise RoomFull("This room is full.", hint="Try again in a few minutes.",
                            headers={"Retry-After": "30"})
         plan: list[tuple[Fanout, list[RTCRtpCodecCapability]]] = []
@@ -258,7 +269,7 @@ class Room:
                 source = fanout if fanout.codec else self.fanouts[media.kind]
                 plan.append((fanout, codecs.choose(media, source.codec)))
         pc = RTCPeerConnection(self.config)
-        resource = secrets.token_urlsafe(12)
+        resource = self._resource()
         self.viewers[resource] = pc
         sending: list[tuple[RTCRtpTransceiver, Fanout]] = []
         for fanout, preferred in plan:  # before the offer: aiortc picks codecs as it reads it
@@ -293,9 +304,16 @@ class Room:
             answer = await _answer(pc, offer, attach)
         except BaseException:
             self.viewers.pop(resource, None)
+            self.follows.pop(resource, None)
+            self._changed()
             raise
         self._changed()
         return answer, resource
+
+    def _resource(self) -> str:
+        """A resource id that names this node, so any node routes its DELETE here."""
+        token = secrets.token_urlsafe(12)
+        return f"{self.node}.{token}" if self.node else token
 
     def _follow(self, video: RTCRtpSender, audio: RTCRtpSender | None) -> Follow:
         """Adaptive quality for a viewer of the host (`quality.py`)."""
@@ -306,7 +324,7 @@ class Room:
             if layer == Layer.high:
                 track.move_to(self.fanouts["video"])
             elif layer == Layer.low:
-                track.move_to(self.low_layer().fanout)
+                track.move_to(self.low_fanout())
             else:
                 track.move_to(None)
 
@@ -320,6 +338,40 @@ class Room:
         if self.low is None:
             self.low = LowLayer(self.fanouts["video"])
         return self.low
+
+    def low_fanout(self) -> Fanout:
+        """The low layer viewers move to: made here at the origin, relayed to an edge."""
+        return self.edge_low if self.feed is not None else self.low_layer().fanout
+
+    def streams(self) -> list[Fanout]:
+        """The fan-outs an edge's relay carries, in `relay.STREAMS` order (the low layer
+        last, relayed only while asked)."""
+        return [self.slots[slot][kind] for slot, kind in STREAMS if slot != "low"]
+
+    def relay_state(self) -> dict[str, bool]:
+        return {"host": self.publishing, "guest": self.on_stage("guest")}
+
+    def relay(self) -> Outbound:
+        """An edge's copy of this origin room's streams."""
+        out = Outbound(self.streams(), self.low_fanout, self.relay_state)
+        self.relays.add(out)
+        out.open()
+        return out
+
+    def feed_from(self, connect: Callable[[], Awaitable[Link | None]],
+                  on_ended: Callable[[], Awaitable[object]]) -> EdgeFeed:
+        """Serve this room's viewers from an origin on another node."""
+        if self.feed is None:
+            fanouts = [*self.streams(), self.edge_low]
+            fanouts[LOW].cheap_keyframes = True  # the origin's low layer makes them
+            self.feed = EdgeFeed(fanouts, connect, on_ended, self._changed)
+            self.feed.start()
+        return self.feed
+
+    async def stop_feed(self) -> None:
+        if self.feed is not None:
+            feed, self.feed = self.feed, None
+            await feed.close()
 
     @property
     def host_bps(self) -> float:
@@ -357,9 +409,10 @@ class Room:
         self._changed()
         return True
 
-    async def close(self) -> list[Recording]:
+    async def close(self, ended: bool = True) -> list[Recording]:
         """Everyone leaves; returns the finished recordings: the host's first, then each
-        guest's turn on stage (only those with anything in them)."""
+        guest's turn on stage (only those with anything in them). `ended`: the session
+        ended (its edges end their rooms too), else this node stops."""
         for resource in list(self.viewers):
             await self.stop_viewer(resource)
         for slot in SLOTS:
@@ -368,13 +421,29 @@ class Room:
                 fanout.end()
         if self.low is not None:
             self.low.close()
+        for relay in tuple(self.relays):
+            relay.close(ended=ended)
+        self.relays.clear()
+        await self.stop_feed()
         made = [r.close() for r in ([self.recorder] if self.recorder else [])
                 + self.guest_recorders]
         return [recording for recording in made if recording is not None]
 
     def _changed(self) -> None:
-        """The live viewer count (and whether the host sends), to everyone in the room."""
-        self._tell({"type": "viewers", "count": len(self.viewers), "live": self.publishing,
+        """The live viewer count (and whether the host sends), to everyone in the room
+        (through `on_change` in a cluster: the count over every node) and to its edges."""
+        for relay in tuple(self.relays):
+            if relay.closed:
+                self.relays.discard(relay)
+            else:
+                relay.state_changed()
+        if self.on_change is not None:
+            self.on_change(self)
+        else:
+            self.announce(len(self.viewers))
+
+    def announce(self, count: int) -> None:
+        self._tell({"type": "viewers", "count": count, "live": self.publishing,
                     "stage": self.on_stage("guest"), **self.codecs()})
 
     def _tell(self, message: dict[str, object]) -> None:
@@ -392,6 +461,8 @@ class Rooms:
         self.max_viewers = settings.live_max_viewers
         self.recordings = settings.data_dir / "recordings"
         self._rooms: dict[str, Room] = {}
+        self.adopt: Callable[[Room], None] | None = None  # a new room joins the cluster
+        self.on_end: Callable[[Room], Awaitable[None]] | None = None
 
     def get(self, session_id: str) -> Room:
         room = self._rooms.get(session_id)
@@ -399,22 +470,30 @@ class Rooms:
             room = self._rooms[session_id] = Room(
                 session_id, self.config, self.max_viewers,
                 recorder=Recorder(self.recordings / session_id))
+            if self.adopt is not None:
+                self.adopt(room)
         return room
+
+    def all(self) -> list[Room]:
+        return list(self._rooms.values())
 
     def find(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
 
-    async def end(self, session_id: str) -> list[Recording]:
+    async def end(self, session_id: str, ended: bool = True) -> list[Recording]:
         """The session ended: everyone in the room is told, then it closes; returns its
-        recordings (the host's first)."""
+        recordings (the host's first). (`ended` False: this node stops.)"""
         room = self._rooms.pop(session_id, None)
         if room is None:
             return []
         if room.channel is not None:
             await room.channel.broadcast({"type": "ended"})
-        return await room.close()
+        made = await room.close(ended)
+        if self.on_end is not None:
+            await self.on_end(room)
+        return made
 
     async def close(self) -> None:
         for session_id in list(self._rooms):
             with contextlib.suppress(Exception):
-                await self.end(session_id)
+                await self.end(session_id, ended=False)

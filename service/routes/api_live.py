@@ -3,17 +3,23 @@ for the publisher and WHEP for viewers."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from service.cluster import auth, proxy
 from service.db.models import LiveSession
 from service.domain import live
 from service.domain.live_state import LiveState
 from service.domain.roles import Permission
 from service.errors import (
+    Conflict,
     Forbidden,
     Gone,
     NotFound,
@@ -24,23 +30,60 @@ from service.errors import (
 )
 from service.live import recordings, turn
 from service.live.quality import Layer
+from service.routes.live_nodes import forward, from_node, resource_node
 from service.settings import Settings
 from service.web import Services, bearer, json_body, member_access, page_of, require_user, services
 
 
-def session_view(svc: Services, row: LiveSession) -> dict[str, object]:
+def session_view(svc: Services, row: LiveSession, viewers: int | None = None,
+                 state: dict[str, str] | None = None) -> dict[str, object]:
+    """The session as the API shows it; `viewers` and `state` over every node (Redis),
+    else this node's room."""
     room = svc.rooms.find(row.id)
     base = svc.settings.public_url.rstrip("/")
+    if state:
+        publishing = state.get("publishing") == "1"
+        codecs: dict[str, Any] = {"video_codec": state.get("video_codec") or None,
+                                  "audio_codec": state.get("audio_codec") or None}
+    else:
+        publishing = bool(room and room.publishing)
+        codecs = room.codecs() if room else {"video_codec": None, "audio_codec": None}
+    if viewers is None:
+        viewers = len(room.viewers) if room else 0
     return {"id": row.id, "title": row.title, "description": row.description,
             "state": row.state, "starts_at": row.starts_at.isoformat(),
             "started_at": row.started_at.isoformat() if row.started_at else None,
             "ended_at": row.ended_at.isoformat() if row.ended_at else None,
-            "host_id": row.host_id, "viewers": len(room.viewers) if room else 0,
-            "publishing": bool(room and room.publishing),
-            **(room.codecs() if room else {"video_codec": None, "audio_codec": None}),
-            "recording": row.recording_state,
+            "host_id": row.host_id, "viewers": viewers, "publishing": publishing,
+            **codecs, "recording": row.recording_state,
             "whip_url": f"{base}/api/live/{row.id}/whip",
             "whep_url": f"{base}/api/live/{row.id}/whep"}
+
+
+async def session_views(svc: Services, rows: list[LiveSession]) -> list[dict[str, object]]:
+    """Sessions with their viewers and state over every node."""
+    live_ids = [r.id for r in rows if r.state == LiveState.live]
+    try:
+        totals = await svc.spread.placement.totals(live_ids)
+        states = await svc.spread.placement.states(live_ids)
+    except RedisError:  # this node's rooms only
+        totals, states = {}, {}
+    return [session_view(svc, r, totals.get(r.id), states.get(r.id)) for r in rows]
+
+
+async def _at_origin(request: Request, svc: Services, session_id: str) -> Response | None:
+    """The room's origin's answer when another live node holds the room (None: serve
+    here)."""
+    if await from_node(request, svc):
+        return None
+    origin = await svc.spread.origin(session_id)
+    if origin is None or origin.id == svc.spread.node_id:
+        return None
+    try:
+        return await forward(request, svc, origin)
+    except proxy.Unreachable:  # gone between two beats: its claim goes with it
+        await svc.spread.forget(origin.id)
+        return None
 
 
 def ice_links(settings: Settings, who: str) -> dict[str, str]:
@@ -84,7 +127,7 @@ async def sessions_list(request: Request) -> Response:
         access = await member_access(request, session, Permission.view)
         rows = await live.of_community(session, access)
     rows, next_offset = page.slice(rows)
-    return JSONResponse({"sessions": [session_view(svc, r) for r in rows],
+    return JSONResponse({"sessions": await session_views(svc, rows),
                          "next_offset": next_offset})
 
 
@@ -113,7 +156,8 @@ async def sessions_create(request: Request) -> Response:
         row, token = await live.schedule(session, access, title=body.get("title"),
                                          description=body.get("description", ""),
                                          starts_at=body.get("starts_at"))
-    return JSONResponse({**session_view(svc, row), "publish_token": token}, status_code=201)
+    return JSONResponse({**(await session_views(svc, [row]))[0], "publish_token": token},
+                        status_code=201)
 
 
 async def session_end(request: Request) -> Response:
@@ -131,6 +175,9 @@ async def session_end(request: Request) -> Response:
       409: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
+    elsewhere = await _at_origin(request, svc, request.path_params["session_id"])
+    if elsewhere is not None:  # the room, its recorder and its edges' relays are there
+        return elsewhere
     async with svc.transaction() as session:
         access = await member_access(request, session, Permission.host_sessions)
         row = await live.get(session, access, request.path_params["session_id"])
@@ -139,7 +186,7 @@ async def session_end(request: Request) -> Response:
     await recordings.store(svc.store, svc.transaction, row.id, made)
     async with svc.db() as session:
         row = await live.get(session, access, row.id)
-    return JSONResponse(session_view(svc, row))
+    return JSONResponse((await session_views(svc, [row]))[0])
 
 
 async def session_token(request: Request) -> Response:
@@ -156,6 +203,9 @@ async def session_token(request: Request) -> Response:
       404: {$ref: '#/components/responses/Error'}
     """
     svc = services(request)
+    elsewhere = await _at_origin(request, svc, request.path_params["session_id"])
+    if elsewhere is not None:  # an encoder with the old key publishes there
+        return elsewhere
     async with svc.transaction() as session:
         access = await member_access(request, session, Permission.host_sessions)
         row = await live.get(session, access, request.path_params["session_id"])
@@ -165,7 +215,7 @@ async def session_token(request: Request) -> Response:
     room = svc.rooms.find(row.id)
     if room is not None:  # the encoder with the old key stops now
         await room.stop_keyed_publisher()
-    return JSONResponse({**session_view(svc, row), "publish_token": token})
+    return JSONResponse({**(await session_views(svc, [row]))[0], "publish_token": token})
 
 
 async def whip_publish(request: Request) -> Response:
@@ -191,10 +241,20 @@ async def whip_publish(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
+    elsewhere = await _at_origin(request, svc, session_id)
+    if elsewhere is not None:  # a second WHIP through another node meets the first there
+        return elsewhere
     token = bearer(request)
     slot, guest = (await _publisher(svc, session_id, token) if token
                    else await _studio(request, svc, session_id))
     offer = await _sdp(request)
+    if await svc.spread.claim(session_id) != svc.spread.node_id:  # another node won it
+        elsewhere = await _at_origin(request, svc, session_id)
+        if elsewhere is not None:
+            return elsewhere
+        raise Conflict("Someone is already publishing to this session.",
+                       code="already_publishing",
+                       hint="Stop the other stream (or DELETE its resource) first.")
     room = svc.rooms.get(session_id)
     answer, resource = await room.publish(offer, slot, by_key=slot == "host" and bool(token))
     if slot == "host":
@@ -248,6 +308,9 @@ async def whip_stop(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
+    elsewhere = await _at_resource(request, svc)
+    if elsewhere is not None:
+        return elsewhere
     await _publisher(svc, session_id, bearer(request))
     room = svc.rooms.find(session_id)
     resource = request.path_params["resource"]
@@ -287,7 +350,18 @@ async def whep_view(request: Request) -> Response:
     if row.state == LiveState.ended:
         raise Gone("This session has ended.", code="session_ended")
     offer = await _sdp(request)
-    answer, resource = await svc.rooms.get(session_id).view(offer)
+    routed = await from_node(request, svc)
+    if not routed:
+        target = await svc.spread.choose_viewer_node(session_id)
+        if target is not None and target.id != svc.spread.node_id:
+            try:
+                return await forward(request, svc, target)
+            except proxy.Unreachable:  # gone between two beats: serve here instead
+                await svc.spread.forget(target.id)
+    origin = await svc.spread.origin(session_id)
+    room = (svc.rooms.get(session_id) if origin is None or origin.id == svc.spread.node_id
+            else await svc.spread.edge(session_id))
+    answer, resource = await room.view(offer)
     return _answer(svc, answer, f"/api/live/{session_id}/whep/{resource}", f"user-{user_id}")
 
 
@@ -305,6 +379,9 @@ async def whep_stop(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
+    elsewhere = await _at_resource(request, svc)
+    if elsewhere is not None:
+        return elsewhere
     await _member_session(request, svc, session_id)
     room = svc.rooms.find(session_id)
     if room is None or not await room.stop_viewer(request.path_params["resource"]):
@@ -332,6 +409,9 @@ async def whep_quality(request: Request) -> Response:
     """
     svc = services(request)
     session_id = request.path_params["session_id"]
+    elsewhere = await _at_resource(request, svc)
+    if elsewhere is not None:
+        return elsewhere
     await _member_session(request, svc, session_id)
     room = svc.rooms.find(session_id)
     resource = request.path_params["resource"]
@@ -346,6 +426,45 @@ async def whep_quality(request: Request) -> Response:
             raise Unprocessable("Choose high, low or audio.", code="invalid_quality") from None
         found = room.choose_quality(resource, ceiling)
     return JSONResponse(found)
+
+
+async def _at_resource(request: Request, svc: Services) -> Response | None:
+    """The answer of the node a resource id names, when that is another live node."""
+    node = await resource_node(request, svc)
+    if node is None:
+        return None
+    try:
+        return await forward(request, svc, node)
+    except proxy.Unreachable:  # that node is gone, and its resource with it: 404 here
+        return None
+
+
+async def relay_socket(ws: WebSocket) -> None:
+    """An edge node reads a room's frames from its origin (`live/relay.py`); nodes only."""
+    svc = services(ws)
+    if not auth.verify(svc.settings.secret_key, "GET", ws.url.path, b"",
+                       ws.headers.get(auth.HEADER)):
+        await ws.close(code=4401)
+        return
+    room = svc.rooms.find(ws.path_params["session_id"])
+    if room is None or not room.origin:
+        await ws.close(code=4404)
+        return
+    await ws.accept()
+    out = room.relay()
+
+    async def receive() -> str | None:
+        try:
+            return await ws.receive_text()
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return None
+
+    try:
+        await out.run(ws.send_bytes, receive)
+    finally:
+        room.relays.discard(out)
+        with contextlib.suppress(Exception):
+            await ws.close()
 
 
 async def _member_session(request: Request, svc: Services,
@@ -381,6 +500,7 @@ routes = [
     Route("/api/live/{session_id}/whep/{resource}", whep_stop, methods=["DELETE"]),
     Route("/api/live/{session_id}/whep/{resource}/quality", whep_quality,
           methods=["GET", "POST"]),
+    WebSocketRoute("/api/live/{session_id}/relay", relay_socket),
     Route("/api/live/{session_id}/whip", whip_options, methods=["OPTIONS"],
           include_in_schema=False),
     Route("/api/live/{session_id}/whep", whep_options, methods=["OPTIONS"],

@@ -177,3 +177,16 @@ def test_the_receiver_internals_the_publisher_rate_uses() -> None:
     run_async(run())
     source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
     assert "if self.__remote_bitrate_estimator is not None:" in source
+
+
+def test_an_offer_aiortc_cannot_parse_is_a_400_not_a_500() -> None:
+    """aiortc's SDP parser asserts on a media line it can't read (an AssertionError, not a
+    ValueError): `codecs.media_of` turns that into `malformed_sdp` too."""
+    import pytest
+
+    from service.errors import BadRequest
+    from service.live import codecs
+
+    with pytest.raises(BadRequest) as refused:
+        codecs.media_of("v=0\r\nm=video 9 x\r\n")
+    assert refused.value.code == "malformed_sdp"

@@ -119,6 +119,7 @@ TABLE: list[Row] = [
     Row("OPTIONS", "/api/live/{session_id}/whip/{resource}", "204 204 204 204 204 204"),
     Row("OPTIONS", "/api/live/{session_id}/whep/{resource}", "204 204 204 204 204 204"),
     Row("WS", "/api/live/{session_id}/room", "4401 4404 101 101 101 101"),
+    Row("WS", "/api/live/{session_id}/relay", "4401 4401 4401 4401 4401 4401"),  # nodes only
     Row("GET", "/api/communities/{slug}/live/{session_id}/moments", "401 404 403 403 200 200"),
     Row("POST", "/api/communities/{slug}/live/{session_id}/moments/find", "401 404 403 403 409 409"),
     Row("POST", "/api/communities/{slug}/live/{session_id}/moments/{moment_id}/accept", "401 404 403 403 409 409"),
