@@ -14,7 +14,13 @@ from service.domain import admission, audit, clips
 from service.domain.admission import Admission
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
-from service.domain.story_rules import Refusal, StoryLimits, clean_filename, refuse_size
+from service.domain.story_rules import (
+    Refusal,
+    StoryLimits,
+    clean_filename,
+    read_keep,
+    refuse_size,
+)
 from service.domain.text import one_line
 from service.errors import ApiError, Gone, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.events import clip_changed
@@ -37,6 +43,9 @@ async def create(session: AsyncSession, access: Access, sink: Sink, settings: Se
     refusal = refuse_size(length, limits)
     if refusal:
         raise refusal_error(refusal)
+    keep = read_keep(meta.get("keep_from"), meta.get("keep_to"), limits)
+    if isinstance(keep, Refusal):
+        raise refusal_error(keep)
     filename = clean_filename(meta.get("filename") or meta.get("name") or "video")
     title = one_line(meta.get("title"), 120)
     clip = await clips.start_clip(session, access, release_version=meta.get("release"),
@@ -44,6 +53,8 @@ async def create(session: AsyncSession, access: Access, sink: Sink, settings: Se
                                   title=title, filename=filename, prompt=prompt,
                                   source="recording" if meta.get("source") == "recording"
                                   else "upload")
+    if keep is not None:
+        clip.keep_from_ms, clip.keep_to_ms = round(keep.start * 1000), round(keep.end * 1000)
     upload = Upload(id=secrets.token_urlsafe(24), clip_id=clip.id, user_id=access.user.id,
                     length=length, offset=0, parts={},
                     expires_at=utcnow() + timedelta(hours=settings.upload_expiry_hours))
