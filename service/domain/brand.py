@@ -87,12 +87,12 @@ def _store_logo(store: ObjectStore, picture: bytes, scratch: Path, key: str,
 
 
 async def set_logo(session: AsyncSession, access: Access, store: ObjectStore, picture: bytes,
-                   *, scratch: Path, timeout: float) -> int:
+                   *, scratch: Path, media_seconds: float) -> int:
     """Re-encode `picture` (the uploaded bytes) and make it the community's logo: written to
     a new versioned key first, then named by the community. Returns its version."""
     version = abs(access.community.logo_version) + 1
     key = community_logo(access.community.id, version)
-    await anyio.to_thread.run_sync(_store_logo, store, picture, scratch, key, timeout)
+    await anyio.to_thread.run_sync(_store_logo, store, picture, scratch, key, media_seconds)
     access.community.logo_version = version
     audit.record(session, action="community.logo", subject_type="community",
                  subject_id=access.community.id, actor_id=access.user.id,

@@ -22,12 +22,20 @@ from service.domain.story_rules import (
     refuse_size,
 )
 from service.domain.text import one_line
-from service.errors import ApiError, Gone, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.errors import (
+    ApiError,
+    Gone,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from service.events import clip_changed
 from service.settings import Settings
 from service.storage.uploads import Sink
 
-REFUSAL_STATUS = {"file_too_large": PayloadTooLarge, "unsupported_type": UnsupportedMediaType}
+REFUSAL_STATUS = {"file_too_large": PayloadTooLarge, "unsupported_type": UnsupportedMediaType,
+                  "invalid_trim": Unprocessable}
 
 
 def refusal_error(refusal: Refusal) -> ApiError:

@@ -18,7 +18,7 @@ from service.domain.roles import Permission
 from service.events import clip_channel, clip_event, encode, told
 from service.locks import upload_lock
 from service.routes.links import links
-from service.routes.my_stories import my_stories
+from service.routes.my_stories import story_views
 from service.web import Services, int_param, json_body, member_access, page_of, services
 
 KEEPALIVE_SECONDS = 15.0
@@ -121,7 +121,7 @@ async def my_clips(request: Request) -> Response:
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
         rows, next_offset = page.cut(await clips.clips_of_member(session, access, page=page))
-        stories = await my_stories(session, access, rows, links(svc))
+        stories = await story_views(session, access, rows, links(svc))
     return JSONResponse({"clips": stories, "next_offset": next_offset})
 
 

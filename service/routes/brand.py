@@ -91,7 +91,7 @@ async def save(request: Request) -> Response:
             if picture is not None:
                 await brand.set_logo(session, access, svc.store, picture,
                                      scratch=svc.settings.spool_dir,
-                                     timeout=min(svc.settings.media_timeout_seconds, 30))
+                                     media_seconds=min(svc.settings.media_timeout_seconds, 30))
             elif form.get("remove_logo"):
                 await brand.drop_logo(session, access)
     except ApiError as exc:

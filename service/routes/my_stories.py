@@ -32,9 +32,9 @@ def my_story(clip: Clip, links: Links, in_reels: list[Any], speech: Speech | Non
     watchable = clip.state in WATCHABLE and clip.version > 0
     view.update({
         "created_at": clip.created_at.isoformat(),
-        # a rejection's hint is the moderator's own words: shown apart from the reason
+        # a rejection's hint is the moderator's own words: pages show them apart from the
+        # reason (`hint` stays as it was, for API clients)
         "note": view["hint"] if rejected else None,
-        "hint": None if rejected else view["hint"],
         "duration": clip.rendition.get("duration") if watchable else None,
         "media": links.rendition(clip_version(clip.id, clip.version)) if watchable else None,
         "reels": [{"title": r.public_title or r.title, "url": f"/r/{r.slug}"} for r in in_reels],
@@ -43,7 +43,7 @@ def my_story(clip: Clip, links: Links, in_reels: list[Any], speech: Speech | Non
     return view
 
 
-async def my_stories(session: AsyncSession, access: Access, rows: list[Clip], links: Links,
+async def story_views(session: AsyncSession, access: Access, rows: list[Clip], links: Links,
                      speech: Speech | None = None) -> list[dict[str, Any]]:
     shown = await reels.showing(session, access.community.id, [c.id for c in rows])
     return [my_story(c, links, shown.get(c.id, []), speech) for c in rows]

@@ -29,9 +29,9 @@ from service.domain import (
 from service.domain.recording_state import RecordingState
 from service.domain.roles import Permission, Role, allows
 from service.errors import ApiError, Unauthorized
+from service.login import clear_session_cookie, joining_user, log_in, set_session_cookie
 from service.routes.links import links
 from service.storage.keys import live_rendition
-from service.login import clear_session_cookie, joining_user, log_in, set_session_cookie
 from service.web import (
     SESSION_COOKIE,
     Principal,

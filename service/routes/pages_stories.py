@@ -13,7 +13,7 @@ from service.domain.roles import Permission
 from service.domain.story_rules import StoryLimits
 from service.errors import ApiError
 from service.routes.links import links
-from service.routes.my_stories import my_stories
+from service.routes.my_stories import story_views
 from service.routes.pages import community_page, page, read_form, render
 from service.web import int_param, page_of, require_user, services, speech_for
 
@@ -47,7 +47,7 @@ async def my_stories(request: Request) -> Response:
         shown = page_of(request)
         rows, next_offset = shown.cut(await clips.clips_of_member(session, access, page=shown))
         speech = speech_for(request, user=who.user, community=access.community)
-        stories = await my_stories(session, access, rows, links(svc), speech)
+        stories = await story_views(session, access, rows, links(svc), speech)
     for story, clip in zip(stories, rows, strict=True):
         story["created"] = clip.created_at  # the page writes it in the reader's words
     return render(request, "stories.html", {
