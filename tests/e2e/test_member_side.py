@@ -288,8 +288,10 @@ def test_files_are_checked_in_the_page(world: World, browser: Browser, tmp_path:
 
     long = media_files.colour_story_mp4(tmp_path / "ride.mp4", ("red", "blue", "lime", "yellow"))
     page.get_by_label("Video file").set_input_files(str(long))
-    expect(page.get_by_role("alert")).to_contain_text(
-        f"This video is 8 seconds long; stories can be at most {MAX_SECONDS} seconds.")
+    expect(page.locator("#keep-why")).to_have_text(
+        f"This video is 8 seconds long; stories can be at most {MAX_SECONDS} seconds. "
+        "Choose the part to keep below: only that part is used.")
+    expect(page.locator("#problem")).to_be_hidden()  # one state: this is not an error
     start = page.get_by_label("Start of the part to keep")
     expect(start).to_be_focused()
     expect(page.locator("#keep-says")).to_have_text("Keeping 0:00 to 0:06 (6 seconds).")

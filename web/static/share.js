@@ -428,9 +428,9 @@ $("file").addEventListener("change", async () => {
     keep = { from: 0, to: maxSeconds };
     for (const id of ["keep-from", "keep-to"]) $(id).max = chosenSeconds.toFixed(1);
     keepSays();
-    problem(t("This video is %(length_seconds)s long; stories can be at most %(max_seconds)s.",
-      { length_seconds: Math.round(chosenSeconds), max_seconds: maxSeconds }),
-    t("Choose the part to keep below: only that part is used."));
+    // not an error: the handles right under the reason are the way on
+    $("keep-why").textContent = `${t("This video is %(length_seconds)s long; stories can be at most %(max_seconds)s.",
+      { length_seconds: Math.round(chosenSeconds), max_seconds: maxSeconds })} ${t("Choose the part to keep below: only that part is used.")}`;
   }
   showPicked();
   refresh();
