@@ -29,10 +29,9 @@ function thumb(item, clip) {
   if (!clip.media || q(box, "button, video")) return;
   const name = clip.title || clip.filename;
   const button = el("button", { type: "button", class: "play", "aria-label": t("Play %(title)s", { title: name }),
-    dataset: { video: clip.media.web, poster: clip.media.poster } },
-  el("img", { src: clip.media.poster, alt: "" }),
-  el("span", { class: "story-length", "aria-hidden": "true" }, clip.duration ? clock(clip.duration) : ""));
-  box.replaceChildren(button);
+    dataset: { video: clip.media.web, poster: clip.media.poster } }, el("img", { src: clip.media.poster, alt: "" }));
+  box.replaceChildren(button, el("span", { class: "story-length", "aria-hidden": "true" },
+    clip.duration ? clock(clip.duration) : ""));
   if (clip.duration) {
     q(item, ".muted").append(" · ", el("span", { class: "clip-length" }, duration(Math.round(clip.duration))));
   }
