@@ -67,12 +67,15 @@ class Loudness:
     target_offset: float
 
 
-def measure_loudness(src: Path, spec: RenditionSpec, *, timeout: float) -> Loudness | None:
-    """Loudnorm's first pass over the first audio stream; None for digital silence."""
-    stream = guarded_input(src)["a:0"].filter("loudnorm", I=spec.lufs, TP=spec.true_peak,
-                                              LRA=spec.lra, print_format="json")
-    result = run(command(ffmpeg.output(stream, "-", f="null"), "-v", "info"), timeout=timeout,
-                 keep_stdout=False)
+def measure_loudness(src: Path, spec: RenditionSpec, *, timeout: float, start: float = 0,
+                     seconds: float | None = None) -> Loudness | None:
+    """Loudnorm's first pass over the first audio stream (the `seconds` from `start` when
+    given: the part that is kept); None for digital silence."""
+    stream = guarded_input(src, **_seek(start))["a:0"].filter(
+        "loudnorm", I=spec.lufs, TP=spec.true_peak, LRA=spec.lra, print_format="json")
+    length = {"t": f"{seconds:.3f}"} if seconds else {}
+    result = run(command(ffmpeg.output(stream, "-", f="null", **length), "-v", "info"),
+                 timeout=timeout, keep_stdout=False)
     found = re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", result.stderr, re.S)
     if not found:
         raise MediaError("loudness was not measured", result.stderr)
@@ -144,14 +147,23 @@ def _stills(poster_frames: Any, strip_frames: Any, stills: Stills,
             ffmpeg.output(strip, str(stills.filmstrip), vframes=1, q=4, f="image2")]
 
 
+def _seek(start: float) -> dict[str, str]:
+    """Input options that start decoding at `start` seconds: ffmpeg seeks to the keyframe
+    before it and drops what precedes it, so the first frame out is the one at `start`."""
+    return {"ss": f"{start:.3f}"} if start > 0 else {}
+
+
 def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, timeout: float,
               max_seconds: float | None = None, stills: Stills | None = None,
-              on_progress: Progress | None = None) -> None:
+              on_progress: Progress | None = None, start: float = 0) -> None:
     """Write the web rendition of `src` to `dst` (rotation is applied by ffmpeg's autorotate),
-    and its stills in the same pass when asked."""
+    and its stills in the same pass when asked. With `start`, the rendition begins that far
+    into the source and `info.duration` is the length kept from there."""
     if info.video is None:
         raise MediaError("no video stream to normalise")
-    source = guarded_input(src, **decoder_options(spec))
+    if start < 0:
+        raise ValueError("a rendition starts at 0 s or later")
+    source = guarded_input(src, **decoder_options(spec), **_seek(start))
     video = _video(source["v:0"], info, spec)
     extra: list[Any] = []
     duration = min(info.duration, max_seconds) if max_seconds else info.duration
@@ -159,9 +171,10 @@ def normalise(src: Path, dst: Path, info: MediaInfo, spec: RenditionSpec, *, tim
         branches = video.split()
         video = branches[0]
         extra = _stills(branches[1], branches[2], stills, duration)
-    loudness = measure_loudness(src, spec, timeout=timeout) if info.audio else None
+    loudness = measure_loudness(src, spec, timeout=timeout, start=start,
+                                seconds=duration if start else None) if info.audio else None
     if spec.fast_decode and info.audio is not None:
-        audio_in = guarded_input(src)["a:0"]  # audio decoded apart from the frame skipping
+        audio_in = guarded_input(src, **_seek(start))["a:0"]  # decoded apart from frame skipping
     else:
         audio_in = source["a:0"] if info.audio is not None else None
     if info.audio is None:

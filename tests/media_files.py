@@ -115,3 +115,34 @@ def phone_60fps_mp4(path: Path, seconds: float = 2, size: str = "1280x720") -> P
            f"sine=f=440:d={seconds}", "-c:v", "libx264", "-preset", "veryfast", "-bf", "2",
            "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path))
     return path
+
+
+def colour_story_mp4(path: Path, colours: tuple[str, ...] = ("red", "blue", "lime"),
+                     seconds_each: float = 2, size: str = "320x240") -> Path:
+    """H.264 + AAC, one plain colour after another (`seconds_each` long): which part of it a
+    rendition shows can be read off its pixels."""
+    inputs: list[str] = []
+    for colour in colours:
+        inputs += ["-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=30:d={seconds_each}"]
+    total = seconds_each * len(colours)
+    inputs += ["-f", "lavfi", "-i", f"sine=f=440:d={total}"]
+    joined = "".join(f"[{n}:v]" for n in range(len(colours)))
+    ffmpeg(*inputs, "-filter_complex", f"{joined}concat=n={len(colours)}:v=1:a=0[v]",
+           "-map", "[v]", "-map", f"{len(colours)}:a", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", str(path))
+    return path
+
+
+def frame_rgb(path: Path, at: float = 0, x: float = 0.5, y: float = 0.5) -> tuple[int, int, int]:
+    """The colour of one pixel (at the fractions `x`, `y` of the frame) of the frame at `at` s."""
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-ss", f"{at:.3f}", "-i", str(path), "-frames:v", "1",
+         "-vf", f"crop=2:2:(iw-2)*{x}:(ih-2)*{y},scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24",
+         "-"], check=True, capture_output=True, timeout=60).stdout
+    return out[0], out[1], out[2]
+
+
+def picture(path: Path, size: str = "1600x800", codec: str = "png") -> Path:
+    """A still picture (png, mjpeg or libwebp) of ffmpeg's test pattern."""
+    return ffmpeg_out(path, "-f", "lavfi", "-i", f"testsrc2=s={size}:d=1", "-frames:v", "1",
+                      "-c:v", codec, "-f", "image2")

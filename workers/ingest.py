@@ -25,7 +25,7 @@ from service.db.models import Clip, Prompt
 from service.domain import admission, clips, moments
 from service.domain.admission import Admission
 from service.domain.clip_state import ClipState
-from service.domain.story_rules import Refusal, StoryLimits
+from service.domain.story_rules import Keep, Refusal, StoryLimits
 from service.events import clip_channel, encode
 from service.storage.keys import clip_source, clip_version, file, live_rendition
 from workers import rendition
@@ -41,6 +41,7 @@ class Claimed:
     community_id: int
     member_id: int
     cut: tuple[str, int, int] | None  # a live moment: (session, start ms, end ms) of its recording
+    keep: Keep | None = None  # the part of its source the member chose to keep
 
 
 def ingest_clip(clip_id: str) -> str:
@@ -79,7 +80,8 @@ async def _claim(session: AsyncSession, clip_id: str, deadline_seconds: int) -> 
     prompt = await session.get(Prompt, clip.prompt_id) if clip.prompt_id else None
     cut = await moments.cut_of(session, clip.id) if clip.source == "live" else None
     return Claimed(clip.id, clip.version + 1, prompt.max_seconds if prompt else None,
-                   clip.community_id, clip.member_id, cut)
+                   clip.community_id, clip.member_id, cut,
+                   Keep.from_ms(clip.keep_from_ms, clip.keep_to_ms))
 
 
 def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path, lane_plan: str | None) -> str:
@@ -89,7 +91,7 @@ def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path, lane_plan: str | N
     source = scratch / "source"
     sha256 = ctx.fetch(clip_source(claimed.id), source)
     limits = StoryLimits.from_settings(settings, claimed.prompt_seconds)
-    info, refusal = rendition.check(source, limits, settings.media_timeout_seconds)
+    info, refusal = rendition.check(source, limits, settings.media_timeout_seconds, claimed.keep)
     if refusal is not None or info is None:
         return _refuse(ctx, claimed, refusal or rendition.UNREADABLE, info, sha256)
     plan = budget.choose(info, budget=settings.processing_budget,
@@ -108,7 +110,8 @@ def _ingest(ctx: JobContext, claimed: Claimed, scratch: Path, lane_plan: str | N
             made = rendition.render(  # write first ...
                 ctx.store, source, info, spec=plan.spec(base), max_seconds=limits.max_seconds,
                 timeout=plan.timeout(settings.media_timeout_seconds, seconds),
-                folder=clip_version(claimed.id, version), on_progress=_progress(ctx, claimed))
+                folder=clip_version(claimed.id, version), on_progress=_progress(ctx, claimed),
+                start=claimed.keep.start if claimed.keep else 0)
             break
         except MediaTimeout:  # never retried blindly: a cheaper plan once, or a reason
             cheaper = plan.cheaper()

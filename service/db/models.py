@@ -157,6 +157,11 @@ class Community(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     language: Mapped[str] = mapped_column(String(8), default="id")
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Jakarta")
+    # the brand on its public reel pages: "#rrggbb" (None: Kumpul's own) and the version of
+    # its logo in storage, re-encoded from what an owner uploaded (0: none; negative: removed,
+    # its number kept so that the next logo gets a key no cache has seen)
+    brand_colour: Mapped[str | None] = mapped_column(String(7))
+    logo_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Membership(Base):
@@ -273,6 +278,10 @@ class Clip(Base):
     deadline_at: Mapped[datetime | None]
     trim_in: Mapped[int] = mapped_column(Integer, default=0)  # frames at 30 fps
     trim_out: Mapped[int | None] = mapped_column(Integer)       # None: to the end
+    # the part of the source the member chose to keep (milliseconds; None: all of it), cut
+    # at ingest: what the rendition, the review and every reel start from
+    keep_from_ms: Mapped[int | None] = mapped_column(Integer)
+    keep_to_ms: Mapped[int | None] = mapped_column(Integer)
     caption_name: Mapped[str | None] = mapped_column(String(60))  # None: the member's name
     caption_quote: Mapped[str] = mapped_column(String(120), default="")
     reviewed_by: Mapped[int | None] = mapped_column(Integer)

@@ -13,6 +13,9 @@ from service.domain.composition import Manifest
 from service.domain.trims import FPS
 
 TITLE_FRAMES = 2 * FPS  # a title card's length, and the title cue's without one
+# cues sit two lines below the top of the picture: clear of the player's controls at the
+# bottom, of the lower third the render draws itself, and of an embed's attribution link
+CUE_SETTINGS = "line:2 align:center"
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
@@ -70,5 +73,5 @@ def webvtt(manifest: Manifest, title: str) -> str:
         shown = [cue_text(line) for line in lines if cue_text(line)]
         if not shown or end <= start:
             continue
-        out += [f"{timestamp(start)} --> {timestamp(end)}", *shown, ""]
+        out += [f"{timestamp(start)} --> {timestamp(end)} {CUE_SETTINGS}", *shown, ""]
     return "\n".join(out)

@@ -78,6 +78,37 @@ async def public(session: AsyncSession, slug: str) -> Reel:
     return reel
 
 
+async def published(session: AsyncSession, community_id: int, *, limit: int = 24,
+                    excluding: str | None = None) -> list[Reel]:
+    """The community's public reels, newest publication first."""
+    query = select(Reel).where(Reel.community_id == community_id,
+                               Reel.public_version.is_not(None))
+    if excluding is not None:
+        query = query.where(Reel.id != excluding)
+    return list(await session.scalars(
+        query.order_by(Reel.published_at.desc(), Reel.id).limit(limit)))
+
+
+def public_clips(reel: Reel) -> set[str]:
+    """The clips the public render of a reel shows: its manifest's, while no newer render
+    is on the way, else only those the newer composition keeps too."""
+    shown = {c["clip_id"] for c in reel.manifest.get("clips", [])}
+    if reel.manifest.get("version") != reel.public_version:
+        shown &= {item.clip_id for item in Composition.from_json(reel.composition).items}
+    return shown
+
+
+async def showing(session: AsyncSession, community_id: int,
+                  clip_ids: list[str]) -> dict[str, list[Reel]]:
+    """For each of these clips, the public reels it is in ("Your story is in ...")."""
+    found: dict[str, list[Reel]] = {}
+    wanted = set(clip_ids)
+    for reel in await published(session, community_id, limit=200):
+        for clip_id in public_clips(reel) & wanted:
+            found.setdefault(clip_id, []).append(reel)
+    return found
+
+
 async def _approved(session: AsyncSession, access: Access, clip_id: object) -> Clip:
     clip = await session.get(Clip, str(clip_id))
     if clip is None or clip.community_id != access.community.id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,48 @@ class StoryLimits:
     @property
     def families(self) -> set[str]:
         return {CONTAINER_FAMILIES[c] for c in self.containers}
+
+
+@dataclass(frozen=True)
+class Keep:
+    """The part of a source video the member chose to keep, in seconds from its start (the
+    recorder's trim). Ingest cuts it; the limits apply to its length."""
+
+    start: float
+    end: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start) and math.isfinite(self.end)
+                and 0 <= self.start < self.end):
+            raise ValueError("a kept part starts at 0 s or later and ends after it starts")
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    @classmethod
+    def from_ms(cls, start_ms: int | None, end_ms: int | None) -> Keep | None:
+        if start_ms is None or end_ms is None:
+            return None
+        return cls(start_ms / 1000, end_ms / 1000)
+
+
+def read_keep(start: object, end: object, limits: StoryLimits) -> Keep | Refusal | None:
+    """The member's trim from upload metadata (seconds as text), a refusal, or None when the
+    whole file is sent."""
+    if start in (None, "") and end in (None, ""):
+        return None
+    try:
+        keep = Keep(float(str(start or 0)), float(str(end)))
+    except ValueError:
+        return Refusal("invalid_trim", "The part to keep must start before it ends.",
+                       "Move the handles and try again.")
+    if keep.seconds > limits.max_seconds + 0.5:
+        return Refusal("invalid_trim",
+                       "The part to keep is %(length_seconds)s long; stories can be at most "
+                       "%(max_seconds)s.", "Move the handles closer together.",
+                       {"length_seconds": round(keep.seconds), "max_seconds": limits.max_seconds})
+    return keep
 
 
 def clean_filename(raw: str) -> str:

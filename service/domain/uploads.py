@@ -14,14 +14,28 @@ from service.domain import admission, audit, clips
 from service.domain.admission import Admission
 from service.domain.clip_state import ClipState, transition
 from service.domain.communities import Access
-from service.domain.story_rules import Refusal, StoryLimits, clean_filename, refuse_size
+from service.domain.story_rules import (
+    Refusal,
+    StoryLimits,
+    clean_filename,
+    read_keep,
+    refuse_size,
+)
 from service.domain.text import one_line
-from service.errors import ApiError, Gone, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.errors import (
+    ApiError,
+    Gone,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from service.events import clip_changed
 from service.settings import Settings
 from service.storage.uploads import Sink
 
-REFUSAL_STATUS = {"file_too_large": PayloadTooLarge, "unsupported_type": UnsupportedMediaType}
+REFUSAL_STATUS = {"file_too_large": PayloadTooLarge, "unsupported_type": UnsupportedMediaType,
+                  "invalid_trim": Unprocessable}
 
 
 def refusal_error(refusal: Refusal) -> ApiError:
@@ -37,6 +51,9 @@ async def create(session: AsyncSession, access: Access, sink: Sink, settings: Se
     refusal = refuse_size(length, limits)
     if refusal:
         raise refusal_error(refusal)
+    keep = read_keep(meta.get("keep_from"), meta.get("keep_to"), limits)
+    if isinstance(keep, Refusal):
+        raise refusal_error(keep)
     filename = clean_filename(meta.get("filename") or meta.get("name") or "video")
     title = one_line(meta.get("title"), 120)
     clip = await clips.start_clip(session, access, release_version=meta.get("release"),
@@ -44,6 +61,8 @@ async def create(session: AsyncSession, access: Access, sink: Sink, settings: Se
                                   title=title, filename=filename, prompt=prompt,
                                   source="recording" if meta.get("source") == "recording"
                                   else "upload")
+    if keep is not None:
+        clip.keep_from_ms, clip.keep_to_ms = round(keep.start * 1000), round(keep.end * 1000)
     upload = Upload(id=secrets.token_urlsafe(24), clip_id=clip.id, user_id=access.user.id,
                     length=length, offset=0, parts={},
                     expires_at=utcnow() + timedelta(hours=settings.upload_expiry_hours))

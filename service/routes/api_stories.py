@@ -17,6 +17,8 @@ from service.domain import clips, prompts, uploads
 from service.domain.roles import Permission
 from service.events import clip_channel, clip_event, encode, told
 from service.locks import upload_lock
+from service.routes.links import links
+from service.routes.my_stories import story_views
 from service.web import Services, int_param, json_body, member_access, page_of, services
 
 KEEPALIVE_SECONDS = 15.0
@@ -118,10 +120,9 @@ async def my_clips(request: Request) -> Response:
     svc = services(request)
     async with svc.db() as session:
         access = await member_access(request, session, Permission.view)
-        rows = await clips.clips_of_member(session, access, page=page)
-    rows, next_offset = page.cut(rows)
-    return JSONResponse({"clips": [told(clip_event(c)) for c in rows],
-                         "next_offset": next_offset})
+        rows, next_offset = page.cut(await clips.clips_of_member(session, access, page=page))
+        stories = await story_views(session, access, rows, links(svc))
+    return JSONResponse({"clips": stories, "next_offset": next_offset})
 
 
 async def my_clip_events(request: Request) -> Response:

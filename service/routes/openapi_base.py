@@ -81,7 +81,10 @@ SCHEMAS: dict[str, Any] = {
     "Clip": _obj({"id": _str, "state": {"type": "string", "enum": [
         "uploading", "uploaded", "processing", "ready_for_review", "approved", "rejected",
         "invalid", "failed", "withdrawn"]}, "reason": _nullable_str, "hint": _nullable_str,
-        "title": _str, "filename": _str, "size": _int, "updated_at": _time},
+        "title": _str, "filename": _str, "size": _int, "updated_at": _time,
+        "created_at": _time, "note": _nullable_str, "duration": {"type": ["number", "null"]},
+        "media": {"type": ["object", "null"]}, "withdrawable": {"type": "boolean"},
+        "reels": {"type": "array", "items": _obj({"title": _str, "url": _str})}},
         ["id", "state"]),
 }
 

@@ -23,11 +23,15 @@ from service.domain import (
     notices,
     notifications,
     prompts,
+    reels,
     webhooks,
 )
+from service.domain.recording_state import RecordingState
 from service.domain.roles import Permission, Role, allows
 from service.errors import ApiError, Unauthorized
 from service.login import clear_session_cookie, joining_user, log_in, set_session_cookie
+from service.routes.links import links
+from service.storage.keys import live_rendition
 from service.web import (
     SESSION_COOKIE,
     Principal,
@@ -220,12 +224,18 @@ async def community_page(request: Request, who: Principal, *, status: int = 200,
         release = await communities.current_release(session, access.community, speech.language)
         open_prompts = await prompts.open_prompts(session, access.community)
         sessions = await live.of_community(session, access)
-        ended = (await live.past(session, access)
-                 if allows(access.role, Permission.moderate) else [])
+        can_moderate = allows(access.role, Permission.moderate)
+        # members see the replays; moderators every ended session (and its highlights)
+        ended = [s for s in await live.past(session, access)
+                 if can_moderate or s.recording_state == RecordingState.ready]
+        public = await reels.published(session, access.community.id, limit=12)
+    signed = links(svc)
+    replays = {s.id: signed.rendition(live_rendition(s.id)) for s in ended
+               if s.recording_state == RecordingState.ready}
     return render(request, "community.html", {
         "community": access.community, "role": access.role, "members": members,
         "release": release, "prompts": open_prompts, "sessions": sessions,
-        "ended": ended,
+        "ended": ended, "replays": replays, "reels": public,
         "can_host": allows(access.role, Permission.host_sessions),
         "can_manage": allows(access.role, Permission.manage_members),
         "can_prompt": allows(access.role, Permission.manage_prompts),

@@ -12,7 +12,8 @@ from service.domain import clips, communities, prompts
 from service.domain.roles import Permission
 from service.domain.story_rules import StoryLimits
 from service.errors import ApiError
-from service.events import clip_event, told
+from service.routes.links import links
+from service.routes.my_stories import story_views
 from service.routes.pages import community_page, page, read_form, render
 from service.web import int_param, page_of, require_user, services, speech_for
 
@@ -32,6 +33,7 @@ async def share(request: Request) -> Response:
         "community": access.community, "prompt": prompt, "release": release,
         "max_seconds": limits.max_seconds, "max_bytes": limits.max_bytes,
         "accept": ",".join(f".{c}" for c in limits.containers) + ",video/*",
+        "families": ",".join(sorted(limits.families)),
     }, who=who)
 
 
@@ -44,9 +46,12 @@ async def my_stories(request: Request) -> Response:
                                            Permission.view)
         shown = page_of(request)
         rows, next_offset = shown.cut(await clips.clips_of_member(session, access, page=shown))
-    speech = speech_for(request, user=who.user, community=access.community)
+        speech = speech_for(request, user=who.user, community=access.community)
+        stories = await story_views(session, access, rows, links(svc), speech)
+    for story, clip in zip(stories, rows, strict=True):
+        story["created"] = clip.created_at  # the page writes it in the reader's words
     return render(request, "stories.html", {
-        "community": access.community, "clips": [told(clip_event(c), speech) for c in rows],
+        "community": access.community, "clips": stories,
         "next_offset": next_offset, "offset": shown.offset, "limit": shown.limit}, who=who)
 
 

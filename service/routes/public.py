@@ -4,6 +4,7 @@ Range) and the poster. Everything reads `public_version`, so unpublishing ends a
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from service.domain import reels
 from service.domain.captions import webvtt
 from service.domain.composition import Manifest
 from service.middleware import content_security_policy
+from service.routes.brand import colour_css_url, logo_url
 from service.routes.objects import ranged_response
 from service.storage import ObjectNotFound
 from service.storage.keys import reel_file
@@ -28,36 +30,39 @@ async def _reel(request: Request) -> Reel:
         return await reels.public(session, request.path_params["slug"])
 
 
-def _context(request: Request, reel: Reel) -> dict[str, object]:
+async def _context(request: Request, *, others: int = 0) -> dict[str, object]:
+    """The reel, its community's name and brand, and (on the page) `others` of its other
+    public reels. Public reel pages speak their community's language, in its time zone."""
+    async with services(request).db() as session:
+        reel = await reels.public(session, request.path_params["slug"])
+        community = await session.get(Community, reel.community_id)
+        assert community is not None
+        more = await reels.published(session, community.id, limit=others,
+                                     excluding=reel.id) if others else []
+    speech_for(request, community=community, public=True)
     base = services(request).settings.public_url.rstrip("/")
     page_url = f"{base}/r/{reel.slug}"
+    title = reel.public_title or reel.title
     width, height = reel.output.get("width") or 720, reel.output.get("height") or 1280
-    return {"reel": reel, "title": reel.public_title or reel.title, "page_url": page_url,
+    return {"reel": reel, "title": title, "page_url": page_url,
             "video_url": f"{page_url}/video.mp4", "captions_url": f"{page_url}/captions.vtt",
             "poster_url": f"{page_url}/poster.jpg", "embed_url": f"{page_url}/embed",
-            "width": width, "height": height}
-
-
-async def _speak(request: Request, reel: Reel) -> None:
-    """Public reel pages speak their community's language, in its time zone."""
-    async with services(request).db() as session:
-        community = await session.get(Community, reel.community_id)
-    speech_for(request, community=community, public=True)
+            "width": width, "height": height, "community": community,
+            "logo_url": logo_url(community), "brand_css": colour_css_url(community),
+            "share_text": f"{title} · {community.name}",
+            "whatsapp_url": "https://wa.me/?" + urlencode({"text": f"{title} {page_url}"}),
+            "others": more}
 
 
 async def reel_page(request: Request) -> Response:
-    reel = await _reel(request)
-    await _speak(request, reel)
     return services(request).templates.TemplateResponse(
-        request, "public_reel.html", _context(request, reel),
+        request, "public_reel.html", await _context(request, others=6),
         headers=NO_STORE_IN_SHARED_CACHES)
 
 
 async def reel_embed(request: Request) -> Response:
-    reel = await _reel(request)
-    await _speak(request, reel)
     response = services(request).templates.TemplateResponse(
-        request, "embed.html", _context(request, reel), headers=NO_STORE_IN_SHARED_CACHES)
+        request, "embed.html", await _context(request), headers=NO_STORE_IN_SHARED_CACHES)
     # the one page meant to be framed by other sites
     response.headers["Content-Security-Policy"] = content_security_policy(
         services(request).settings, frame_ancestors="*")

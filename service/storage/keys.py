@@ -89,3 +89,8 @@ def asset_source(asset_id: str) -> str:
 
 def asset_piece(asset_id: str, digest: str) -> str:
     return f"assets/{asset_id}/pieces/{digest}.mov"
+
+
+def community_logo(community_id: int, version: int) -> str:
+    """A community's logo as Kumpul re-encoded it (PNG); a new version for each upload."""
+    return f"communities/{community_id}/logo-v{version}.png"

@@ -70,6 +70,8 @@ class World:
     moderator_token: str
     draft_reel_id: str
     reset: str
+    short_prompt: int  # a prompt that takes 5 s at most
+    long_story: Path  # 8 s: too long for it
 
 
 def _api(server: ServerProcess, token: str) -> httpx.Client:
@@ -130,6 +132,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             live = hosting.post(f"/api/communities/{slug}/live",
                                 json={"title": "Tasting night", "description": "Beans"})
             assert live.status_code == 201, live.text
+            short = hosting.post(f"/api/communities/{slug}/prompts",
+                                 json={"question": "Your cup in five seconds?", "max_seconds": 5})
+            assert short.status_code == 201, short.text
         with _api(server, first.owner_token) as owner:
             invite = owner.post(f"/api/communities/{slug}/invites",
                                 json={"role": "member"}).json()["url"]
@@ -138,7 +143,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             reset = owner.post(f"/api/communities/{slug}/members/{member_id}/reset-link")
             assert reset.status_code == 201, reset.text
         yield World(server, slug, reel["id"], published["slug"], live.json()["id"], invite,
-                    setup, moderator, draft["id"], reset.json()["url"])
+                    setup, moderator, draft["id"], reset.json()["url"], short.json()["id"],
+                    media_files.story_mp4(tmp / "long.mp4", 8, "180x320"))
     finally:
         worker.terminate()
         worker.wait(20)
@@ -205,24 +211,40 @@ def test_every_page_passes_axe(world: World, browser: Browser, audit: Audit,
     audit.visit(visitor, f"{url}/r/{world.reel_slug}", "public reel")
     # the captions track loads (under the page's policy) and its cues reach the player
     assert visitor.evaluate(CUES, "reel") == ["Morning pour-overs", "Mo"]
-    visitor.get_by_text("Embed this reel").click()
-    audit.check(visitor, "public reel with the embed code open")
+    visitor.get_by_text("Share", exact=True).click()
+    expect(visitor.locator("#embed-code")).to_be_visible()
+    audit.check(visitor, "public reel with the share panel open")
     audit.visit(visitor, f"{url}/r/{world.reel_slug}/embed", "embed")
     assert visitor.evaluate(CUES, "") == ["Morning pour-overs", "Mo"]
 
     member = axe_context(browser, mode).new_page()
     log_in(member, world.server, "member@example.com")
     expect(member).to_have_url(f"{url}/c/{slug}")
-    audit.check(member, "community (member)")
+    expect(member.locator("[data-countdown]")).to_be_visible()
+    expect(member.locator("#reels li")).to_have_count(1)
+    audit.check(member, "community (member: a countdown, reels)")
     audit.visit(member, f"{url}/", "home")
     audit.visit(member, f"{url}/account", "account")
     audit.visit(member, f"{url}/notifications", "notifications")
     audit.visit(member, f"{url}/c/{slug}/share", "share: record")
+    member.get_by_role("button", name="Open the camera").click()
+    expect(member.get_by_role("button", name="Start recording")).to_be_visible()
+    audit.check(member, "share: the full-screen recorder")
+    member.keyboard.press("Escape")
+    expect(member.get_by_role("dialog")).to_be_hidden()
     member.get_by_role("tab", name="Choose a file").click()
     audit.check(member, "share: choose a file")
+    audit.visit(member, f"{url}/c/{slug}/share?prompt={world.short_prompt}", "share: a prompt")
+    member.get_by_role("tab", name="Choose a file").click()
+    member.get_by_label("Video file").set_input_files(str(world.long_story))
+    expect(member.get_by_label("Start of the part to keep")).to_be_visible()
+    audit.check(member, "share: a file too long, the part to keep")
     audit.visit(member, f"{url}/c/{slug}/stories", "my stories")
     expect(member.locator(".badge.state").first).to_be_visible()
-    audit.check(member, "my stories (listed)")
+    expect(member.locator(".in-reel")).to_have_count(1)
+    audit.check(member, "my stories (listed, one in a reel)")
+    member.locator("#clip-list button.play").first.click()
+    audit.check(member, "my stories (a story playing)")
     audit.visit(member, f"{url}/c/{slug}/live/{world.session_id}", "watch")
     expect(member.get_by_role("button", name="React: love")).to_be_visible()
     audit.check(member, "watch with the room open")

@@ -85,11 +85,9 @@ def test_a_member_records_and_sends_a_story_by_keyboard(world: World, browser: B
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Share your story")).to_be_visible()
 
-    tab_to(page, "#title")
-    page.keyboard.type("Pour-over by keyboard")
     tab_to(page, "#camera")
     page.keyboard.press("Enter")
-    expect(page.locator("#start")).to_be_focused()  # the camera button is gone
+    expect(page.locator("#start")).to_be_focused()  # the recorder is open, full screen
     page.keyboard.press("Enter")
     expect(page.locator("#countdown")).to_be_focused()
     expect(page.locator("#stop")).to_be_focused(timeout=10_000)
@@ -97,9 +95,15 @@ def test_a_member_records_and_sends_a_story_by_keyboard(world: World, browser: B
     audit.check(page, "share: recording")
     page.wait_for_timeout(2500)
     page.keyboard.press("Enter")
+    expect(page.locator("#use")).to_be_focused()  # watch it back, then use it
+    audit.check(page, "share: watching it back")
+    page.keyboard.press("Enter")
     expect(page.locator("#consent")).to_be_focused()  # the next step: the release
     expect(page.locator("#status")).to_contain_text("Recorded")
     audit.check(page, "share: recorded")
+    tab_to(page, "#title", back=True)
+    page.keyboard.type("Pour-over by keyboard")
+    tab_to(page, "#consent")
     page.keyboard.press("Space")
     expect(page.locator("#consent")).to_be_checked()
     page.keyboard.press("Tab")

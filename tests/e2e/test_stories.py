@@ -61,8 +61,8 @@ def test_record_a_story_in_the_browser(server: ServerProcess, browser: Browser) 
     expect(page.get_by_role("heading", name="Share your story")).to_be_visible()
     page.get_by_label("Title (optional)").fill("Morning ride")
     expect(page.get_by_role("button", name="Start recording")).to_be_hidden()
-    page.get_by_role("button", name="Turn on camera").click()
-    expect(page.get_by_role("button", name="Turn on camera")).to_be_hidden()
+    page.get_by_role("button", name="Open the camera").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
     expect(page.get_by_role("button", name="Stop")).to_be_hidden()
     page.get_by_role("button", name="Start recording").click()
     expect(page.locator("#countdown")).to_be_visible()
@@ -70,11 +70,13 @@ def test_record_a_story_in_the_browser(server: ServerProcess, browser: Browser) 
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_role("button", name="Retake")).to_be_visible()
     expect(page.locator("#countdown")).to_be_hidden()
+    recorded = page.evaluate(READ_PENDING, f"recording:{who.slug}")
+    assert recorded and recorded["size"] > 10_000 and recorded["type"] == "video/webm"
+    page.get_by_role("button", name="Use this video").click()
+    expect(page.get_by_role("dialog")).to_be_hidden()
     expect(page.locator("#progress")).to_be_hidden()
     assert fits_the_screen(page)
     shot(page, "10-recorded")
-    recorded = page.evaluate(READ_PENDING, f"recording:{who.slug}")
-    assert recorded and recorded["size"] > 10_000 and recorded["type"] == "video/webm"
 
     send = page.get_by_role("button", name="Send my story")
     expect(send).to_be_disabled()  # consent first
@@ -123,17 +125,24 @@ def test_upload_a_file_and_follow_it_live(server: ServerProcess, browser: Browse
     assert fits_the_screen(page)
     shot(page, "12-my-stories")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    refused.get_by_role("button", name="Withdraw").click()
-    expect(refused.locator(".state")).to_have_text("withdrawn")
+    expect(refused.get_by_role("button", name="Withdraw")).to_have_count(0)  # nothing to take back
     ready = page.locator("#clip-list li", has_text="ride.mp4")
     expect(ready.locator(".state")).to_have_text("waiting for review")
-    assert sorted(c.state for c in clips(server)) == ["ready_for_review", "withdrawn"]
+    expect(ready.locator("img")).to_be_visible()  # its poster, once it is prepared
+    page.once("dialog", lambda dialog: dialog.accept())
+    ready.get_by_role("button", name="Withdraw").click()
+    expect(ready.locator(".state")).to_have_text("withdrawn")
+    expect(ready.locator("img")).to_have_count(0)
+    page.once("dialog", lambda dialog: dialog.accept())
+    refused.get_by_role("button", name="Remove").click()
+    expect(refused.locator(".state")).to_have_text("withdrawn")
+    assert sorted(c.state for c in clips(server)) == ["withdrawn", "withdrawn"]
 
 
 def test_refusals_reach_the_member(server: ServerProcess, browser: Browser,
                                    tmp_path: Path) -> None:
-    """A text file named .mp4 is refused with a message the member can act on."""
+    """A text file named .mp4 is refused in the page, before anything is sent, with a message
+    the member can act on."""
     member_of_new_community(server)
     fake = tmp_path / "holiday.mp4"
     fake.write_text("not a video, just some text " * 100)
@@ -143,7 +152,7 @@ def test_refusals_reach_the_member(server: ServerProcess, browser: Browser,
     page.get_by_role("tab", name="Choose a file").click()
     page.get_by_label("Video file").set_input_files(str(fake))
     page.get_by_label("I agree to this release.").check()
-    page.get_by_role("button", name="Send my story").click()
     expect(page.get_by_role("alert")).to_contain_text("This file type isn't supported.")
     expect(page.get_by_role("alert")).to_contain_text(re.compile("MP4, MOV or WebM"))
+    expect(page.get_by_role("button", name="Send my story")).to_be_disabled()  # refused here
     assert clips(server) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -163,3 +164,22 @@ def test_spec_refuses_odd_values() -> None:
         n.RenditionSpec(long_side=1279)
     with pytest.raises(ValueError, match="whole number of frames"):
         n.RenditionSpec(fps=25, gop_seconds=0.5)
+
+
+def test_a_rendition_can_start_inside_the_source(tmp_path: Path) -> None:
+    """The member's trim: from 2.5 s for 2 s of a red-blue-lime source gives a 2 s rendition
+    whose first frame is blue and whose last is lime, still in the rendition's format."""
+    src = media_files.colour_story_mp4(tmp_path / "colours.mp4")
+    info = probe(src, timeout=60)
+    kept = dataclasses.replace(info, duration=2.0)
+    dst = tmp_path / "kept.mp4"
+    n.normalise(src, dst, kept, SPEC, timeout=120, start=2.5)
+    found = streams(dst)
+    assert float(found["format"]["duration"]) == pytest.approx(2.0, abs=0.05)
+    assert int(found["video"]["nb_frames"]) == 60
+    assert keyframes(dst)[:2] == [0, SPEC.gop_frames]
+    blue, lime = media_files.frame_rgb(dst, 0), media_files.frame_rgb(dst, 1.95)
+    assert blue[2] > 200 and blue[0] < 40 and blue[1] < 40
+    assert lime[1] > 200 and lime[0] < 40 and lime[2] < 40
+    with pytest.raises(ValueError, match="starts at 0 s or later"):
+        n.normalise(src, dst, kept, SPEC, timeout=120, start=-1)

@@ -29,9 +29,9 @@ def test_title_then_each_clip_for_as_long_as_it_is_on_screen() -> None:
         parts=[60, 78, 90, 60], frames=228), "Spring mornings")
     assert made == (
         "WEBVTT\n\n"
-        "00:00:00.000 --> 00:00:02.000\nSpring mornings\n\n"
-        "00:00:01.500 --> 00:00:04.100\nAna\nBest beans\n\n"
-        "00:00:03.600 --> 00:00:06.600\nBudi\n")
+        "00:00:00.000 --> 00:00:02.000 line:2 align:center\nSpring mornings\n\n"
+        "00:00:01.500 --> 00:00:04.100 line:2 align:center\nAna\nBest beans\n\n"
+        "00:00:03.600 --> 00:00:06.600 line:2 align:center\nBudi\n")
 
 
 def test_member_text_cannot_break_out_of_its_cue() -> None:
@@ -52,8 +52,8 @@ def test_older_renders_without_recorded_parts() -> None:
     length, only the title."""
     plain = webvtt(manifest([{"trim_out": 90, "caption": {"name": "Ana", "quote": ""}}],
                             frames=90), "T")
-    assert "00:00:00.000 --> 00:00:03.000\nAna" in plain
+    assert "00:00:00.000 --> 00:00:03.000 line:2 align:center\nAna" in plain
     with_intro = webvtt(manifest([{"trim_out": 90, "caption": {"name": "Ana", "quote": ""}}],
                                  intro="a1", frames=150), "T")
-    assert with_intro == "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nT\n"
+    assert with_intro == "WEBVTT\n\n00:00:00.000 --> 00:00:02.000 line:2 align:center\nT\n"
     assert timestamp(3600 * 30 + 61 * 30 + 1) == "01:01:01.033"

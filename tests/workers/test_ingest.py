@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db.models import Clip
 from service.settings import Settings
 from service.storage import ObjectNotFound, open_store
-from service.storage.keys import clip_source
+from service.storage.keys import clip_rendition, clip_source
 from tests import media_files
 from tests.actors import Actor
 from tests.conftest import World, run_db, settings_env
-from tests.uploads.conftest import upload_all
+from tests.uploads.conftest import create, upload_all
 from workers.context import JobContext
 from workers.ingest import ingest_clip
 
@@ -152,3 +152,44 @@ def test_trouble_ends_failed_and_a_retry_recovers(member: tuple[Actor, str],
     store.put(clip_source(clip_id), io.BytesIO(source))
     assert ingest_clip(clip_id) == "ready_for_review"
     assert clip_row(settings).reason is None
+
+
+def test_the_part_the_member_kept_is_what_is_prepared(world: World, member: tuple[Actor, str],
+                                                      tmp_path: Path, settings: Settings) -> None:
+    """A 6 s video for a 5 s prompt, sent with the part to keep (2.5 s to 6 s): accepted, and
+    the rendition is that part (3.5 s, starting in the blue); the same video without a trim is
+    refused as too long, and a trim longer than the prompt allows is refused at creation."""
+    owner = world.admin("Trim Owner")
+    host_slug = world.community(owner, "Trimmed")
+    host = world.join(owner, host_slug, "host")
+    prompt = host.post(f"/api/communities/{host_slug}/prompts",
+                       json={"question": "Five seconds on your bike?", "max_seconds": 5}).json()
+    rider = world.join(owner, host_slug, "member", "Rider")
+    data = media_files.colour_story_mp4(tmp_path / "colours.mp4").read_bytes()
+
+    too_long = create(rider, host_slug, len(data), prompt=prompt["id"], keep_from="0",
+                      keep_to="5.9")
+    assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "invalid_trim"
+    backwards = create(rider, host_slug, len(data), keep_from="4", keep_to="2")
+    assert backwards.status_code == 422 and backwards.json()["error"]["code"] == "invalid_trim"
+
+    upload_all(rider, host_slug, data, prompt=prompt["id"], keep_from="2.5", keep_to="6.0")
+    clip = clip_row(settings)
+    assert (clip.keep_from_ms, clip.keep_to_ms) == (2500, 6000)
+    assert ingest_clip(clip.id) == "ready_for_review"
+    clip = clip_row(settings)
+    assert clip.rendition["duration"] == pytest.approx(3.5, abs=0.05)
+    web = tmp_path / "web.mp4"
+    web.write_bytes(b"".join(open_store(settings).get(clip_rendition(clip.id, 1, "web.mp4"))))
+    first = media_files.frame_rgb(web, 0)
+    assert first[2] > 200 and first[0] < 40  # blue: the source at 2.5 s
+    mine = rider.get(f"/api/communities/{host_slug}/clips/mine").json()["clips"][0]
+    assert mine["duration"] == pytest.approx(3.5, abs=0.05) and mine["media"]["web"]
+
+    whole = upload_all(rider, host_slug, data, prompt=prompt["id"])
+    whole_id = next(c["id"] for c in rider.get(f"/api/communities/{host_slug}/clips/mine")
+                    .json()["clips"] if c["state"] == "uploaded")
+    assert whole and ingest_clip(whole_id) == "invalid"
+    refused = next(c for c in rider.get(f"/api/communities/{host_slug}/clips/mine").json()["clips"]
+                   if c["id"] == whole_id)
+    assert refused["reason"] == "This video is 6 seconds long; stories can be at most 5 seconds."

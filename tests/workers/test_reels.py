@@ -361,9 +361,9 @@ def test_published_reel_carries_a_captions_track(studio: Studio) -> None:
     assert vtt.headers["content-type"] == "text/vtt; charset=utf-8"
     assert vtt.text == (
         "WEBVTT\n\n"
-        "00:00:00.000 --> 00:00:02.000\nSpring: 100% \"real\"\n\n"
-        "00:00:01.500 --> 00:00:04.100\nAna O'Neil\n\n"
-        "00:00:03.600 --> 00:00:06.600\nBudi\n"
+        "00:00:00.000 --> 00:00:02.000 line:2 align:center\nSpring: 100% \"real\"\n\n"
+        "00:00:01.500 --> 00:00:04.100 line:2 align:center\nAna O'Neil\n\n"
+        "00:00:03.600 --> 00:00:06.600 line:2 align:center\nBudi\n"
         "&lt;i&gt;mud&lt;/i&gt; &amp; rain --&gt; \"fun\"\n")
     for path in ("", "/embed"):
         page = anonymous.get(f"/r/{done['slug']}{path}").text
