@@ -223,7 +223,7 @@ function showPreview() {
       "aria-label": `${index + 1}. ${partLabel(part)}${joined ? ` (${t("crossfade from the one before")})` : ""}`,
       onclick: () => { picked = index; showPreview(); } },
     partPicture(part, false));
-    strip.push(el("li", { class: joined ? "look-part faded" : "look-part" },
+    strip.push(el("li", { class: `look-part${joined ? " faded" : ""}` },
       joined ? el("span", { class: "look-join", "aria-hidden": "true" }, "⤫") : null, button,
       el("span", { class: "look-time", "aria-hidden": "true" }, part.frames ? duration(part.frames / FPS) : "")));
   });
