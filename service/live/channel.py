@@ -287,7 +287,8 @@ class Channel:
         at = self._clock()
         event_id = await self._persist("chat", person.user_id, text, at)
         await self.shared.append({"type": "chat", "id": event_id, "user_id": person.user_id,
-                                 "name": person.name, "text": text, "at_ms": at})
+                                 "name": person.name, "text": text, "at_ms": at,
+                                 "at": int(time.time() * 1000)})  # wall clock, for people
 
     async def _react(self, person: Person, emoji: object) -> None:
         if emoji not in REACTIONS:

@@ -30,6 +30,7 @@ from service.errors import (
 )
 from service.live import recordings, turn
 from service.live.quality import Layer
+from service.routes.links import links
 from service.routes.live_nodes import forward, from_node, resource_node
 from service.settings import Settings
 from service.web import Services, bearer, json_body, member_access, page_of, require_user, services
@@ -129,6 +130,25 @@ async def sessions_list(request: Request) -> Response:
     rows, next_offset = page.slice(rows)
     return JSONResponse({"sessions": await session_views(svc, rows),
                          "next_offset": next_offset})
+
+
+async def session_get(request: Request) -> Response:
+    """
+    summary: One session of a community, with its replay's links once the recording is ready.
+    tags: [live]
+    parameters:
+      - {name: slug, in: path, required: true, schema: {type: string}}
+      - {name: session_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: The session, content: {application/json: {schema: {$ref: '#/components/schemas/LiveSession'}}}}
+      401: {$ref: '#/components/responses/Error'}
+      404: {$ref: '#/components/responses/Error'}
+    """
+    svc = services(request)
+    async with svc.db() as session:
+        access = await member_access(request, session, Permission.view)
+        row = await live.get(session, access, request.path_params["session_id"])
+    return JSONResponse({**session_view(svc, row), "replay": links(svc).replay(row)})
 
 
 async def sessions_create(request: Request) -> Response:
@@ -492,6 +512,7 @@ resource_options = _options("OPTIONS, DELETE")
 routes = [
     Route("/api/communities/{slug}/live", sessions_list, methods=["GET"]),
     Route("/api/communities/{slug}/live", sessions_create, methods=["POST"]),
+    Route("/api/communities/{slug}/live/{session_id}", session_get, methods=["GET"]),
     Route("/api/communities/{slug}/live/{session_id}/end", session_end, methods=["POST"]),
     Route("/api/communities/{slug}/live/{session_id}/token", session_token, methods=["POST"]),
     Route("/api/live/{session_id}/whip", whip_publish, methods=["POST"]),

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from service import security
+from service.db.models import LiveSession
+from service.domain.recording_state import RecordingState
 from service.storage import ObjectStore
-from service.storage.keys import RENDITION_FILES, file
+from service.storage.keys import RENDITION_FILES, file, live_rendition
 from service.web import Services
 
 OBJECTS_PATH = "/objects/"
@@ -48,6 +50,12 @@ class Links:
         """A rendition's web video, poster and filmstrip (a clip's version, or a live
         session's recording), named `web`, `poster` and `filmstrip`."""
         return {name.split(".")[0]: self.to(file(folder, name)) for name in RENDITION_FILES}
+
+    def replay(self, row: LiveSession) -> dict[str, str] | None:
+        """A live session's recording (`web`, `poster`, `filmstrip`) once it is ready."""
+        if row.recording_state != RecordingState.ready:
+            return None
+        return self.rendition(live_rendition(row.id))
 
 
 def links(svc: Services) -> Links:

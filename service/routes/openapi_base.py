@@ -158,7 +158,10 @@ SCHEMAS.update({
                          "video_codec": _nullable_str, "audio_codec": _nullable_str,
                          "recording": {"type": "string",
                                        "enum": ["none", "processing", "ready", "failed"]},
-                         "whip_url": _str, "whep_url": _str, "publish_token": _str},
+                         "whip_url": _str, "whep_url": _str, "publish_token": _str,
+                         "replay": {"oneOf": [{"type": "null"}, _obj(
+                             {"web": _str, "poster": _str, "filmstrip": _str},
+                             ["web", "poster"])]}},
                         ["id", "title", "state"]),
     "LiveSessions": _list("sessions", "LiveSession"),
     "ViewerQuality": _obj({"layer": {"type": "string", "enum": ["high", "low", "audio"]},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service import i18n
+from service import i18n, security
 from service.db.models import Community, utcnow
 from service.domain import (
     accounts,
@@ -35,6 +36,7 @@ from service.storage.keys import live_rendition
 from service.web import (
     SESSION_COOKIE,
     Principal,
+    Services,
     check_text,
     client_ip,
     int_param,
@@ -272,21 +274,47 @@ async def admin_page(request: Request, who: Principal, *, status: int = 200,
         "zones": i18n.zone_choices(), **extra}, who=who, status=status)
 
 
+# What a form made that is shown once (a new invite or reset link) waits here for the page
+# the form redirects to, so a refresh of that page shows it again and never repeats the POST.
+SHOWN_SECONDS = 600
+SHOWN_PREFIX = "kumpul:shown:"
+
+
+async def keep_shown(svc: Services, who: Principal, slug: str, shown: dict[str, Any]) -> str:
+    key = security.new_token()
+    await svc.redis.set(SHOWN_PREFIX + key, json.dumps({"user": who.user.id, "slug": slug,
+                                                        "shown": shown}), ex=SHOWN_SECONDS)
+    return key
+
+
+async def kept_shown(svc: Services, who: Principal, slug: str, key: str) -> dict[str, Any]:
+    """What `keep_shown` kept for this person on this page; nothing for anyone else."""
+    raw = await svc.redis.get(SHOWN_PREFIX + key) if key else None
+    kept = json.loads(raw) if raw else {}
+    if kept.get("user") != who.user.id or kept.get("slug") != slug:
+        return {}
+    shown: dict[str, Any] = kept["shown"]
+    return shown
+
+
 @page
 async def admin(request: Request) -> Response:
     svc = services(request)
     async with svc.db() as session:
         who = await require_user(request, session)
-    return await admin_page(request, who)
+    shown = await kept_shown(svc, who, request.path_params["slug"],
+                             request.query_params.get("shown", ""))
+    return await admin_page(request, who, **shown)
 
 
-# An action answers None (back to the page), a new invite's URL, or what else to show
+# An action answers None (back to the page) or what the page shows once (a new link)
 AdminAction = Callable[[AsyncSession, communities.Access, FormData, Request],
-                       Awaitable[str | dict[str, Any] | None]]
+                       Awaitable[dict[str, Any] | None]]
 
 
 def admin_action(action: AdminAction) -> Handler:
-    """POST handler: check the owner, run the action in one transaction, show the page."""
+    """POST handler: check the owner, run the action in one transaction, then redirect to the
+    page (post/redirect/get: a refresh never repeats the action)."""
     @page
     async def handler(request: Request) -> Response:
         svc = services(request)
@@ -302,18 +330,18 @@ def admin_action(action: AdminAction) -> Handler:
             if exc.status == 404 and exc.code == "community_not_found":
                 raise
             return await admin_page(request, who, status=exc.status, error=exc)
-        if isinstance(made, dict):
-            return await admin_page(request, who, **made)
+        slug = request.path_params["slug"]
         if made:
-            return await admin_page(request, who, new_invite_url=made)
-        return RedirectResponse(f"/c/{request.path_params['slug']}/admin", status_code=303)
+            key = await keep_shown(svc, who, slug, made)
+            return RedirectResponse(f"/c/{slug}/admin?shown={key}", status_code=303)
+        return RedirectResponse(f"/c/{slug}/admin", status_code=303)
 
     handler.__name__ = action.__name__
     return handler
 
 
 async def _invite(session: AsyncSession, access: communities.Access, form: FormData,
-                  request: Request) -> str | None:
+                  request: Request) -> dict[str, Any]:
     settings = services(request).settings
     token, made = await communities.create_invite(
         session, access, role=form.get("role", "member"), max_uses=form.get("max_uses", 1),
@@ -321,43 +349,39 @@ async def _invite(session: AsyncSession, access: communities.Access, form: FormD
     url = f"{settings.public_url}/invite/{token}"
     if str(form.get("email") or "").strip():
         await notifications.mail_invite(session, access, made, form.get("email"), url, settings)
-    return url
+    return {"new_invite_url": url, "new_invite_role": made.role,
+            "new_invite_uses": made.max_uses}
 
 
 async def _revoke(session: AsyncSession, access: communities.Access, form: FormData,
-                  request: Request) -> str | None:
+                  request: Request) -> None:
     await communities.revoke_invite(session, access,
                                     int_param(request.path_params["invite_id"], "invite_id"))
-    return None
 
 
 async def _role(session: AsyncSession, access: communities.Access, form: FormData,
-                request: Request) -> str | None:
+                request: Request) -> None:
     await communities.change_role(session, access,
                                   int_param(request.path_params["user_id"], "user_id"),
                                   form.get("role"))
-    return None
 
 
 async def _remove(session: AsyncSession, access: communities.Access, form: FormData,
-                  request: Request) -> str | None:
+                  request: Request) -> None:
     await communities.remove_member(session, access,
                                     int_param(request.path_params["user_id"], "user_id"))
-    return None
 
 
 async def _release(session: AsyncSession, access: communities.Access, form: FormData,
-                   request: Request) -> str | None:
+                   request: Request) -> None:
     await communities.publish_release(session, access.community, form.get("body"), access.user,
                                       form.get("language"))
-    return None
 
 
 async def _settings(session: AsyncSession, access: communities.Access, form: FormData,
-                    request: Request) -> str | None:
+                    request: Request) -> None:
     await communities.change_settings(session, access, language=form.get("language"),
                                       time_zone=form.get("time_zone"))
-    return None
 
 
 # --- the person's own language and time zone -----------------------------------------------

@@ -10,12 +10,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service import i18n
+from service.db.models import LiveSession
 from service.domain import communities, live
 from service.domain.roles import Permission
 from service.errors import ApiError, Forbidden
 from service.live import turn
+from service.routes.links import links
 from service.routes.pages import community_page, page, read_form, render
-from service.web import require_user, services, speech_for
+from service.web import Services, require_user, services, speech_for
 
 
 def _local(speech: i18n.Speech, raw: object) -> object:
@@ -49,7 +51,11 @@ async def schedule(request: Request) -> Response:
         if exc.code == "community_not_found":
             raise
         return await community_page(request, who, status=exc.status, error=exc)
-    return RedirectResponse(f"/c/{slug}/live/{row.id}/studio", status_code=303)
+    return RedirectResponse(f"/c/{slug}/live/{row.id}/scheduled", status_code=303)
+
+
+def watch_url(svc: Services, slug: str, row: LiveSession) -> str:
+    return f"{svc.settings.public_url.rstrip('/')}/c/{slug}/live/{row.id}"
 
 
 async def _live_page(request: Request, template: str, host_only: bool) -> Response:
@@ -65,8 +71,16 @@ async def _live_page(request: Request, template: str, host_only: bool) -> Respon
         "community": access.community, "session": row,
         "ice_servers": [server.for_page()
                         for server in turn.servers_for(svc.settings, f"user-{who.user.id}")],
-        "terms": live.TERMS, "terms_version": live.TERMS_VERSION}
+        "terms": live.TERMS, "terms_version": live.TERMS_VERSION,
+        "watch_url": watch_url(svc, access.community.slug, row),
+        "replay": links(svc).replay(row)}
     return render(request, template, context, who=who)
+
+
+@page
+async def scheduled(request: Request) -> Response:
+    """After scheduling, the session's time and its link to share, before the studio."""
+    return await _live_page(request, "scheduled.html", host_only=True)
 
 
 @page
@@ -96,5 +110,6 @@ routes = [
     Route("/c/{slug}/live", schedule, methods=["POST"]),
     Route("/c/{slug}/live/{session_id}", watch, methods=["GET"]),
     Route("/c/{slug}/live/{session_id}/studio", studio, methods=["GET"]),
+    Route("/c/{slug}/live/{session_id}/scheduled", scheduled, methods=["GET"]),
     Route("/c/{slug}/live/{session_id}/highlights", highlights, methods=["GET"]),
 ]

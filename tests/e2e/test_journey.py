@@ -219,6 +219,7 @@ def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
     expect(ana.locator("#sessions time")).to_have_text(when)
     assert when.endswith(f" {run.zone_label}") and ("19.00" in when or "7:00" in when)
     page_shot(ana, run, "04-community-scheduled")
+    studio.get_by_role("link", name=w("Open the studio")).click()
     studio.get_by_role("button", name=w("Turn on camera")).click()
     studio.get_by_role("button", name=w("Go live")).click()
     expect(studio.locator("#live-state")).to_have_text(w("live now"), timeout=15_000)
@@ -242,8 +243,8 @@ def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
     page_shot(budi, run, "06-watching-phone")
 
     # 3. The host ends the session; moderators see when, in the community's zone
-    studio.once("dialog", lambda dialog: dialog.accept())
     studio.get_by_role("button", name=w("End session")).click()
+    studio.get_by_role("button", name=w("End for everyone")).click()
     expect(studio.locator("#live-state")).to_have_text(w("ended"))
     expect(ana.locator("#live-state")).to_have_text(w("ended"))
     page_shot(studio, run, "07-studio-ended")

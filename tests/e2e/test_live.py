@@ -77,6 +77,7 @@ def test_host_goes_live_members_watch_chat_and_go_on_stage(
     studio.get_by_label("Title").fill("Trail talk")
     studio.get_by_role("button", name="Schedule").click()
     expect(studio.get_by_role("heading", name="Trail talk")).to_be_visible()
+    studio.get_by_role("link", name="Open the studio").click()
     studio.get_by_role("button", name="Turn on camera").click()
     studio.get_by_role("button", name="Go live").click()
     expect(studio.locator("#live-state")).to_have_text("live now", timeout=15_000)
@@ -113,8 +114,8 @@ def test_host_goes_live_members_watch_chat_and_go_on_stage(
     expect(budi.locator("#guest-video")).to_be_hidden(timeout=10_000)
     expect(ana.locator("#self-video")).to_be_hidden()
 
-    studio.once("dialog", lambda dialog: dialog.accept())
     studio.get_by_role("button", name="End session").click()
+    studio.get_by_role("button", name="End for everyone").click()
     expect(studio.locator("#live-state")).to_have_text("ended")
     expect(studio.locator("#recording-note")).to_be_visible()
     expect(budi.locator("#live-state")).to_have_text("ended")

@@ -106,6 +106,7 @@ TABLE: list[Row] = [
     # live sessions and highlights
     Row("GET", "/api/communities/{slug}/live", "401 404 200 200 200 200"),
     Row("POST", "/api/communities/{slug}/live", "401 404 403 422 403 422", {"title": ""}),
+    Row("GET", "/api/communities/{slug}/live/{session_id}", "401 404 200 200 200 200"),
     Row("POST", "/api/communities/{slug}/live/{session_id}/token", "401 404 403 200 403 403"),
     Row("POST", "/api/communities/{slug}/live/{session_id}/end", "401 404 403 200 403 409", ids={"session_id": "@session2"}),
     Row("POST", "/api/live/{session_id}/whip", "401 404 403 400 403 403"),
@@ -189,6 +190,7 @@ TABLE: list[Row] = [
     Row("POST", "/c/{slug}/live", "401 404 403 422 403 422", {"title": ""}, form=True),
     Row("GET", "/c/{slug}/live/{session_id}", "303 404 200 200 200 200"),
     Row("GET", "/c/{slug}/live/{session_id}/studio", "303 404 403 200 403 403"),
+    Row("GET", "/c/{slug}/live/{session_id}/scheduled", "303 404 403 200 403 403"),
     Row("GET", "/c/{slug}/live/{session_id}/highlights", "303 404 403 403 200 200"),
     Row("POST", "/c/{slug}/admin/brand", "401 404 403 403 403 422", {"colour": "bogus"}, form=True),
     Row("GET", "/brand/{slug}/logo-{version}.png", "404 404 404 404 404 404", ids={"version": 1}),

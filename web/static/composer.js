@@ -143,9 +143,107 @@ function showRender() {
   if (!rendering && polling) { clearInterval(polling); polling = null; }
 }
 
+// --- the preview: the reel's parts in order, drawn in the page before any rendering ----------
+const CARD_FRAMES = 2 * FPS; // as workers/pieces renders a title card
+let picked = 0;
+
+// The title card as the renderer draws it: bold white text, centred on the colour, wrapped at
+// 80 % of the width in at most six lines, its size a twelfth of the short side.
+function drawCard(canvas, text, color) {
+  const [w, h] = reel.canvas === "16:9" ? [480, 270] : reel.canvas === "1:1" ? [360, 360] : [270, 480];
+  canvas.width = w;
+  canvas.height = h;
+  const g = canvas.getContext("2d");
+  g.fillStyle = color;
+  g.fillRect(0, 0, w, h);
+  const size = Math.max(Math.floor(Math.min(w, h) / 12), 12);
+  g.font = `700 ${size}px system-ui, sans-serif`;
+  g.fillStyle = "#fff";
+  g.textAlign = "center";
+  g.textBaseline = "middle";
+  const lines = [];
+  for (const word of text.split(/\s+/)) {
+    const last = lines.length ? `${lines[lines.length - 1]} ${word}` : word;
+    if (lines.length && g.measureText(last).width <= w * 0.8) lines[lines.length - 1] = last;
+    else lines.push(word);
+  }
+  const shown = lines.slice(0, 6);
+  const step = size * 1.25;
+  shown.forEach((line, i) => g.fillText(line, w / 2, h / 2 + (i - (shown.length - 1) / 2) * step, w * 0.8));
+  return canvas;
+}
+
+// The parts in order. The title card is read from the form, which mirrors the saved reel and
+// runs ahead of it while someone types or picks a colour.
+function parts() {
+  const c = reel.composition;
+  const list = [];
+  if (c.intro_asset) list.push({ kind: "asset", name: t("Intro") });
+  if (form.title_on.checked) {
+    list.push({ kind: "card", text: form.title_text.value || reel.title, color: form.title_color.value, frames: CARD_FRAMES });
+  }
+  for (const item of items()) {
+    const clip = approved.get(item.clip_id);
+    if (clip) list.push({ kind: "clip", clip, frames: item.trim_out - item.trim_in });
+  }
+  if (c.outro_asset) list.push({ kind: "asset", name: t("Outro") });
+  return list;
+}
+
+function partLabel(part) {
+  if (part.kind === "card") return t("Title card: %(text)s", { text: part.text });
+  if (part.kind === "asset") return part.name;
+  return t("%(name)s, %(length)s", { name: part.clip.member.display_name, length: duration(part.frames / FPS) });
+}
+
+function partPicture(part, big) {
+  if (part.kind === "card") return drawCard(el("canvas", { "aria-hidden": "true" }), part.text, part.color);
+  if (part.kind === "asset") return el("span", { class: "look-asset", "aria-hidden": "true" }, part.name);
+  const clip = part.clip;
+  const picture = el("span", { class: "look-clip", "aria-hidden": "true" }, el("img", { src: clip.media.poster, alt: "" }));
+  if (big && reel.composition.captions) {
+    picture.append(el("span", { class: "look-caption" },
+      clip.caption_quote ? el("span", { class: "look-quote" }, `“${clip.caption_quote}”`) : null,
+      el("span", { class: "look-name" }, clip.caption_name || clip.member.display_name)));
+  }
+  return picture;
+}
+
+function showPreview() {
+  const c = reel.composition;
+  const list = parts();
+  $("look").dataset.canvas = reel.canvas;
+  picked = Math.min(picked, Math.max(list.length - 1, 0));
+  const fade = c.transition === "crossfade";
+  const strip = [];
+  list.forEach((part, index) => {
+    // a crossfade joins two neighbours; a cut needs no mark
+    const joined = index > 0 && fade;
+    const button = el("button", { type: "button", class: "look-tile", "aria-pressed": String(index === picked),
+      "aria-label": `${index + 1}. ${partLabel(part)}${joined ? ` (${t("crossfade from the one before")})` : ""}`,
+      onclick: () => { picked = index; showPreview(); } },
+    partPicture(part, false));
+    strip.push(el("li", { class: `look-part${joined ? " faded" : ""}` },
+      joined ? el("span", { class: "look-join", "aria-hidden": "true" }, "⤫") : null, button,
+      el("span", { class: "look-time", "aria-hidden": "true" }, part.frames ? duration(part.frames / FPS) : "")));
+  });
+  $("look-strip").replaceChildren(...strip);
+  const frame = $("look-frame");
+  const shown = list[picked];
+  frame.replaceChildren(shown ? partPicture(shown, true) : el("span", { class: "look-asset" }, t("Add clips to see the reel here.")));
+  frame.setAttribute("aria-label", shown ? partLabel(shown) : t("Empty reel"));
+  const joins = fade ? Math.max(list.filter((p) => p.frames).length - 1, 0) * c.crossfade_frames : 0;
+  const frames = list.reduce((sum, p) => sum + (p.frames || 0), 0) - joins;
+  const extras = list.some((p) => p.kind === "asset");
+  const length = duration(frames / FPS);
+  $("look-length").textContent = frames <= 0 ? ""
+    : extras ? t("About %(length)s long, plus the intro and outro.", { length }) : t("About %(length)s long.", { length });
+}
+
 function show() {
   showItems();
   showSettings();
+  showPreview();
   showRender();
 }
 
@@ -168,6 +266,12 @@ form.addEventListener("change", (event) => {
   } else if (name.endsWith("_asset")) save({ [name]: form[name].value || null });
 });
 form.addEventListener("submit", (event) => event.preventDefault());
+// the title card follows the typing and the colour picker at once; it is saved on change
+form.addEventListener("input", (event) => {
+  if (!reel || !["title_text", "title_color"].includes(event.target.name) || !form.title_on.checked) return;
+  picked = parts().findIndex((p) => p.kind === "card");
+  showPreview();
+});
 
 $("render").addEventListener("click", async () => {
   problem.hidden = true;

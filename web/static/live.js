@@ -1,6 +1,6 @@
 // Live rooms from the browser: WHIP to publish, WHEP to watch, and the room channel.
 import { ApiError, csrf } from "./api.js";
-import { t } from "./i18n.js";
+import { lang, t, zone } from "./i18n.js";
 
 function iceServers() {
   try { return JSON.parse(document.querySelector("[data-ice]")?.dataset.ice || "[]"); } catch { return []; }
@@ -98,12 +98,20 @@ export function channel(sessionId, onMessage) {
   };
 }
 
+// "19.05" or "7:05 PM": a chat line's time of day in the reader's zone
+const clock = new Intl.DateTimeFormat(lang, { timeZone: zone, hour: "numeric", minute: "2-digit" });
+
 export function chatItem(list, message, canModerate, onDelete) {
   const item = document.createElement("li");
   item.dataset.id = message.id;
+  const at = new Date(message.at || Date.now());
+  const stamp = document.createElement("time");
+  stamp.className = "chat-time";
+  stamp.dateTime = at.toISOString();
+  stamp.textContent = clock.format(at);
   const who = document.createElement("strong");
   who.textContent = `${message.name}: `;
-  item.append(who, document.createTextNode(message.text));
+  item.append(stamp, " ", who, document.createTextNode(message.text));
   if (canModerate) {
     const remove = document.createElement("button");
     remove.type = "button";
@@ -123,4 +131,31 @@ export function floatReaction(target, emoji) {
   bubble.style.left = `${10 + Math.random() * 70}%`;
   target.append(bubble);
   setTimeout(() => bubble.remove(), 2500);
+}
+
+// "1:02:03" or "4:05": time on air
+export function elapsed(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+// Until a moment: "in 3 days" when far, a ticking "2:14:05" within a day, null once it passed.
+export function untilText(iso, now = Date.now()) {
+  const left = new Date(iso).getTime() - now;
+  if (left <= 0) return null;
+  if (left >= 86_400_000) {
+    const days = Math.round(left / 86_400_000);
+    return new Intl.RelativeTimeFormat(lang, { numeric: "auto" }).format(days, "day");
+  }
+  return t("in %(clock)s", { clock: elapsed(left) });
+}
+
+// Every second, `draw()`; returns the stop function. The text changes quietly (role=timer).
+export function ticking(draw) {
+  draw();
+  const every = setInterval(draw, 1000);
+  return () => clearInterval(every);
 }

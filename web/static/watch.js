@@ -1,10 +1,12 @@
 // Viewer page: the host (and a guest on stage) over WHEP, chat, reactions, raise a hand,
-// and going on stage when invited (WHIP with the stage token).
+// and going on stage when invited (WHIP with the stage token). Before the start: when, and a
+// countdown; after the end: the controls turn off and the replay is offered once it is ready.
 import { api, showError } from "./api.js";
-import { channel, chatItem, floatReaction, publish, watch } from "./live.js";
+import { channel, chatItem, elapsed, floatReaction, publish, ticking, untilText, watch } from "./live.js";
 import { label, t } from "./i18n.js";
 
 const root = document.getElementById("watch");
+const slug = root.dataset.community;
 const sessionId = root.dataset.session;
 const $ = (id) => document.getElementById(id);
 const problem = $("problem");
@@ -20,8 +22,67 @@ let ended = root.dataset.state === "ended";
 let hostAway = false; // the host stopped sending; the connection stays and resumes
 
 function waiting(text) {
+  $("waiting-box").hidden = text === null;
   $("waiting").hidden = text === null;
   if (text !== null) $("waiting").textContent = text;
+}
+
+// --- the clock: a countdown before the start, the time on air while live -----------------------
+let stopClock = null;
+function countdown() {
+  if (!$("countdown")) return;
+  stopClock = ticking(() => {
+    const left = untilText(root.dataset.starts);
+    $("countdown").textContent = left || t("Any moment now");
+  });
+}
+function onAir(since) {
+  if (stopClock) stopClock();
+  $("starts")?.remove();
+  $("countdown")?.remove();
+  $("live-state").textContent = label("live");
+  $("live-state").dataset.state = "live";
+  $("elapsed").hidden = false;
+  stopClock = ticking(() => { $("elapsed").textContent = elapsed(Date.now() - since); });
+}
+
+// --- the end: every control off, then the replay once the recording is ready -----------------
+function controlsOff() {
+  for (const control of $("viewer-controls").querySelectorAll("button, select")) control.disabled = true;
+  $("quality-bar").hidden = true;
+  $("viewer-count").hidden = true;
+  $("join-stage").hidden = true;
+  $("invited").hidden = true;
+  for (const control of $("chat-form").elements) control.disabled = true;
+  $("chat-form").elements.text.placeholder = t("The chat is closed.");
+}
+
+function showReplay(replay) {
+  const video = $("replay");
+  video.poster = replay.poster;
+  video.src = replay.web;
+  video.hidden = false;
+  for (const id of ["host-video", "guest-video", "self-video"]) $(id).hidden = true;
+  waiting(null);
+  $("replay-note").textContent = t("The replay is ready.");
+  $("replay-note").hidden = false;
+}
+
+// Just after the end the recording may not be stored yet ("none" for a moment): look a few
+// times, then every 5 s while it is being prepared.
+async function followReplay(early = 5) {
+  let session;
+  try {
+    session = await api("GET", `/api/communities/${slug}/live/${sessionId}`);
+  } catch {
+    setTimeout(() => followReplay(early), 5000); // offline for a moment: look again
+    return;
+  }
+  if (session.replay) showReplay(session.replay);
+  else if (session.recording === "processing") {
+    $("replay-note").hidden = false;
+    setTimeout(() => followReplay(0), 5000);
+  } else if (session.recording === "none" && early > 0) setTimeout(() => followReplay(early - 1), 1000);
 }
 
 function connectionState(text) {
@@ -45,7 +106,11 @@ async function startWatching() {
   } catch (error) {
     viewing = null;
     if (error.code === "session_not_live") setTimeout(startWatching, 2000);
-    else if (error.code === "session_ended") waiting(t("This session has ended."));
+    else if (error.code === "session_ended") {
+      ended = true;
+      waiting(t("This session has ended."));
+      controlsOff();
+    }
     else if (!error.status || error.status >= 500) setTimeout(startWatching, 2000); // offline
     else showError(problem, error);
   } finally {
@@ -175,8 +240,9 @@ const room = channel(sessionId, (message) => {
   } else if (message.type === "viewers") {
     codec = message.video_codec || codec;
     $("viewer-count").textContent = t("%(count)s watching", { count: message.count });
+    if (message.live && $("elapsed").hidden && !ended) onAir(Date.now());
     if (message.live) startWatching();
-  } else if (message.type === "publisher" && message.slot === "host") {
+  } else if (message.type === "publisher" && message.slot === "host" && !ended) {
     hostAway = !message.live;
     if (hostAway) waiting(t("The host stopped sending. The picture comes back by itself when they return."));
     else {
@@ -196,13 +262,18 @@ const room = channel(sessionId, (message) => {
     $("guest-video").hidden = !someoneElse;
     if (message.guest === null) leaveStage();
   } else if (message.type === "ended" || (message.type === "closed" && message.code === 4410)) {
+    if (ended && message.type === "closed") return; // the end, told twice
     leaveStage();
     ended = true;
     if (viewing) { viewing.pc.close(); viewing = null; }
+    if (stopClock) stopClock();
     connectionState(null);
+    $("elapsed").hidden = true;
     $("live-state").textContent = label("ended");
     $("live-state").dataset.state = "ended";
     waiting(t("This session has ended."));
+    controlsOff();
+    followReplay();
   } else if (message.type === "error") showError(problem, message);
 });
 
@@ -213,5 +284,11 @@ $("chat-form").addEventListener("submit", (event) => {
   input.value = "";
 });
 
-if (root.dataset.state === "live") startWatching();
-else if (ended) waiting(t("This session has ended."));
+if (root.dataset.state === "live") {
+  if (root.dataset.started) onAir(new Date(root.dataset.started).getTime());
+  startWatching();
+} else if (root.dataset.state === "scheduled") countdown();
+else if (ended) {
+  controlsOff();
+  if (root.dataset.recording === "processing") followReplay(0);
+}
