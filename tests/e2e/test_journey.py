@@ -328,5 +328,6 @@ def test_the_whole_journey(journey_server: ServerProcess, browser: Browser,
         return v.currentTime; }""")
     assert played > 0.5, "the public reel does not play"
     assert fits_the_screen(viewer)
-    expect(viewer.get_by_text(w("Embed this reel"))).to_be_visible()
+    expect(viewer.get_by_role("link", name=w("Send on WhatsApp"))).to_be_visible()
+    expect(viewer.get_by_text(w("Share"), exact=True)).to_be_visible()
     page_shot(viewer, run, "13-public-reel")

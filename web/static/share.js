@@ -429,8 +429,10 @@ $("file").addEventListener("change", async () => {
     for (const id of ["keep-from", "keep-to"]) $(id).max = chosenSeconds.toFixed(1);
     keepSays();
     // not an error: the handles right under the reason are the way on
-    $("keep-why").textContent = `${t("This video is %(length_seconds)s long; stories can be at most %(max_seconds)s.",
-      { length_seconds: Math.round(chosenSeconds), max_seconds: maxSeconds })} ${t("Choose the part to keep below: only that part is used.")}`;
+    const why = t("This video is %(length_seconds)s long; stories can be at most %(max_seconds)s.",
+      { length_seconds: Math.round(chosenSeconds), max_seconds: maxSeconds });
+    const how = t("Choose the part to keep below: only that part is used.");
+    $("keep-why").textContent = `${why} ${how}`;
   }
   showPicked();
   refresh();
