@@ -151,44 +151,58 @@ class People:
 
 
 def seed(url: str, env: dict[str, str], count: int) -> People:
-    """An owner, a host with a session, and `count` members who joined by invite."""
+    """An owner, a host with a session (through the API), and `count` members who joined by
+    the community's invite link (in the database: one password hash for all, so seeding
+    does not spend minutes in Argon2), each signed in."""
+    from service import security
     from service.db.engine import async_sessions, make_async_engine
-    from service.domain import accounts
+    from service.db.models import User
+    from service.domain import accounts, communities
     from service.settings import driver_url
 
-    async def admin() -> None:
+    async def in_database(work: Any) -> Any:
         engine = make_async_engine(driver_url(env["KUMPUL_DATABASE_URL"], sync=False))
-        async with async_sessions(engine).begin() as session:
-            await accounts.create_user(session, email="owner@example.com", display_name="Owner",
-                                       password=PASSWORD, is_admin=True)
-        await engine.dispose()
+        try:
+            async with async_sessions(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
 
-    asyncio.run(admin())
+    async def owner(session: Any) -> None:
+        await accounts.create_user(session, email="owner@example.com", display_name="Owner",
+                                   password=PASSWORD, is_admin=True)
+
+    asyncio.run(in_database(owner))
     with httpx.Client(base_url=url, timeout=60) as http:
         login = http.post("/api/auth/login", json={"email": "owner@example.com",
                                                    "password": PASSWORD})
-        owner = {"X-CSRF-Token": login.json()["csrf_token"]}
-        slug = http.post("/api/communities", json={"name": "Scale"}, headers=owner).json()["slug"]
-        cookies: dict[str, list[str]] = {}
-        csrf = ""
-        for role, many in (("host", 1), ("member", count)):
-            link = http.post(f"/api/communities/{slug}/invites", headers=owner, json={
-                "role": role, "max_uses": many}).json()["url"]
-            token = link.rsplit("/", 1)[1]
-            for n in range(many):
-                with httpx.Client(base_url=url, timeout=60) as person:
-                    joined = person.post(f"/api/invites/{token}/accept", json={
-                        "email": f"{role}{n}@example.com", "display_name": f"{role} {n:03d}",
-                        "password": PASSWORD})
-                    assert joined.status_code == 201, joined.text
-                    cookies.setdefault(role, []).append(joined.cookies["kumpul_session"])
-                    csrf = csrf or joined.json()["csrf_token"]  # the host's, first
-        with httpx.Client(base_url=url, timeout=60) as host:
-            host.cookies.set("kumpul_session", cookies["host"][0])
-            made = host.post(f"/api/communities/{slug}/live", json={"title": "Scale"},
-                             headers={"X-CSRF-Token": csrf})
-            assert made.status_code == 201, made.text
-    return People(slug, made.json()["id"], cookies["host"][0], cookies["member"])
+        csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+        slug = http.post("/api/communities", json={"name": "Scale"}, headers=csrf).json()["slug"]
+        links = {role: http.post(f"/api/communities/{slug}/invites", headers=csrf, json={
+            "role": role, "max_uses": many}).json()["url"].rsplit("/", 1)[1]
+            for role, many in (("host", 1), ("member", count))}
+    with httpx.Client(base_url=url, timeout=60) as host:
+        joined = host.post(f"/api/invites/{links['host']}/accept", json={
+            "email": "host@example.com", "display_name": "Host", "password": PASSWORD})
+        assert joined.status_code == 201, joined.text
+        made = host.post(f"/api/communities/{slug}/live", json={"title": "Scale"},
+                         headers={"X-CSRF-Token": joined.json()["csrf_token"]})
+        assert made.status_code == 201, made.text
+        host_cookie = str(joined.cookies["kumpul_session"])
+    hashed = security.hash_password(PASSWORD)
+
+    async def members(session: Any) -> list[str]:
+        cookies = []
+        for n in range(count):
+            user = User(email=f"member{n}@example.com", display_name=f"member {n:03d}",
+                        password_hash=hashed)
+            session.add(user)
+            await session.flush()
+            await communities.accept_invite(session, links["member"], user)
+            cookies.append((await accounts.start_session(session, user, 24)).token)
+        return cookies
+
+    return People(slug, made.json()["id"], host_cookie, asyncio.run(in_database(members)))
 
 
 # --- clients --------------------------------------------------------------------------------
@@ -241,7 +255,7 @@ async def connect(url: str, session_id: str, cookie: str, node: int) -> Client:
     client.ws = await ws_connect(
         url.replace("http://", "ws://") + f"/api/live/{session_id}/room",
         additional_headers={"Origin": url, "Cookie": f"kumpul_session={cookie}"},
-        max_queue=None)
+        max_queue=None, open_timeout=60)
     client.task = asyncio.create_task(client.pump())
     await asyncio.wait_for(client.hello.wait(), 30)
     return client
@@ -314,6 +328,11 @@ async def chat_run(clients: list[Client], messages: int) -> tuple[bool, float, i
     await wait_until(lambda: all(len(c.chats) >= len(texts) for c in clients), 180, 0.05)
     done = max((c.chat_done for c in clients), default=0.0)
     errors = sum(len(c.errors) for c in clients)
+    codes = sorted({code for c in clients for code, _ in c.errors})
+    print(f"  {len(clients)} sockets: fewest chats received {min(len(c.chats) for c in clients)}"
+          f" of {len(texts)}; refusals {errors} {codes}", flush=True)
+    if any(len(c.chats) < len(texts) for c in clients):
+        done = 0.0
     return in_order(clients, texts), (done - started) if done else float("nan"), errors
 
 
@@ -391,10 +410,13 @@ def presence_case(cluster: Cluster, people: People, kills: int) -> dict[str, Any
             times.append(max(c.presence_at for c in on_a) - killed)
             if kill + 1 < kills:
                 cluster.start(1)
-                back = await asyncio.gather(*(
-                    connect(urls[1], people.session_id, c.cookie, 1)
-                    for c in clients if c.node == 1))
-                clients = on_a + list(back)
+                back: list[Client] = []
+                away = [c for c in clients if c.node == 1]
+                for start in range(0, len(away), 20):  # 20 at a time, as people come back
+                    back += await asyncio.gather(*(
+                        connect(urls[1], people.session_id, c.cookie, 1)
+                        for c in away[start:start + 20]))
+                clients = on_a + back
                 await wait_until(lambda: agreed(clients, len(clients)), 30)  # noqa: B023
         await close_all(clients)
         cluster.start(1)
@@ -424,6 +446,10 @@ def _measure(sockets: int, messages: int,
                 presence_case(cluster, people, kills))
     finally:
         cluster.stop()
+        kept = ROOT / "bench" / "out"  # the nodes' logs outlive the run (not committed)
+        kept.mkdir(parents=True, exist_ok=True)
+        for log in folder.glob("node-*.log"):
+            shutil.copy(log, kept / f"scale-{log.name}")
         shutil.rmtree(folder, ignore_errors=True)
 
 

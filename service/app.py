@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
@@ -67,6 +67,7 @@ from service.web import Services
 
 WEB = Path(web.__file__).parent
 UPLOAD_PATHS = ("/api/uploads",)  # resumable uploads police their own sizes
+REDIS_CONNECTIONS = 512  # per node: room readers and page event streams each hold one
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -85,7 +86,10 @@ def create_app(settings: Settings) -> Starlette:
         except BaseException:
             await engine.dispose()
             raise
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=10)
+        # a burst (200 people chatting at once) waits for a connection rather than failing
+        redis = Redis.from_pool(BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10,
+            socket_connect_timeout=3, socket_timeout=10))
         store = open_store(settings)
         heartbeat = Heartbeat(redis)  # its instance id names this node everywhere
         node_ice = await ice.start(settings)
