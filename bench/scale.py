@@ -3,8 +3,8 @@
 Run from the repository root: `.venv/bin/python bench/scale.py [--case upload|room|routing|chat]`
 (each `--case` adds one; all four by default).
 
-It starts real `kumpul web` nodes (two, on their own ports, one SQLite database, one Redis
-database index of its own, one store), moto's S3 server behind a byte-counting TCP proxy,
+It starts real `kumpul web` nodes (two, on their own ports, one SQLite database, a
+redis-server of its own, one store), moto's S3 server behind a byte-counting TCP proxy,
 a publisher process and light viewer processes; everything is removed at the end.
 
 - `upload_case`: a 100 MiB story in 1 MiB PATCHes alternating between the two nodes; at 60%
@@ -52,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = ""  # a redis-server of this run's own (`own_redis`): other benchmarks flush theirs
 SECRET = "bench-scale-secret-key-that-is-long-enough-0123"  # noqa: S105 - a throwaway key
 PASSWORD = "benchmark password"  # noqa: S105 - a throwaway account in a temp database
 MIB = 1024 * 1024
@@ -84,6 +84,22 @@ def wait_port(port: int, timeout: float = 30) -> None:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def own_redis() -> Iterator[None]:
+    """A redis-server of this run's own, on a free port."""
+    global REDIS_URL
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 # --- CPU shares ------------------------------------------------------------------------------
@@ -544,8 +560,15 @@ async def view(urls: list[str], token: str, count: int, start_at: float, report:
     viewers: list[dict[str, Any]] = []
     gate = asyncio.Semaphore(concurrency)
 
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=120) as client:
         async def one(i: int) -> None:
+            try:
+                await join(i)
+            except Exception as exc:  # counted as not answered
+                viewers.append({"pc": None, "counter": None, "status": 0, "location": "",
+                                "asked": time.monotonic(), "error": str(exc)})
+
+        async def join(i: int) -> None:
             async with gate:
                 pc = RTCPeerConnection()
                 pc.addTransceiver("video", direction="recvonly")
@@ -596,7 +619,8 @@ async def view(urls: list[str], token: str, count: int, start_at: float, report:
     while not await asyncio.to_thread(Path(hold).exists):  # noqa: ASYNC110 - another process
         await asyncio.sleep(0.2)
     for entry in viewers:
-        await entry["pc"].close()
+        if entry["pc"] is not None:
+            await entry["pc"].close()
 
 
 def node_of(location: str) -> str:
@@ -635,8 +659,7 @@ class Crowd:
     def results(self, timeout: float = 300) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while not all(r.exists() for r in self.reports):
-            if time.monotonic() > deadline or any(p.poll() not in (None, 0)
-                                                  for p in self.procs):
+            if time.monotonic() > deadline or all(p.poll() is not None for p in self.procs):
                 break
             time.sleep(0.2)
         return [v for r in self.reports if r.exists() for v in json.loads(r.read_text())]
@@ -650,19 +673,49 @@ class Crowd:
                 proc.kill()
 
 
-def start_publisher(whip_url: str, token: str, source: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, __file__, "--publish", whip_url, "--token", token,
+def start_publisher(cluster: Cluster, node: Node, session_id: str, token: str,
+                    source: Path) -> subprocess.Popen[bytes]:
+    """The publisher process; returns once the session lists it as publishing."""
+    import httpx2 as httpx
+
+    proc = subprocess.Popen([sys.executable, __file__, "--publish",
+                             f"{node.url}/api/live/{session_id}/whip", "--token", token,
                              "--source", str(source)])
-    time.sleep(3)
-    return proc
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{node.url}/api/communities/{cluster.slug}/live", timeout=30,
+                           headers={"Authorization": f"Bearer {cluster.token}"})
+        if any(s["publishing"] and s["video_codec"] for s in listed.json()["sessions"]):
+            time.sleep(1)
+            return proc
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("the publisher never went live")
 
 
-def make_video(folder: Path, seconds: int = 240) -> Path:
+def an_offer() -> str:
+    """A real WHIP offer (video), made by aiortc."""
+    from aiortc import RTCPeerConnection
+
+    async def make() -> str:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = str(pc.localDescription.sdp)
+        await pc.close()
+        return sdp
+
+    return asyncio.run(make())
+
+
+def make_video(folder: Path, seconds: int = 240, size: str = "640x480",
+               rate: str = "1M") -> Path:
+    """A VP8 file sent as it is, keyframe every 0.5 s."""
     source = folder / "source.webm"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=s=640x480:r=30:d={seconds}", "-c:v", "libvpx", "-b:v", "1M",
-                    "-maxrate", "1.2M", "-bufsize", "1M", "-g", "15", "-deadline",
-                    "realtime", "-cpu-used", "8", "-an", str(source)], check=True)
+                    f"testsrc2=s={size}:r=30:d={seconds}", "-c:v", "libvpx", "-b:v", rate,
+                    "-g", "15", "-deadline", "realtime", "-cpu-used", "16", "-an",
+                    str(source)], check=True)
     return source
 
 
@@ -806,10 +859,8 @@ def room_case(cores: float = 0.3, max_viewers: int = 256) -> dict[str, Any]:
         origin = cluster.node("origin", Share("origin", cores, 0))
         live = cluster.schedule(origin)
         sid = live["id"]
-        publisher = start_publisher(f"{origin.url}/api/live/{sid}/whip",
-                                    live["publish_token"], source)
-        counts = [c for c in (8, 16, 24, 32, 48, 64, 80, 96, 128, 160, 192, 256)
-                  if c <= max_viewers]
+        publisher = start_publisher(cluster, origin, sid, live["publish_token"], source)
+        counts = [c for c in (16, 32, 48, 64, 96, 128, 160, 192, 256) if c <= max_viewers]
         print(f"origin alone ({cores:g} core, {origin.share.kind if origin.share else '-'})",
               flush=True)
         alone = ladder(work, cluster, [origin.url], sid, [origin.pid], counts)
@@ -849,19 +900,18 @@ def routing_case(posts: int = 300) -> dict[str, Any]:
     cluster = Cluster(work)
     publisher: subprocess.Popen[bytes] | None = None
     try:
-        source = make_video(work, 120)
+        source = make_video(work, 300, "320x240", "300k")
         a, b = cluster.node("a"), cluster.node("b")
         live = cluster.schedule(a)
         sid = live["id"]
-        publisher = start_publisher(f"{a.url}/api/live/{sid}/whip", live["publish_token"],
-                                    source)
-        second = httpx.post(f"{b.url}/api/live/{sid}/whip", content="v=0\r\nm=video 9 x\r\n",
+        publisher = start_publisher(cluster, a, sid, live["publish_token"], source)
+        second = httpx.post(f"{b.url}/api/live/{sid}/whip", content=an_offer(),
                             timeout=30, headers={"Content-Type": "application/sdp",
                                                  "Authorization":
                                                      f"Bearer {live['publish_token']}"})
         second_409 = int(second.status_code == 409)
         urls = [f"{n.url}/api/live/{sid}/whep" for n in (a, b)]
-        crowd = Crowd(work, urls, cluster.token, posts, concurrency=6, settle=10)
+        crowd = Crowd(work, urls, cluster.token, posts, concurrency=10, settle=10)
         results = crowd.results(timeout=400)
         answered = sum(1 for r in results if r["status"] == 201)
         played = sum(1 for r in results if r["status"] == 201 and r["fps"] > 0)
@@ -914,19 +964,18 @@ def routing_case(posts: int = 300) -> dict[str, Any]:
 # --- main ------------------------------------------------------------------------------------
 
 def chat_case() -> dict[str, Any]:
-    """The room channel across nodes: `bench/scale_chat.py`."""
+    """The room channel across nodes (`bench/scale_chat.py`, a cluster of its own)."""
     from bench.scale_chat import channel_case
 
     return channel_case()
 
 
-CASES: dict[str, Callable[[], dict[str, Any]]] = {
-    "upload": upload_case, "room": room_case, "routing": routing_case, "chat": chat_case}
+CASES = ("upload", "room", "routing", "chat")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--case", action="append", choices=sorted(CASES))
+    parser.add_argument("--case", action="append", choices=CASES)
     parser.add_argument("--publish")
     parser.add_argument("--source")
     parser.add_argument("--token")
@@ -937,6 +986,9 @@ def main() -> int:
     parser.add_argument("--hold")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--cores", type=float, default=0.3, help="each node's CPU cap (room)")
+    parser.add_argument("--max-viewers", type=int, default=256, help="per node (room)")
+    parser.add_argument("--posts", type=int, default=300, help="WHEP POSTs (routing)")
     args = parser.parse_args()
     if args.publish:
         asyncio.run(publish(args.publish, args.token, args.source))
@@ -945,10 +997,16 @@ def main() -> int:
         asyncio.run(view(args.view.split(","), args.token, args.count, args.start_at,
                          args.report, args.keep, args.concurrency, args.hold))
         return 0
+    cases: dict[str, Callable[[], dict[str, Any]]] = {
+        "upload": upload_case,
+        "room": lambda: room_case(args.cores, args.max_viewers),
+        "routing": lambda: routing_case(args.posts),
+        "chat": chat_case}
     results: dict[str, Any] = {}
-    for name in args.case or ["upload", "room", "routing", "chat"]:
-        print(f"== {name} ==", flush=True)
-        results.update(CASES[name]())
+    with own_redis():
+        for name in args.case or list(CASES):
+            print(f"== {name} ==", flush=True)
+            results.update(cases[name]())
     print()
     for key, value in results.items():
         print(f"{key:32} {value}")
