@@ -104,6 +104,7 @@ class RtpWriter:
     def __init__(self, sender: RTCRtpSender, parameters: RTCRtpSendParameters,
                  scratch: Scratch | None = None) -> None:
         codec = parameters.codecs[0]
+        assert codec.payloadType is not None  # (aiortc has numbered it by now)
         self.sender = sender
         self.dtls: RTCDtlsTransport = sender.transport
         self.ssrc, self.rtx_ssrc = sender._ssrc, sender._rtx_ssrc
@@ -278,7 +279,7 @@ class RtpWriter:
         if found is None or self.dtls._state is not State.CONNECTED or not self._route():
             return
         frame, index, timestamp, delta = found
-        payload = frame.payloads[index]
+        payload: bytes | bytearray = frame.payloads[index]
         if delta:
             payload = bytearray(payload)
             _PICTURE_ID.pack_into(payload, 2, 0x8000 | (frame.picture_id + delta) & 0x7FFF)
@@ -308,7 +309,7 @@ def write_through(sender: RTCRtpSender, track: ForwardedTrack,
         sender.send = start  # type: ignore[method-assign]
         if sender.track is track and sender.transport.state == "connected":
             writer = RtpWriter(sender, parameters, scratch)
-            sender._retransmit = writer.retransmit  # type: ignore[method-assign]
+            sender._retransmit = writer.retransmit  # type: ignore[method-assign,assignment]
             track.write_with(writer.write)
         await start(parameters)
 

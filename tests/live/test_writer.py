@@ -28,7 +28,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtcpPacket, RtcpSrPacket, RtpPacket
 
-from service.live.forward import is_keyframe
+from service.live.forward import ForwardedTrack, is_keyframe
 from service.live.ice import use_host_addresses
 from service.live.quality import Layer
 from service.live.rooms import Room
@@ -171,7 +171,8 @@ class Tapped:
             return datagram_received
 
         for protocol in dtls.transport._connection._protocols:
-            protocol.datagram_received = screen(protocol.datagram_received)
+            protocol.datagram_received = screen(  # type: ignore[method-assign]
+                protocol.datagram_received)
 
         async def rtp(data: bytes, arrival_time_ms: int) -> None:
             packet = RtpPacket.parse(data, extensions)
@@ -186,8 +187,8 @@ class Tapped:
                              if isinstance(p, RtcpSrPacket)]
             await handle_rtcp(data)
 
-        dtls._handle_rtp_data = rtp
-        dtls._handle_rtcp_data = rtcp
+        dtls._handle_rtp_data = rtp  # type: ignore[method-assign]
+        dtls._handle_rtcp_data = rtcp  # type: ignore[method-assign]
 
 
 def prefer_with_rtx(pc: RTCPeerConnection) -> None:
@@ -324,6 +325,7 @@ async def moved(path: str) -> tuple[list[int], int]:
     await asyncio.sleep(2.0)
     track = next(t.sender.track for t in room.viewers[resource].getTransceivers()
                  if t.kind == "video")
+    assert isinstance(track, ForwardedTrack)
     landed = 0
     for layer in (Layer.low, Layer.high, Layer.low, Layer.high):
         room.choose_quality(resource, layer)
