@@ -42,7 +42,7 @@ import httpx2 as httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.live import Counter  # noqa: E402  (light viewers count frames the same way)
+from bench.lightview import Counter  # noqa: E402  (light viewers count frames the same way)
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

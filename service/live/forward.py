@@ -6,6 +6,12 @@ re-assembled *encoded* frames (VP8, H.264 or Opus, as depayloaded by the jitter 
 to a `Fanout` instead of its decoder, and each viewer's sender gets them as `av.Packet`s,
 which aiortc only packetizes (`Encoder.pack`), never encodes.
 
+Each frame is a `frames.Frame`, made once and shared by every viewer of the fan-out. With
+`KUMPUL_FORWARD_PATH=shared` (the default) a viewer's track hands it straight to the
+viewer's `writer.RtpWriter`, which sends the payloads packetized once per layer with only
+the header and SRTP made per viewer; with `classic` the track queues it for aiortc's
+sender, which packetizes it again for every viewer.
+
 A viewer starts at a keyframe: on joining (and when it reports loss with a PLI or FIR) the
 publisher is asked for one, and the viewer's track skips delta frames until it arrives.
 Requests go to the publisher's media SSRC (never its RTX one, which encoders ignore) and
@@ -20,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import time
 from collections.abc import Awaitable, Callable
-from fractions import Fraction
 from typing import Any
 
 import av
@@ -39,10 +45,10 @@ from aiortc.rtp import (
 )
 
 from service.live.bitrate import Steering
+from service.live.frames import AUDIO_CLOCK, NO_PICTURE_ID, VIDEO_CLOCK, Frame
 
+__all__ = ["AUDIO_CLOCK", "VIDEO_CLOCK", "Fanout", "ForwardedTrack", "Frame", "is_keyframe"]
 log = logging.getLogger("kumpul.live")
-VIDEO_CLOCK = Fraction(1, 90000)
-AUDIO_CLOCK = Fraction(1, 48000)
 QUEUE_FRAMES = 120  # per viewer; a viewer further behind than this drops frames
 ASK_AGAIN_SECONDS = 0.5  # a viewer still waiting for a keyframe asks again this often
 START_SECONDS = 1.0  # at most one keyframe request per publisher this often
@@ -77,9 +83,11 @@ class ForwardedTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self.codec = codec  # what the viewer negotiated (None: whatever comes)
+        self._codec = codec.lower() if codec else None
         self._fanout: Fanout | None = fanout
         self._next: Fanout | None = None  # moving there at its next keyframe
-        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(QUEUE_FRAMES)
+        self._queue: asyncio.Queue[Frame | None] = asyncio.Queue(QUEUE_FRAMES)
+        self._write: Callable[[Frame], int] | None = None  # the shared path's writer
         self._started = kind == "audio"
         self._recovering = False  # waiting for a keyframe after a loss (not a start)
         self._reading = False
@@ -92,9 +100,17 @@ class ForwardedTrack(MediaStreamTrack):
         """Where its frames come from now (None: nowhere, audio only)."""
         return self._fanout
 
-    def offer(self, packet: av.Packet[Any], key: bool, codec: str | None = None,
-              source: Fanout | None = None) -> None:
-        if self.codec and codec and codec.lower() != self.codec.lower():
+    def write_with(self, write: Callable[[Frame], int]) -> None:
+        """The shared path: frames go to `write` as they come (no queue, no task); the
+        viewer's transport is up, so it starts now, at a keyframe."""
+        self._write = write
+        self._reading = True
+        self._drain()  # (sound queued before the transport was up: stale)
+        self.restart()
+
+    def offer(self, frame: Frame, source: Fanout | None = None) -> None:
+        key = frame.key
+        if self._codec is not None and frame.codec != self._codec:
             self.close()  # a publisher with another codec: this viewer can't play it
             return
         if source is not None and source is not self._fanout:
@@ -116,10 +132,17 @@ class ForwardedTrack(MediaStreamTrack):
                     self._ask()
                 return
             self._started, self._recovering = True, False
+        self._deliver(frame)
+
+    def _deliver(self, frame: Frame) -> None:
+        if self._write is not None:
+            self._write(frame)
+            self.sent += 1
+            return
         if self._queue.full():  # a slow viewer: drop, and restart at the next keyframe
             self.restart(recovery=True)
             return
-        self._queue.put_nowait(packet)
+        self._queue.put_nowait(frame)
 
     def move_to(self, fanout: Fanout | None) -> None:
         """Play `fanout` from its next keyframe on (None: stop sending video now)."""
@@ -165,7 +188,7 @@ class ForwardedTrack(MediaStreamTrack):
         loss."""
         if self.kind == "video" and self._fanout is not None:
             self._drain()
-            if self._reading and self._fanout.replay(self._queue):
+            if self._reading and self._fanout.replay(self):
                 self._started, self._recovering = True, False
                 return
             self._started = False
@@ -197,17 +220,19 @@ class ForwardedTrack(MediaStreamTrack):
         self._queue.put_nowait(None)
 
     async def recv(self) -> av.Packet[Any]:  # aiortc's senders take packets as well as frames
+        """The classic path's frames; on the shared path nothing comes (the writer sends)
+        until the track closes."""
         if self.readyState != "live":
             raise MediaStreamError
         if not self._reading:  # the viewer's transport is up only now: start it on a
             self._reading = True  # keyframe made from here on, not on one queued earlier
             self.restart()
-        packet = await self._queue.get()
-        if packet is None:
+        frame = await self._queue.get()
+        if frame is None:
             self.stop()
             raise MediaStreamError
         self.sent += 1
-        return packet
+        return frame.packet
 
     def stop(self) -> None:
         super().stop()
@@ -254,7 +279,8 @@ class Fanout:
         self.requests = 0  # keyframe requests sent to publishers
         self.frame_at = -1e9  # when the last frame came (monotonic)
         self.bytes = 0  # of frames forwarded, all told
-        self._gop: list[av.Packet[Any]] = []  # since the last keyframe, while it is recent
+        self._gop: list[Frame] = []  # since the last keyframe, while it is recent
+        self._picture_id = random.randrange(1 << 15)  # noqa: S311 - VP8: the layer's numbering
         self._gop_at = -1e9
         self.listeners: list[Callable[[RTCRtpCodecParameters, bytes, int, bool], None]] = []
         self.media_ssrc: int | None = None
@@ -327,25 +353,26 @@ class Fanout:
         if key and self.kind == "video":
             self._keyframe_at = time.monotonic()
             self._pending = False
-        packet = av.Packet(data)
-        packet.pts = timestamp
-        packet.time_base = VIDEO_CLOCK if self.kind == "video" else AUDIO_CLOCK
+        picture_id = NO_PICTURE_ID
+        if codec.name.lower() == "vp8":
+            picture_id = self._picture_id = (self._picture_id + 1) & 0x7FFF
+        frame = Frame(self.kind, codec.name, data, timestamp, key, picture_id)
         self.bytes += len(data)
         if self.kind == "video":
             if key:
-                self._gop, self._gop_at = [packet], time.monotonic()
+                self._gop, self._gop_at = [frame], time.monotonic()
             elif self._gop and time.monotonic() - self._gop_at <= GOP_CACHE_SECONDS:
-                self._gop.append(packet)
+                self._gop.append(frame)
             else:
                 self._gop = []
         for viewer in tuple(self.viewers):
-            viewer.offer(packet, key, codec.name, self)
+            viewer.offer(frame, self)
         for listener in tuple(self.listeners):
             listener(codec, data, timestamp, key)
         if self.on_frame is not None:
             self.on_frame(codec, data, timestamp, key)
 
-    def recent_keyframe(self) -> list[av.Packet[Any]]:
+    def recent_keyframe(self) -> list[Frame]:
         """The cached keyframe and the frames since (empty when none is recent)."""
         if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS:
             return []
@@ -355,19 +382,19 @@ class Fanout:
         """Switch a moving track over now, from the cached keyframe, if there is one."""
         if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS:
             return False
-        gop, codec = list(self._gop), self.codec.name if self.codec else None
-        for i, packet in enumerate(gop):
-            track.offer(packet, i == 0, codec, self)
+        for frame in list(self._gop):
+            track.offer(frame, self)
         return True
 
-    def replay(self, into: asyncio.Queue[av.Packet[Any] | None]) -> bool:
-        """Put the recent keyframe and the frames since into a starting viewer's queue (the
-        cached keyframe path); False when there is none recent enough."""
+    def replay(self, track: ForwardedTrack) -> bool:
+        """Give a starting viewer the recent keyframe and the frames since (the cached
+        keyframe path); False when there is none recent enough (or, on the classic path,
+        more than its queue holds)."""
         if not self._gop or time.monotonic() - self._gop_at > GOP_CACHE_SECONDS or \
-                len(self._gop) >= into.maxsize:
+                len(self._gop) >= QUEUE_FRAMES:
             return False
-        for packet in self._gop:
-            into.put_nowait(packet)
+        for frame in list(self._gop):
+            track._deliver(frame)
         return True
 
     def add(self, codec: str | None = None) -> ForwardedTrack:

@@ -85,9 +85,9 @@ class LowLayer:
                 recent = self.source.recent_keyframe()  # it includes this frame
                 if recent and len(recent) < BACKLOG - self._work.qsize():
                     self._synced = True
-                    for packet in recent:
-                        self._work.put_nowait((codec, bytes(packet), int(packet.pts or 0),
-                                               packet is recent[0]))
+                    for frame in recent:
+                        self._work.put_nowait((codec, frame.data, frame.timestamp,
+                                               frame is recent[0]))
                 else:
                     self.source.want_keyframe(recovery=True)  # for some viewers: pooled
                 return

@@ -30,6 +30,7 @@ from service.live.lowlayer import LowLayer
 from service.live.quality import Follow, Layer
 from service.live.recorder import Recorder, Recording
 from service.live.relay import LOW, STREAMS, EdgeFeed, Link, Outbound
+from service.live.writer import Scratch, write_through
 from service.settings import Settings
 
 log = logging.getLogger("kumpul.live")
@@ -118,6 +119,8 @@ class Room:
     relays: set[Outbound] = field(default_factory=set)  # an origin's edges
     admit: Callable[[Room], Awaitable[bool]] | None = None  # the cluster-wide viewer cap
     on_change: Callable[[Room], None] | None = None  # counts and state to the cluster
+    forward_path: str = "shared"  # how frames reach viewers (`forward.py`, `writer.py`)
+    scratch: Scratch = field(default_factory=Scratch)  # where its viewers' packets are made
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _rate_mark: tuple[float, int] = (0.0, 0)
     _host_bps: float = 0.0
@@ -293,6 +296,8 @@ class Room:
                 transceiver.direction = "sendonly"
                 relay_losses(transceiver.sender, track)
                 signal_pauses(transceiver.sender, track)
+                if self.forward_path == "shared":
+                    write_through(transceiver.sender, track, self.scratch)
             host = [(t, f) for t, f in sending if f in self.fanouts.values()]
             video = next((t for t, f in host if f.kind == "video"), None)
             audio = next((t for t, f in host if f.kind == "audio"), None)
@@ -459,6 +464,7 @@ class Rooms:
     def __init__(self, settings: Settings) -> None:
         self.config = ice_configuration(settings)
         self.max_viewers = settings.live_max_viewers
+        self.forward_path = settings.forward_path
         self.recordings = settings.data_dir / "recordings"
         self._rooms: dict[str, Room] = {}
         self.adopt: Callable[[Room], None] | None = None  # a new room joins the cluster
@@ -469,7 +475,8 @@ class Rooms:
         if room is None:
             room = self._rooms[session_id] = Room(
                 session_id, self.config, self.max_viewers,
-                recorder=Recorder(self.recordings / session_id))
+                recorder=Recorder(self.recordings / session_id),
+                forward_path=self.forward_path)
             if self.adopt is not None:
                 self.adopt(room)
         return room

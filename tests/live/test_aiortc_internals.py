@@ -190,3 +190,76 @@ def test_an_offer_aiortc_cannot_parse_is_a_400_not_a_500() -> None:
     with pytest.raises(BadRequest) as refused:
         codecs.media_of("v=0\r\nm=video 9 x\r\n")
     assert refused.value.code == "malformed_sdp"
+
+
+def test_the_internals_the_shared_send_path_uses() -> None:
+    """writer.RtpWriter keeps the sender's RTCP report counters (by their mangled names),
+    answers NACKs in place of `_retransmit(seq)`, starts when the connection calls
+    `send(parameters)` once DTLS is up, reads the DTLS transport's state, SRTP session and
+    counters and the ICE connection's nominated pair, and packetizes with aiortc's
+    payloaders (frames.packetize)."""
+    from aiortc import RTCRtpSender
+    from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+    from aiortc.rtcpeerconnection import RTCPeerConnection as Pc
+
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for counter in ("packet_count", "octet_count", "ntp_timestamp", "rtp_timestamp"):
+        assert f"{counter}=self.__{counter}" in rtcp, counter
+    assert "await self._retransmit(seq)" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert list(inspect.signature(RTCRtpSender._retransmit).parameters) == [
+        "self", "sequence_number"]
+    connect = inspect.getsource(Pc._RTCPeerConnection__connect)  # type: ignore[attr-defined]
+    assert 'if dtlsTransport.state == "connected":' in connect
+    assert "await transceiver.sender.send(self.__localRtp(transceiver))" in connect
+    assert "self._tx_srtp.protect(data)" in inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(
+        aioice.ice.StunProtocol.send_data)
+    assert isinstance(aioice.ice.CandidatePair.remote_addr, property)
+    # the writer keeps the connection's `_nominated` dict: it is filled and cleared, never
+    # replaced
+    assert "self._nominated = " not in inspect.getsource(aioice.ice.Connection)
+
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            sender = pc.addTransceiver("video").sender
+            counters = vars(sender)
+            for counter in ("packet_count", "octet_count", "ntp_timestamp", "rtp_timestamp"):
+                assert isinstance(counters[f"_RTCRtpSender__{counter}"], int), counter
+            dtls = sender.transport
+            assert dtls._state is State.NEW and hasattr(dtls, "_tx_srtp")
+            assert isinstance(vars(dtls)["_RTCDtlsTransport__tx_bytes"], int)
+            assert isinstance(vars(dtls)["_RTCDtlsTransport__tx_packets"], int)
+            assert dtls.transport._connection._nominated == {}
+        finally:
+            await pc.close()
+
+    run_async(run())
+    assert list(inspect.signature(vpx.Vp8Encoder._packetize).parameters) == [
+        "buffer", "picture_id"]
+    first = vpx.Vp8Encoder._packetize(bytes(3000), 5)[0]
+    assert first[:4] == b"\x90\x80\x80\x05"  # X S, I, M + 15-bit picture id
+    assert callable(h264.H264Encoder._split_bitstream)
+    assert callable(h264.H264Encoder._packetize)
+
+
+def test_libsrtp_protects_in_place_as_pylibsrtp_does() -> None:
+    """writer.RtpWriter calls libsrtp's `srtp_protect` through pylibsrtp's binding on a
+    buffer of its own: the result is byte for byte what `Session.protect` gives."""
+    from aiortc.rtp import RtpPacket
+    from pylibsrtp import Policy, Session
+    from pylibsrtp._binding import ffi, lib
+
+    assert version("pylibsrtp").startswith("1.0."), version("pylibsrtp")
+    key = bytes(range(30))
+    public, ours = (Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+                    for _ in range(2))
+    cdata = ffi.new("unsigned char[]", 1500)
+    buffer, length = ffi.buffer(cdata), ffi.new("int *")
+    for sequence in range(5):
+        packet = RtpPacket(payload_type=96, sequence_number=sequence, timestamp=3000,
+                           ssrc=0x1234, payload=bytes([sequence]) * 1200).serialize()
+        buffer[0:len(packet)] = packet
+        length[0] = len(packet)
+        assert lib.srtp_protect(ours._srtp[0], cdata, length) == 0
+        assert buffer[0:length[0]] == public.protect(packet)

@@ -1,0 +1,316 @@
+"""One viewer's RTP send path, at the cost of a copy (`KUMPUL_FORWARD_PATH=shared`).
+
+aiortc's sender repeats everything for every viewer and every packet: packetize the frame,
+build an `RtpPacket` and its header extensions, serialize, protect with SRTP through a
+copy in and a copy out, and await three coroutines down to the socket. Here the frame is
+packetized once per layer (`frames.Frame`); per viewer and frame the writer makes its
+header once (aiortc's own serialization of the negotiated extensions, `mid` and
+`abs-send-time`), then per packet it writes the header and payload into one buffer,
+patches marker and sequence number (and the VP8 picture id when this viewer's numbering
+differs from the layer's), SRTP-protects the buffer in place with libsrtp and sends it to
+the connection's nominated ICE pair. Where the kernel takes it (Linux UDP GSO,
+`UDP_SEGMENT`), a frame's packets of one size go out in one `sendmsg`, laid out one after
+the other in a scratch buffer the room's writers share (a frame is sent whole before the
+next, all on the event loop).
+
+Per viewer it keeps what must differ: its SSRC and RTX SSRC, sequence numbers, timestamp
+origin, payload types and extension ids (from the parameters aiortc's sender is started
+with), a history of what it sent for NACKs (answered with RTX when negotiated, RFC 4588),
+and the packet and octet counts that aiortc's sender reports in its RTCP sender reports
+(it keeps running RTCP: reports, round trip, BYE). Only counters, no per-packet logging.
+
+aiortc and pylibsrtp internals used here are pinned (pyproject.toml) and guarded by
+tests/live/test_aiortc_internals.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from typing import Any
+
+from aiortc import RTCRtpSender
+from aiortc.codecs import is_rtx
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.utils import random16, random32
+from pylibsrtp._binding import ffi, lib
+
+from service.live.forward import ForwardedTrack
+from service.live.frames import NO_PICTURE_ID, NTP_EPOCH_OFFSET, Frame
+from service.live.udpmux import MuxTransport
+
+log = logging.getLogger("kumpul.live")
+HISTORY_FRAMES = 128  # frames kept for NACKs (aiortc keeps 128 packets: this is more)
+SLOT = 1500  # bytes a packet may take, SRTP tag included
+ROOM_FOR_TAG = 16  # SRTP's authentication tag (10 bytes with SHA-1 80, 16 with GCM)
+GSO_SEGMENTS = 40  # datagrams per sendmsg at most: 40 x 1500 stays under UDP's 64 KiB
+UDP_SEGMENT = 103  # linux/udp.h: the GSO segment size, as a control message
+BACKLOG_BYTES = 1 << 20  # a socket this far behind (asyncio buffering): drop, count
+_HEADER = struct.Struct("!BH")  # marker | payload type, sequence number
+_TIMESTAMP = struct.Struct("!I")
+_PICTURE_ID = struct.Struct("!H")
+ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+_NO_GSO = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
+_SENDER = "_RTCRtpSender__"
+_DTLS = "_RTCDtlsTransport__"
+
+
+def abs_send_time() -> int:
+    """Now, as the abs-send-time header extension carries it (6.18 fixed-point seconds)."""
+    return int((time.time() + NTP_EPOCH_OFFSET) * 262144) & 0xFFFFFF
+
+
+def _abs_send_time_offset(header: bytes, ext_id: int | None) -> int:
+    """Where the 3 bytes of abs-send-time sit in a serialized header (-1: not there)."""
+    if not ext_id or not header[0] & 0x10:
+        return -1
+    profile, words = struct.unpack_from("!HH", header, 12)
+    pos, end = 16, 16 + words * 4
+    while pos < end:
+        if profile == 0xBEDE:  # one-byte elements (RFC 8285 4.2)
+            if header[pos] == 0:
+                pos += 1
+                continue
+            element, length, pos = header[pos] >> 4, (header[pos] & 0x0F) + 1, pos + 1
+        else:  # two-byte elements
+            element, length, pos = header[pos], header[pos + 1], pos + 2
+        if element == ext_id:
+            return pos
+        pos += length
+    return -1
+
+
+class Scratch:
+    """Where writers lay out a frame's packets to protect and send them."""
+
+    def __init__(self) -> None:
+        self.cdata = ffi.new("unsigned char[]", GSO_SEGMENTS * SLOT)
+        self.buffer = ffi.buffer(self.cdata)
+        self.view = memoryview(self.buffer)
+        self.length = ffi.new("int *")
+
+
+class RtpWriter:
+    """Writes shared frames to one viewer, as its sender's SSRC, through its transport."""
+
+    gso = True  # one sendmsg per frame where the kernel segments (bench: --no-gso)
+
+    def __init__(self, sender: RTCRtpSender, parameters: RTCRtpSendParameters,
+                 scratch: Scratch | None = None) -> None:
+        codec = parameters.codecs[0]
+        assert codec.payloadType is not None  # (aiortc has numbered it by now)
+        self.sender = sender
+        self.dtls: RTCDtlsTransport = sender.transport
+        self.ssrc, self.rtx_ssrc = sender._ssrc, sender._rtx_ssrc
+        self.payload_type = codec.payloadType
+        self.rtx_payload_type = next(
+            (c.payloadType for c in parameters.codecs
+             if is_rtx(c) and c.parameters.get("apt") == codec.payloadType), None)
+        self.sequence = random16() % 32768  # the lower half, as aiortc: no early wrap
+        self.rtx_sequence = random16() % 32768
+        self.origin = random32()
+        self.packets = 0
+        self.octets = 0
+        self.dropped = 0  # packets not sent: transport gone, or too far behind
+        self.retransmitted = 0
+        self._extensions = HeaderExtensionsMap()
+        self._extensions.configure(parameters)
+        self._mid = parameters.muxId
+        template = RtpPacket(payload_type=self.payload_type, ssrc=self.ssrc)
+        template.extensions.mid = self._mid
+        template.extensions.abs_send_time = 0
+        self._template = bytearray(template.serialize(self._extensions))
+        self._abs_at = _abs_send_time_offset(bytes(self._template), next(
+            (x.id for x in parameters.headerExtensions if x.uri == ABS_SEND_TIME), None))
+        self._picture_delta = 0  # this viewer's VP8 picture id - the layer's
+        self._last_picture_id: int | None = None
+        self._history: deque[tuple[int, Frame, int, int]] = deque(maxlen=HISTORY_FRAMES)
+        self._scratch = scratch or Scratch()
+        self._gso = self.gso
+        self._socket: socket.socket | None = None
+        self._nominated: dict[int, Any] = sender.transport.transport._connection._nominated
+        self._pair: Any = None
+        self._sendto: Any = None
+        self._address: tuple[str, int] | None = None
+        self._transport: Any = None
+
+    def _route(self) -> bool:
+        """The nominated ICE pair's datagram transport and address (changes are rare)."""
+        pair = self._nominated.get(1)
+        if pair is None:
+            return False
+        if pair is not self._pair:
+            transport = pair.protocol.transport
+            if isinstance(transport, MuxTransport):  # one port for all: its socket
+                if transport.is_closing() or transport.mux.transport is None:
+                    return False
+                transport = transport.mux.transport
+            self._pair, self._transport = pair, transport
+            self._sendto, self._address = transport.sendto, pair.remote_addr
+            sock = getattr(transport, "_sock", None)  # asyncio's own: for sendmsg
+            self._socket = sock if isinstance(sock, socket.socket) else None
+        return True
+
+    def _header(self, timestamp: int) -> bytes:
+        header = self._template
+        _TIMESTAMP.pack_into(header, 4, timestamp)
+        if self._abs_at >= 0:
+            now = abs_send_time()
+            header[self._abs_at:self._abs_at + 3] = now.to_bytes(3, "big")
+        return bytes(header)
+
+    def write(self, frame: Frame) -> int:
+        """Send one frame; returns how many packets went out."""
+        if self.dtls._state is not State.CONNECTED or (
+                self._nominated.get(1) is not self._pair and not self._route()):
+            self.dropped += len(frame.payloads)
+            return 0
+        if self._transport.get_write_buffer_size() > BACKLOG_BYTES:
+            self.dropped += len(frame.payloads)  # the receiver NACKs or PLIs: it recovers
+            return 0
+        payloads = frame.payloads
+        picture_id = frame.picture_id
+        if picture_id != NO_PICTURE_ID:  # VP8: continuous for this viewer across restarts
+            if self._last_picture_id is None:
+                self._picture_delta = 0
+            elif frame.key:
+                self._picture_delta = (self._last_picture_id + 1 - picture_id) & 0x7FFF
+            self._last_picture_id = (picture_id + self._picture_delta) & 0x7FFF
+        delta = self._picture_delta if picture_id != NO_PICTURE_ID else 0
+        timestamp = (self.origin + frame.timestamp) & 0xFFFFFFFF
+        header = self._header(timestamp)
+        first = self.sequence
+        sent = self._send_all(header, payloads, first, delta, picture_id, frame.uniform)
+        self.sequence = (first + len(payloads)) & 0xFFFF
+        self._history.append((first, frame, timestamp, delta))
+        self.packets += sent
+        self.octets += frame.size
+        counters = vars(self.sender)
+        counters[_SENDER + "packet_count"] += sent
+        counters[_SENDER + "octet_count"] += frame.size
+        counters[_SENDER + "ntp_timestamp"] = frame.ntp
+        counters[_SENDER + "rtp_timestamp"] = timestamp
+        return sent
+
+    def _send_all(self, header: bytes, payloads: list[bytes], sequence: int, delta: int,
+                  picture_id: int, uniform: bool) -> int:
+        scratch = self._scratch
+        buffer, view, length, cdata = scratch.buffer, scratch.view, scratch.length, \
+            scratch.cdata
+        srtp = self.dtls._tx_srtp._srtp[0]
+        protect, pack, sendto, address = lib.srtp_protect, _HEADER.pack_into, \
+            self._sendto, self._address
+        size, payload_type = len(header), self.payload_type
+        last = len(payloads) - 1
+        batch = self._gso and uniform and last > 0 and self._socket is not None and \
+            not self._transport.get_write_buffer_size()
+        sent = wire = offset = stride = 0
+        for i, payload in enumerate(payloads):
+            end = offset + size + len(payload)
+            if end - offset > SLOT - ROOM_FOR_TAG:  # (aiortc's payloaders stay under 1300)
+                self.dropped += 1
+                continue
+            buffer[offset:offset + size] = header
+            pack(buffer, offset + 1, payload_type | 0x80 if i == last else payload_type,
+                 (sequence + i) & 0xFFFF)
+            buffer[offset + size:end] = payload
+            if delta:
+                _PICTURE_ID.pack_into(buffer, offset + size + 2,
+                                      0x8000 | (picture_id + delta) & 0x7FFF)
+            length[0] = end - offset
+            if protect(srtp, cdata + offset, length) != 0:
+                self.dropped += 1
+                continue
+            n = length[0]
+            wire += n
+            sent += 1
+            if not batch:
+                sendto(view[:n], address)
+                continue
+            stride = stride or n
+            offset += n
+            if offset + SLOT > len(buffer):  # full: these now, the rest after
+                self._send_segments(view[:offset], stride)
+                offset = 0
+        if offset:
+            self._send_segments(view[:offset], stride)
+        counters = vars(self.dtls)
+        counters[_DTLS + "tx_packets"] += sent
+        counters[_DTLS + "tx_bytes"] += wire
+        return sent
+
+    def _send_segments(self, data: memoryview, stride: int) -> None:
+        """Datagrams of `stride` bytes (the last may be shorter) in one sendmsg (UDP GSO);
+        one by one through asyncio when the socket is full or the kernel refuses GSO."""
+        assert self._socket is not None
+        try:
+            self._socket.sendmsg([data], [(socket.SOL_UDP, UDP_SEGMENT,
+                                           struct.pack("=H", stride))], 0, self._address)
+            return
+        except (BlockingIOError, InterruptedError):
+            pass  # asyncio buffers them and sends when the socket drains
+        except OSError as exc:
+            if exc.errno not in _NO_GSO:  # the socket is going away: nothing to send to
+                self.dropped += -(-len(data) // stride)
+                return
+            log.info("UDP GSO refused (%s): sending packet by packet", exc)
+            self._gso = RtpWriter.gso = False  # an old kernel, a device without it
+        for at in range(0, len(data), stride):
+            self._sendto(bytes(data[at:at + stride]), self._address)
+
+    def find(self, sequence: int) -> tuple[Frame, int, int, int] | None:
+        """The frame a sent sequence number belongs to: (frame, index, timestamp, delta)."""
+        for first, frame, timestamp, delta in reversed(self._history):
+            index = (sequence - first) & 0xFFFF
+            if index < len(frame.payloads):
+                return frame, index, timestamp, delta
+        return None
+
+    async def retransmit(self, sequence: int) -> None:
+        """A NACKed packet, again: wrapped in RTX (RFC 4588) when the viewer negotiated it,
+        else as it was."""
+        found = self.find(sequence)
+        if found is None or self.dtls._state is not State.CONNECTED or not self._route():
+            return
+        frame, index, timestamp, delta = found
+        payload: bytes | bytearray = frame.payloads[index]
+        if delta:
+            payload = bytearray(payload)
+            _PICTURE_ID.pack_into(payload, 2, 0x8000 | (frame.picture_id + delta) & 0x7FFF)
+        header = bytearray(self._header(timestamp))
+        marker = 0x80 if index == len(frame.payloads) - 1 else 0
+        if self.rtx_payload_type is not None:
+            struct.pack_into("!I", header, 8, self.rtx_ssrc)
+            payload = struct.pack("!H", sequence) + bytes(payload)
+            payload_type, sequence = self.rtx_payload_type | marker, self.rtx_sequence
+            self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        else:
+            payload_type = self.payload_type | marker
+        _HEADER.pack_into(header, 1, payload_type, sequence)
+        data = self.dtls._tx_srtp.protect(bytes(header) + bytes(payload))
+        self._sendto(data, self._address)
+        self.retransmitted += 1
+
+
+def write_through(sender: RTCRtpSender, track: ForwardedTrack,
+                  scratch: Scratch | None = None) -> None:
+    """Send `track`'s frames to this viewer through an `RtpWriter` from the moment aiortc
+    starts the sender (its transport is up then), instead of through aiortc's own
+    per-packet path; aiortc's sender keeps its RTCP (reports, NACKs, PLIs, BYE)."""
+    start = sender.send
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        sender.send = start  # type: ignore[method-assign]
+        if sender.track is track and sender.transport.state == "connected":
+            writer = RtpWriter(sender, parameters, scratch)
+            sender._retransmit = writer.retransmit  # type: ignore[method-assign,assignment]
+            track.write_with(writer.write)
+        await start(parameters)
+
+    sender.send = send  # type: ignore[method-assign]
