@@ -177,3 +177,34 @@ def test_the_receiver_internals_the_publisher_rate_uses() -> None:
     run_async(run())
     source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
     assert "if self.__remote_bitrate_estimator is not None:" in source
+
+
+def test_sender_history_retransmit_and_report_times_quality_uses() -> None:
+    """quality.Padding sends recent packets again from the sender's RTP history through
+    `_retransmit`; quality.Follow reads the last sender report's LSR and time for each
+    receiver report's round trip. The receiver drops a packet more than MAX_MISORDER behind
+    (and resets on older ones), which is why padding keeps to recent packets."""
+    from aiortc import RTCRtpSender, jitterbuffer
+
+    from service.live.quality import Padding
+
+    assert inspect.iscoroutinefunction(RTCRtpSender._retransmit)
+    assert list(inspect.signature(RTCRtpSender._retransmit).parameters) == [
+        "self", "sequence_number"]
+    source = inspect.getsource(RTCRtpSender)
+    for name in ("self.__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE]",
+                 "self.__lsr = ", "self.__lsr_time = "):
+        assert name in source, name
+    assert Padding.RECENT < jitterbuffer.MAX_MISORDER
+
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            sender = pc.addTransceiver("video").sender
+            assert isinstance(getattr(sender, "_RTCRtpSender__rtp_history", None), dict)
+            assert hasattr(sender, "_RTCRtpSender__lsr")
+            assert hasattr(sender, "_RTCRtpSender__lsr_time")
+        finally:
+            await pc.close()
+
+    run_async(run())
