@@ -1,14 +1,20 @@
 """Adaptive quality per viewer: each viewer of the host is moved between the original
 picture (high), the room's low layer (`lowlayer.py`) and sound only, from what its player
-reports over RTCP: receiver reports' loss (and the round-trip time they give), REMB where
-the player sends one.
+reports over RTCP: receiver reports' loss and round trip, NACKs, REMB where the player
+sends one.
 
-- Down: two bad reports in a row (loss over 5%, a round trip over 0.8 s, or a REMB under
-  half the layer's rate), one if the layer was a probe that just began.
-- Up (probing): after `probe_wait` of clean reports (loss under 2%), one step; a probe that
-  fails doubles the wait (up to 6 s toward high, 16 s toward low), one that holds for 3 s
-  resets it. A viewer whose link clears is back on high within ~10 s.
-- After a move, reports for `SETTLE_SECONDS` describe the old layer and are not counted.
+- Down: two bad reports in a row (loss over 5%, a round trip over 0.8 s, or on the original
+  a REMB under half its rate), one if the layer was just reached by a move up.
+- Up, only after a probe: after `probe_wait` of clean reports (loss under 2%), the viewer's
+  link is tested without touching its picture: padding (recent packets sent again, which a
+  player drops as duplicates) brings what it receives up to the next layer's rate for
+  `PROBE_SECONDS`. A NACK, loss or a growing round trip during the probe ends it at once
+  and doubles the wait (up to 6 s toward high, 32 s toward low); a probe that holds moves
+  the viewer up. So a link that carries only the low layer keeps a steady picture (a failed
+  probe costs a moment of queueing, not a frozen frame), and a viewer whose link clears is
+  back on high within ~10 s.
+- After a move or a failed probe, reports for `SETTLE_SECONDS` describe the old state and
+  are not counted.
 - The viewer may choose a ceiling: "save data" (low at most) or audio only.
 
 A slow viewer is never dropped: at worst it hears the host. Moves take effect at the new
@@ -18,14 +24,25 @@ up to high ask the publisher for a keyframe within the pooled budget (`forward.p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from aiortc import RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
 
 
 class Layer(StrEnum):
@@ -38,9 +55,12 @@ ORDER = [Layer.audio, Layer.low, Layer.high]
 LOSS_BAD = 0.05
 LOSS_GOOD = 0.02
 RTT_BAD = 0.8
-PROBE_SECONDS = 4.0
-PROBE_CAP = {Layer.high: 6.0, Layer.low: 16.0}
-PROBE_HOLDS = 3.0
+RTT_RISE = 0.15  # a round trip this much over the recent minimum: a queue is building
+RTT_WINDOW = 10.0  # seconds of round trips the minimum is taken over
+WAIT_SECONDS = 4.0  # clean reports before the first probe up
+PROBE_CAP = {Layer.high: 6.0, Layer.low: 32.0}
+PROBE_SECONDS = 1.0  # padding at the next layer's rate before moving up
+ARRIVAL_HOLDS = 3.0  # after a move up, one bad report moves back down
 SETTLE_SECONDS = 1.5
 
 
@@ -51,11 +71,16 @@ class Quality:
     layer: Layer = Layer.high
     ceiling: Layer = Layer.high
     moved_at: float = -1e9
-    probe_at: float | None = None  # when the current probe (a move up) began
+    arrived_at: float | None = None  # when the current layer was reached by a move up
+    probing: Layer | None = None  # the layer a probe is testing the link for
+    probe_at: float = 0.0
+    settle_until: float = -1e9
     probe_wait: dict[Layer, float] = field(
-        default_factory=lambda: {Layer.high: PROBE_SECONDS, Layer.low: PROBE_SECONDS})
+        default_factory=lambda: {Layer.high: WAIT_SECONDS, Layer.low: WAIT_SECONDS})
     _bad: int = 0
     _good_since: float | None = None
+    _probe_reports: int = 0
+    _rtts: deque[tuple[float, float]] = field(default_factory=deque)
 
     def choose(self, ceiling: Layer, now: float) -> Layer | None:
         """The viewer's own choice: at most `ceiling`, and that at once (if the link can't
@@ -63,24 +88,49 @@ class Quality:
         self.ceiling = ceiling
         return self._move(ceiling, now) if ceiling != self.layer else None
 
+    def round_trip(self, now: float, rtt: float) -> None:
+        """One measured round trip (seconds), for the baseline a probe is judged against.
+        A negative one (a player whose own clock stalled while it held the report) says
+        nothing and is left out."""
+        if rtt < 0:
+            return
+        self._rtts.append((now, rtt))
+        while self._rtts and now - self._rtts[0][0] > RTT_WINDOW:
+            self._rtts.popleft()
+
+    def _rising(self) -> bool:
+        if len(self._rtts) < 2:
+            return False
+        return self._rtts[-1][1] - min(rtt for _, rtt in self._rtts) > RTT_RISE
+
+    def nack(self, now: float) -> None:
+        """The player asked for lost packets: a probe under way has found the link's limit."""
+        if self.probing is not None and now - self.probe_at > 0.05:
+            self._probe_failed(now)
+
     def report(self, now: float, loss: float, rtt: float | None = None,
                remb: int | None = None, layer_bps: float | None = None) -> Layer | None:
         """A receiver report (or REMB) came: the layer to move to, if any."""
-        if now - self.moved_at < SETTLE_SECONDS:
+        if now < self.settle_until:
             return None
-        probing = self.probe_at is not None and now - self.probe_at < PROBE_HOLDS
-        if self.probe_at is not None and not probing:  # the probe held
-            self.probe_wait[self.layer] = PROBE_SECONDS
-            self.probe_at = None
+        if self.probing is not None:
+            return self._probe_report(now, loss)
+        arriving = self.arrived_at is not None and now - self.arrived_at < ARRIVAL_HOLDS
+        if self.arrived_at is not None and not arriving:  # the move up held
+            self.probe_wait[self.layer] = WAIT_SECONDS
+            self.arrived_at = None
+        # a REMB counts against the original only: players' estimates fall far after any
+        # congestion (a failed probe's included) and climb slowly, and below the low layer
+        # only loss and delay may take a viewer's picture away
         bad = (loss > LOSS_BAD or (rtt is not None and rtt > RTT_BAD)
-               or (remb is not None and layer_bps is not None and remb < layer_bps / 2))
+               or (self.layer == Layer.high and remb is not None and layer_bps is not None
+                   and remb < layer_bps / 2))
         if bad:
             self._bad += 1
             self._good_since = None
-            if self._bad >= (1 if probing else 2) and self.layer != Layer.audio:
-                if probing:  # back off before trying this layer again
-                    self.probe_wait[self.layer] = min(self.probe_wait[self.layer] * 2,
-                                                      PROBE_CAP[self.layer])
+            if self._bad >= (1 if arriving else 2) and self.layer != Layer.audio:
+                if arriving:  # back off before trying this layer again
+                    self._back_off(self.layer)
                 return self._move(ORDER[ORDER.index(self.layer) - 1], now)
             return None
         self._bad = 0
@@ -92,20 +142,111 @@ class Quality:
         if ORDER.index(self.layer) < ORDER.index(self.ceiling):
             up = ORDER[ORDER.index(self.layer) + 1]
             if now - self._good_since >= self.probe_wait[up]:
-                moved = self._move(up, now)
-                self.probe_at = now
-                return moved
+                self.probing, self.probe_at, self._probe_reports = up, now, 0
         return None
+
+    def _probe_report(self, now: float, loss: float) -> Layer | None:
+        assert self.probing is not None
+        if loss >= LOSS_GOOD or self._rising():
+            self._probe_failed(now)
+            return None
+        self._probe_reports += 1
+        if now - self.probe_at >= PROBE_SECONDS and self._probe_reports >= 1:
+            up = self.probing
+            moved = self._move(up, now)
+            self.arrived_at = now
+            return moved
+        return None
+
+    def _probe_failed(self, now: float) -> None:
+        assert self.probing is not None
+        self._back_off(self.probing)
+        self.probing, self._good_since, self._bad = None, None, 0
+        self.settle_until = now + SETTLE_SECONDS
+
+    def _back_off(self, layer: Layer) -> None:
+        self.probe_wait[layer] = min(self.probe_wait[layer] * 2, PROBE_CAP[layer])
 
     def _move(self, layer: Layer, now: float) -> Layer:
         self.layer, self.moved_at = layer, now
-        self._bad, self._good_since, self.probe_at = 0, None, None
+        self._bad, self._good_since, self.arrived_at, self.probing = 0, None, None, None
+        self.settle_until = now + SETTLE_SECONDS
         return layer
 
 
+class Padding:
+    """Recent packets of a viewer's video sender sent again, at a rate, while a probe runs
+    (through the sender's `_retransmit`, which the shared path's writer answers).
+
+    A player drops them as duplicates (they stay within its jitter buffer's reach: never
+    older than `RECENT` packets); where RTX was negotiated they go on the RTX stream."""
+
+    RECENT = 24
+    TICK = 0.02
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        self.sender = sender
+        self.sent_bytes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, bps: float, ramp: float = 0.25) -> None:
+        self.stop()
+        if bps > 0:
+            self._task = asyncio.ensure_future(self._run(bps, ramp))
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _recent(self) -> list[tuple[int, int]]:
+        """The last packets sent to this viewer, oldest first: (sequence number, bytes).
+        On the shared path the viewer's writer answers (`writer.RtpWriter.recent`), else
+        aiortc's sender history."""
+        owner = getattr(self.sender._retransmit, "__self__", None)
+        recent = getattr(owner, "recent", None)
+        if owner is not self.sender and callable(recent):
+            return list(recent(self.RECENT))
+        history: dict[int, Any] = getattr(self.sender, "_RTCRtpSender__rtp_history", {})
+        packets = list(history.values())
+        if not packets:
+            return []
+        first = int(packets[0].sequence_number)
+
+        def age(packet: Any) -> int:  # sequence order across the 16-bit wrap
+            delta = (int(packet.sequence_number) - first) % 65536
+            return delta - 65536 if delta >= 32768 else delta
+
+        return [(int(packet.sequence_number), len(packet.payload))
+                for packet in sorted(packets, key=age)[-self.RECENT:]]
+
+    async def _run(self, bps: float, ramp: float) -> None:
+        started = last = time.monotonic()
+        budget = 0.0
+        turn = 0
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await asyncio.sleep(self.TICK)
+                now = time.monotonic()
+                rate = bps * (0.5 if now - started < ramp else 1.0)
+                budget = min(budget + rate * (now - last) / 8, rate * 0.25 / 8)
+                last = now
+                recent = self._recent()
+                while budget > 0 and recent:
+                    sequence, size = recent[turn % len(recent)]
+                    turn += 1
+                    await self.sender._retransmit(sequence)
+                    budget -= size + 40
+                    self.sent_bytes += size + 40
+
+
 class Follow:
-    """Listens to one viewer's RTCP (its video and audio senders) and applies `Quality`'s
-    moves through `apply`."""
+    """Listens to one viewer's RTCP (its video and audio senders), applies `Quality`'s moves
+    through `apply` and runs its probes as padding on the video sender."""
 
     def __init__(self, video: RTCRtpSender, audio: RTCRtpSender | None,
                  apply: Callable[[Layer], None], layer_bps: Callable[[Layer], float],
@@ -116,9 +257,18 @@ class Follow:
         self.rtt: float | None = None
         self.remb: int | None = None
         self.moves: list[tuple[float, Layer]] = []
+        self.probes = 0
+        self.padding = Padding(video)
+        # the last reports and what was made of them, for operators and benchmarks:
+        # (time, kind, loss, rtt, remb, layer, probing)
+        self.trace: deque[tuple[float, str, float, float | None, int | None, str, str]] = (
+            deque(maxlen=240))
         self._listen(video, "video")
         if audio is not None:
             self._listen(audio, "audio")
+
+    def close(self) -> None:
+        self.padding.stop()
 
     def _listen(self, sender: RTCRtpSender, kind: str) -> None:
         original = sender._handle_rtcp_packet
@@ -135,11 +285,19 @@ class Follow:
             if not mine:
                 return
             self.loss[kind] = mine[0].fraction_lost / 256
+            measured = _round_trip(sender, mine[0])
+            if measured is not None:
+                self.quality.round_trip(self.clock(), measured)
             if kind == "video":
                 self.rtt = getattr(sender, "_RTCRtpSender__rtt", None)
             # one decision per report: the video's, or the audio's while there is no video
             if kind == "video" or self.quality.layer == Layer.audio:
                 self._decide()
+        elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            self.trace.append((self.clock(), "nack", 0.0, None, None, self.quality.layer.value,
+                               (self.quality.probing or "").__str__()))
+            self.quality.nack(self.clock())
+            self._pad()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP \
                 and kind == "video":
             try:
@@ -149,18 +307,42 @@ class Follow:
 
     def _decide(self) -> None:
         layer = self.quality.layer
+        self.trace.append((self.clock(), "report", max(self.loss.values()), self.rtt,
+                           self.remb, layer.value, (self.quality.probing or "").__str__()))
         moved = self.quality.report(
             self.clock(), max(self.loss.values()), self.rtt,
             self.remb if layer != Layer.audio else None, self.layer_bps(layer))
         if moved is not None:
             self._moved(moved)
+        self._pad()
+
+    def _pad(self) -> None:
+        """Padding runs exactly while a probe does."""
+        probing = self.quality.probing
+        if probing is None:
+            self.padding.stop()
+        elif not self.padding.running:
+            self.probes += 1
+            extra = self.layer_bps(probing) - self.layer_bps(self.quality.layer)
+            self.padding.start(max(extra, 0.0) * 1.1)
 
     def choose(self, ceiling: Layer) -> None:
         moved = self.quality.choose(ceiling, self.clock())
         if moved is not None:
             self._moved(moved)
+        self._pad()
 
     def _moved(self, layer: Layer) -> None:
         self.moves.append((self.clock(), layer))
         self.remb = None  # a REMB measured on the old layer says nothing of the new one
         self.apply(layer)
+
+
+def _round_trip(sender: RTCRtpSender, report: Any) -> float | None:
+    """The round trip one receiver report measures (as aiortc's sender computes it, before
+    its smoothing), or None when it answers an older sender report."""
+    lsr = getattr(sender, "_RTCRtpSender__lsr", None)
+    lsr_time = getattr(sender, "_RTCRtpSender__lsr_time", None)
+    if lsr is None or lsr_time is None or report.lsr != lsr or not report.dlsr:
+        return None
+    return float(time.time() - lsr_time - report.dlsr / 65536)

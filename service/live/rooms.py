@@ -309,7 +309,9 @@ class Room:
             answer = await _answer(pc, offer, attach)
         except BaseException:
             self.viewers.pop(resource, None)
-            self.follows.pop(resource, None)
+            follow = self.follows.pop(resource, None)
+            if follow is not None:
+                follow.close()
             self._changed()
             raise
         self._changed()
@@ -403,7 +405,9 @@ class Room:
 
     async def stop_viewer(self, resource: str) -> bool:
         pc = self.viewers.pop(resource, None)
-        self.follows.pop(resource, None)
+        follow = self.follows.pop(resource, None)
+        if follow is not None:
+            follow.close()
         if pc is None:
             return False
         for transceiver in pc.getTransceivers():

@@ -272,6 +272,17 @@ class RtpWriter:
                 return frame, index, timestamp, delta
         return None
 
+    def recent(self, count: int) -> list[tuple[int, int]]:
+        """The last `count` packets sent, oldest first: (sequence number, payload bytes),
+        for a probe's padding (`quality.Padding`) to send again through `retransmit`."""
+        found: list[tuple[int, int]] = []
+        for first, frame, _, _ in reversed(self._history):
+            for index in range(len(frame.payloads) - 1, -1, -1):
+                found.append(((first + index) & 0xFFFF, len(frame.payloads[index])))
+                if len(found) >= count:
+                    return found[::-1]
+        return found[::-1]
+
     async def retransmit(self, sequence: int) -> None:
         """A NACKed packet, again: wrapped in RTX (RFC 4588) when the viewer negotiated it,
         else as it was."""

@@ -263,3 +263,34 @@ def test_libsrtp_protects_in_place_as_pylibsrtp_does() -> None:
         length[0] = len(packet)
         assert lib.srtp_protect(ours._srtp[0], cdata, length) == 0
         assert buffer[0:length[0]] == public.protect(packet)
+
+
+def test_sender_history_retransmit_and_report_times_quality_uses() -> None:
+    """quality.Padding sends recent packets again from the sender's RTP history through
+    `_retransmit`; quality.Follow reads the last sender report's LSR and time for each
+    receiver report's round trip. The receiver drops a packet more than MAX_MISORDER behind
+    (and resets on older ones), which is why padding keeps to recent packets."""
+    from aiortc import RTCRtpSender, jitterbuffer
+
+    from service.live.quality import Padding
+
+    assert inspect.iscoroutinefunction(RTCRtpSender._retransmit)
+    assert list(inspect.signature(RTCRtpSender._retransmit).parameters) == [
+        "self", "sequence_number"]
+    source = inspect.getsource(RTCRtpSender)
+    for name in ("self.__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE]",
+                 "self.__lsr = ", "self.__lsr_time = "):
+        assert name in source, name
+    assert Padding.RECENT < jitterbuffer.MAX_MISORDER
+
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            sender = pc.addTransceiver("video").sender
+            assert isinstance(getattr(sender, "_RTCRtpSender__rtp_history", None), dict)
+            assert hasattr(sender, "_RTCRtpSender__lsr")
+            assert hasattr(sender, "_RTCRtpSender__lsr_time")
+        finally:
+            await pc.close()
+
+    run_async(run())
