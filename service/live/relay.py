@@ -122,9 +122,8 @@ class Outbound:
         self._describe(stream, fanout.codec)
         if fanout.kind == "video":
             recent = fanout.recent_keyframe()
-            for i, packet in enumerate(recent):
-                self._on_frame(stream, fanout.codec, bytes(packet), int(packet.pts or 0),
-                               i == 0)
+            for i, frame in enumerate(recent):
+                self._on_frame(stream, fanout.codec, frame.data, frame.timestamp, i == 0)
 
     def _listen(self, stream: int, fanout: Fanout) -> None:
         def on_frame(codec: RTCRtpCodecParameters, data: bytes, timestamp: int,
