@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,8 @@ import httpx2 as httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.ports import free_port, wait_port  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 REDIS_DB = 14
@@ -73,21 +74,6 @@ SCRIPTS = """() => performance.getEntriesByType("resource")
   .filter((r) => r.initiatorType === "script" || r.name.endsWith(".js"))
   .map((r) => ({ name: r.name, decoded: r.decodedBodySize, transferred: r.encodedBodySize }))"""
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 class Stack:
