@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -209,9 +209,14 @@ def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> 
         finally:
             await engine.dispose()
 
-    # A thread of its own: Playwright's sync API keeps a loop running in the main thread.
+    return run_async(run())
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end from a test. A thread of its own: Playwright's sync API
+    keeps a loop running in the main thread of a worker that ran a browser test before."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+        return pool.submit(asyncio.run, work).result()
 
 
 class World:

@@ -4,13 +4,13 @@ node's share removed."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis.asyncio import Redis
 
 from service.cluster.placement import Placement
+from tests.conftest import run_async
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ def run(redis_url: str, work: Callable[[Redis], Awaitable[T]]) -> T:
         finally:
             await redis.aclose()
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def test_one_origin_per_room_until_released_or_forgotten(redis_url: str) -> None:
