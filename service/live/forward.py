@@ -49,6 +49,7 @@ from service.live.frames import AUDIO_CLOCK, NO_PICTURE_ID, VIDEO_CLOCK, Frame
 
 __all__ = ["AUDIO_CLOCK", "VIDEO_CLOCK", "Fanout", "ForwardedTrack", "Frame", "is_keyframe"]
 log = logging.getLogger("kumpul.live")
+CATCH_UP_TICKS = 2 * 90000  # a video frame this far behind the last sent goes right after it
 QUEUE_FRAMES = 120  # per viewer; a viewer further behind than this drops frames
 ASK_AGAIN_SECONDS = 0.5  # a viewer still waiting for a keyframe asks again this often
 START_SECONDS = 1.0  # at most one keyframe request per publisher this often
@@ -76,8 +77,17 @@ def is_keyframe(codec: str, data: bytes) -> bool:
 class ForwardedTrack(MediaStreamTrack):
     """What one viewer's sender reads: the publisher's encoded frames, from a keyframe on.
     A video track may move to another fan-out of the same codec (the room's low layer,
-    `layers.py`) or to none (audio only); a move takes effect at the new source's next
-    keyframe, the old one playing until then."""
+    `lowlayer.py`) or to none (audio only); a move takes effect at the new source's next
+    keyframe, the old one playing until then.
+
+    The low layer keeps the original's timestamps but runs a few frames behind it, so its
+    keyframe after a move can carry a timestamp the viewer already had: a receiver joins
+    packets of one timestamp into one frame and decodes only the first picture (the viewer
+    stays on the old layer's last picture, smeared by the new one's deltas). So a video
+    frame not after the last one this viewer was given goes out one tick after it (as an
+    SFU's RTP munger keeps timestamps going forward): the new layer's first frames come a
+    tick apart until its own timestamps are ahead, and no offset stays to move the picture
+    away from the sound."""
 
     def __init__(self, kind: str, fanout: Fanout, codec: str | None = None) -> None:
         super().__init__()
@@ -92,6 +102,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._recovering = False  # waiting for a keyframe after a loss (not a start)
         self._reading = False
         self._asked_at = time.monotonic()
+        self._last_ts: int | None = None  # the last video timestamp it was given
         self.sent = 0
         self.on_pause: Callable[[], None] | None = None
 
@@ -135,6 +146,8 @@ class ForwardedTrack(MediaStreamTrack):
         self._deliver(frame)
 
     def _deliver(self, frame: Frame) -> None:
+        if self.kind == "video":
+            frame = self._continued(frame)
         if self._write is not None:
             self._write(frame)
             self.sent += 1
@@ -143,6 +156,17 @@ class ForwardedTrack(MediaStreamTrack):
             self.restart(recovery=True)
             return
         self._queue.put_nowait(frame)
+
+    def _continued(self, frame: Frame) -> Frame:
+        """`frame`, with a timestamp after the last one this viewer was given if it was
+        not (a frame further behind starts a new timeline: another publisher's)."""
+        last = self._last_ts
+        if last is not None and (last - frame.timestamp) & 0xFFFFFFFF < CATCH_UP_TICKS:
+            if self._write is not None:
+                frame.payloads  # noqa: B018 - packetized once for the layer, then shared
+            frame = frame.restamped(last + 1)
+        self._last_ts = frame.timestamp
+        return frame
 
     def move_to(self, fanout: Fanout | None) -> None:
         """Play `fanout` from its next keyframe on (None: stop sending video now)."""

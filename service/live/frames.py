@@ -57,6 +57,16 @@ class Frame:
             self.uniform = len({len(p) for p in payloads[:-1]}) == 1
         return self._payloads
 
+    def restamped(self, timestamp: int) -> Frame:
+        """The same frame at another RTP timestamp (one viewer's timestamps kept going
+        forward across a move between layers, `forward.py`); its payloads are shared."""
+        other = Frame.__new__(Frame)
+        for name in Frame.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.timestamp = timestamp & 0xFFFFFFFF
+        other._packet = None
+        return other
+
     @property
     def packet(self) -> av.Packet[Any]:
         """The frame as aiortc's senders take it (`Encoder.pack`)."""

@@ -21,6 +21,7 @@ from aiortc import (
 )
 from aiortc.codecs import vpx
 from aiortc.mediastreams import AudioStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from service.live import forward
 from service.live.ice import use_host_addresses
@@ -223,6 +224,46 @@ def test_keyframe_detection() -> None:
     assert not forward.is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")
     assert forward.is_keyframe("opus", b"\x00")
     assert fractions.Fraction(1, 90000) == forward.VIDEO_CLOCK
+
+
+def test_a_move_to_a_layer_behind_keeps_the_viewers_timestamps_going_forward() -> None:
+    """The low layer's keyframe after a move carries a timestamp the viewer already had
+    from the original (it runs frames behind): the viewer gets it a tick after the last
+    one (a receiver would join the two into one frame and never show the new layer), and
+    so the frames after it until the layer's own timestamps are ahead; a moved-back
+    viewer's replayed keyframe and frames since go the same way."""
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    key, delta = b"\x10\x02\x00\x9d\x01\x2a", b"\x11\x02\x00"
+
+    async def scenario() -> list[tuple[str, int]]:
+        high, low = forward.Fanout("video"), forward.Fanout("video")
+        track = high.add("VP8")
+        got: list[tuple[str, int]] = []
+
+        def write(frame: forward.Frame) -> int:
+            got.append((frame.data[:1].hex(), frame.timestamp))
+            return 0
+
+        track.write_with(write)
+        high.publish(vp8, key, 3000)
+        high.publish(vp8, delta, 6000)
+        high.publish(vp8, delta, 9000)
+        track.move_to(low)
+        high.publish(vp8, delta, 12000)  # still on high until low's keyframe
+        low.publish(vp8, key, 9000)  # the low layer's picture of 9000, made late
+        low.publish(vp8, delta, 12000)
+        high.publish(vp8, delta, 15000)  # not this viewer's any more
+        low.publish(vp8, delta, 15000)
+        track.move_to(high)
+        high.publish(vp8, key, 30000)  # ahead of everything sent: no shift any more
+        high.publish(vp8, delta, 33000)
+        return got
+
+    got = run_async(scenario())
+    assert got[:4] == [("10", 3000), ("11", 6000), ("11", 9000), ("11", 12000)], got
+    assert got[4:7] == [("10", 12001), ("11", 12002), ("11", 15000)], got  # on low
+    replayed = [("10", 15001)] + [("11", 15001 + n) for n in range(1, 5)]
+    assert got[7:] == [*replayed, ("10", 30000), ("11", 33000)], got
 
 
 def test_a_hundred_viewers_come_and_go_and_nothing_stays(monkeypatch: pytest.MonkeyPatch) -> None:
