@@ -317,10 +317,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("KUMPUL_RTC_UDP_PORT", "rtc_udp_port", _int_range(0, 65535), "0",
          "One UDP port that carries the media of every live connection of this node (open "
          "it on the firewall). 0: each connection binds a port of its own at random."),
-    Spec("KUMPUL_FORWARD_PATH", "forward_path", _choice("shared", "classic"), "classic",
-         "How live frames reach viewers: `classic` is aiortc's own sender per viewer; "
-         "`shared` packetizes each frame once per layer and writes only headers and SRTP per "
-         "viewer (not yet the default: an edge's viewers do not move to the low layer on it)."),
+    Spec("KUMPUL_FORWARD_PATH", "forward_path", _choice("shared", "classic"), "shared",
+         "How live frames reach viewers: `shared` packetizes each frame once per layer and "
+         "writes only headers and SRTP per viewer; `classic` is aiortc's own sender per "
+         "viewer (to compare)."),
     Spec("KUMPUL_LIVE_MAX_VIEWERS", "live_max_viewers", _int_range(1, 5000), "300",
          "Viewers one live room takes at most."),
     Spec("KUMPUL_MOMENT_SECONDS", "moment_seconds", _seconds_span, "8-30",

@@ -119,7 +119,7 @@ class Room:
     relays: set[Outbound] = field(default_factory=set)  # an origin's edges
     admit: Callable[[Room], Awaitable[bool]] | None = None  # the cluster-wide viewer cap
     on_change: Callable[[Room], None] | None = None  # counts and state to the cluster
-    forward_path: str = "classic"  # how frames reach viewers (`forward.py`, `writer.py`)
+    forward_path: str = "shared"  # how frames reach viewers (`forward.py`, `writer.py`)
     scratch: Scratch = field(default_factory=Scratch)  # where its viewers' packets are made
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _rate_mark: tuple[float, int] = (0.0, 0)
