@@ -113,7 +113,7 @@ class Channel:
     reader that brings them the room's stream."""
 
     def __init__(self, shared: RoomState, node_id: str, persist: Persist, forget: Forget,
-                 clock: Callable[[], int]) -> None:
+                 clock: Callable[[], Awaitable[int]]) -> None:
         self.shared = shared  # the room in Redis, as every node sees it
         self.node_id = node_id
         self.people: dict[int, Person] = {}  # by connection id (on this node)
@@ -284,7 +284,7 @@ class Channel:
     async def _chat(self, person: Person, raw: object) -> None:
         text = clean_chat(raw)
         await self._gate(person, "chat", CHAT_RATE)
-        at = self._clock()
+        at = await self._clock()
         event_id = await self._persist("chat", person.user_id, text, at)
         await self.shared.append({"type": "chat", "id": event_id, "user_id": person.user_id,
                                  "name": person.name, "text": text, "at_ms": at,
@@ -294,7 +294,7 @@ class Channel:
         if emoji not in REACTIONS:
             raise ChannelError("invalid_reaction", "Pick one of the room's reactions.")
         await self._gate(person, "reaction", REACTION_RATE)
-        at = self._clock()
+        at = await self._clock()
         await self._persist("reaction", person.user_id, str(emoji), at)
         await self.shared.append({"type": "reaction", "emoji": emoji, "user_id": person.user_id,
                                  "at_ms": at})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
@@ -18,7 +18,7 @@ class Channels:
         self._channels: dict[str, Channel] = {}
 
     def open(self, session_id: str, persist: Persist, forget: Forget,
-             clock: Callable[[], int]) -> Channel:
+             clock: Callable[[], Awaitable[int]]) -> Channel:
         """This node's channel of the session, made on first use."""
         found = self._channels.get(session_id)
         if found is None or found.ended:

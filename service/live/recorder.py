@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -68,6 +69,8 @@ class Recorder:
         self.name = name
         self.path = stem.with_suffix(".webm")
         self.started: float | None = None  # monotonic time of the recording's first frame
+        self.started_wall: float | None = None  # ... and on the wall clock (other nodes')
+        self.on_start: Callable[[], None] | None = None
         self.packets = 0
         self._container: Any = None
         self._streams: dict[str, Any] = {}
@@ -101,7 +104,9 @@ class Recorder:
         if self._container is None:
             if kind != "video" or not key or not self._open(codec.name, data):
                 return  # wait for the first video keyframe
-            self.started = now
+            self.started, self.started_wall = now, time.time()
+            if self.on_start is not None:
+                self.on_start()
         if kind not in self._origin:
             self._origin[kind] = (timestamp, now)
         first_ts, arrived = self._origin[kind]

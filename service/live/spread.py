@@ -37,10 +37,14 @@ CHECK_SECONDS = 1.0
 
 def public_state(room: Room) -> dict[str, str]:
     codecs = room.codecs()
+    started = room.recorder.started_wall if room.recorder is not None else None
     return {"origin": room.node, "publishing": "1" if room.publishing else "0",
             "stage": "1" if room.on_stage("guest") else "0",
             "video_codec": codecs["video_codec"] or "",
-            "audio_codec": codecs["audio_codec"] or ""}
+            "audio_codec": codecs["audio_codec"] or "",
+            # when the recording began (wall clock, ms): chat on any node is kept on its
+            # timeline
+            "recording_at": str(int(started * 1000)) if started is not None else ""}
 
 
 class Spread:
@@ -67,6 +71,18 @@ class Spread:
         room.node = self.node_id
         room.admit = self._admit
         room.on_change = self._changed
+        if room.recorder is not None:
+            room.recorder.on_start = lambda: self._changed(room)
+
+    async def recording_ms(self, session_id: str) -> int:
+        """Where on the room's recording timeline now falls, as its origin published it
+        (0 before the recording began, or with Redis unreachable)."""
+        try:
+            state = (await self.placement.states([session_id]))[session_id]
+        except RedisError:
+            return 0
+        started = state.get("recording_at", "")
+        return max(0, int(time.time() * 1000) - int(started)) if started.isdigit() else 0
 
     async def _admit(self, room: Room) -> bool:
         """The room's cap over every node (Redis down: this node's own count decides)."""

@@ -69,8 +69,15 @@ def channel_of(svc: Services, room: Room) -> Channel:
                 await live.delete_event(session, session_id, event_id, actor_id)
 
         recorder = room.recorder
-        room.channel = svc.channels.open(
-            session_id, persist, forget, clock=recorder.elapsed_ms if recorder else (lambda: 0))
+
+        async def clock() -> int:
+            """ms on the recording's timeline: this node's recorder's, or (an edge, or an
+            origin that moved) the one the room's origin published."""
+            if recorder is not None and recorder.started is not None:
+                return recorder.elapsed_ms()
+            return await svc.spread.recording_ms(session_id)
+
+        room.channel = svc.channels.open(session_id, persist, forget, clock=clock)
 
         async def remove_guest() -> None:
             await room.stop_publisher("guest")

@@ -20,6 +20,7 @@ from service.settings import Settings
 from tests.conftest import ServerProcess
 from tests.live import run_async
 from tests.live.test_forward import MovingPicture, Viewer, moving, prefer
+from tests.live.test_room_channel import join_member, open_socket
 from tests.live.test_signalling import SDP, code, schedule
 from tests.remote import member_of_new_community
 
@@ -294,3 +295,36 @@ def test_losing_the_origin_ends_publishing(nodes: NodePair) -> None:
     assert out["republished"] == 201 and out["new_origin"] != out["origin"], out
     assert out["frames"] > 40, out
     assert out["ended"] == (200, "ended"), out
+
+
+def test_chat_through_either_node_is_kept_on_the_recordings_timeline(nodes: NodePair) -> None:
+    """The host publishes through A (A records); a member chatting through B and one
+    through A, both a few seconds in, are kept at the same place on A's recording."""
+    a, b = nodes
+    host = member_of_new_community(a, role="host")
+    live = schedule(a, host)
+    sid = live["id"]
+    ana = join_member(a, host.owner_token, host.slug, "ana@example.com", "Ana")
+    budi = join_member(a, host.owner_token, host.slug, "budi@example.com", "Budi")
+
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            publisher, made = await publish(client, urls(a, sid)[0], live["publish_token"])
+            assert made.status_code == 201, made.text
+            on_b = await open_socket(b, sid, ana)
+            on_a = await open_socket(a, sid, budi)
+            for sock in (on_b, on_a):
+                await sock.expect("hello")
+            await asyncio.sleep(3.0)
+            await on_b.send(type="chat", text="from b")
+            first = (await on_a.expect("chat"))["at_ms"]
+            await on_a.send(type="chat", text="from a")
+            second = (await on_b.expect("chat"))["at_ms"]
+            for sock in (on_b, on_a):
+                await sock.ws.close()
+            await publisher.close()
+            return [first, second]
+
+    through_b, through_a = run_async(run())
+    assert 2000 <= through_b <= through_a, (through_b, through_a)
+    assert through_a - through_b < 1000, (through_b, through_a)
