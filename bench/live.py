@@ -44,6 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ports import free_port, wait_port  # noqa: E402
+
 VIEWER_PROCESSES = 4
 WINDOW = 5.0  # seconds of counting at each step
 
@@ -251,25 +253,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    import socket
-
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("the bench server did not start")
-
-
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all cores so far (/proc/stat)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -374,7 +357,7 @@ def run_mode(mode: str, source: Path, counts: list[int], folder: Path, path: str
     rows: list[dict[str, Any]] = []
     name = mode if mode == "relay" else f"{mode}/{path}"
     try:
-        wait_for(port)
+        wait_port(port)
         publisher = subprocess.Popen([sys.executable, __file__, "--publish", url,
                                       "--source", str(source)])
         try:

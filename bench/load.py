@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.lightview import Counter  # noqa: E402  (light viewers count frames the same way)
+from bench.ports import free_port, wait_port  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 PG_ADMIN = os.environ.get("KUMPUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -52,21 +52,6 @@ MEMBERS = 10
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def percentile(values: list[float], p: float) -> float:

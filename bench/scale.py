@@ -52,6 +52,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ports import free_port, wait_port  # noqa: E402
+
 REDIS_URL = ""  # a redis-server of this run's own (`own_redis`): other benchmarks flush theirs
 SECRET = "bench-scale-secret-key-that-is-long-enough-0123"  # noqa: S105 - a throwaway key
 PASSWORD = "benchmark password"  # noqa: S105 - a throwaway account in a temp database
@@ -62,23 +64,6 @@ VIEWER_PROCESSES = 4
 
 def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -17,7 +17,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from redis import Redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ports import free_port, wait_port  # noqa: E402
 from service.db.engine import async_sessions, make_async_engine  # noqa: E402
 from service.domain import accounts  # noqa: E402
 from service.settings import Settings, load_settings  # noqa: E402
@@ -39,23 +39,6 @@ from service.storage.s3 import S3Store  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 PASSWORD = "benchmark password"  # noqa: S105 - a throwaway account in a temp database
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def env_of(settings: Settings) -> dict[str, str]:
