@@ -108,7 +108,17 @@ def serve(port: int, addresses: list[str]) -> None:
             "low_busy_s": room.low.busy_seconds if room.low else 0.0,
             "low_encoded": room.low.encoded if room.low else 0,
             "low_bytes": room.low.fanout.bytes if room.low else 0,
-            "keyframe_requests": room.fanouts["video"].requests})
+            "keyframe_requests": room.fanouts["video"].requests,
+            "low_keyframes": room.low.fanout.keyframes if room.low else 0,
+            "writers": {r: writer_counts(pc) for r, pc in room.viewers.items()}})
+
+    def writer_counts(pc: Any) -> dict[str, int]:
+        for sender in pc.getSenders():
+            writer: Any = getattr(sender._retransmit, "__self__", None)
+            if writer is not None and writer is not sender and hasattr(writer, "refused"):
+                return {"packets": writer.packets, "resent": writer.retransmitted,
+                        "refused": writer.refused, "dropped": writer.dropped}
+        return {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -313,6 +323,10 @@ def main() -> int:
     if len(layer_log) > 10:
         (t0, q0), (t1, q1) = layer_log[5], layer_log[-1]
         low_kbps = (q1.get("low_bytes", 0) - q0.get("low_bytes", 0)) * 8 / 1000 / (t1 - t0)
+    if layer_log:
+        last = layer_log[-1][1]
+        print(f"low layer keyframes: {last.get('low_keyframes')}; writers (packets, resent, "
+              f"refused, dropped): {json.dumps(last.get('writers'))}")
     publisher_kbps = 0.0
     if sent_before and sent_after:
         publisher_kbps = (sent_after["bytes"] - sent_before["bytes"]) * 8 / 1000 / (

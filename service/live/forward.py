@@ -301,6 +301,7 @@ class Fanout:
         self._later: asyncio.TimerHandle | None = None
         self._pending = False  # a request waits for its turn
         self.requests = 0  # keyframe requests sent to publishers
+        self.keyframes = 0
         self.frame_at = -1e9  # when the last frame came (monotonic)
         self.bytes = 0  # of frames forwarded, all told
         self._gop: list[Frame] = []  # since the last keyframe, while it is recent
@@ -375,6 +376,7 @@ class Fanout:
         self.frames += 1
         key = is_keyframe(codec.name, data)
         if key and self.kind == "video":
+            self.keyframes += 1
             self._keyframe_at = time.monotonic()
             self._pending = False
         picture_id = NO_PICTURE_ID

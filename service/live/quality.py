@@ -176,7 +176,7 @@ class Quality:
 
 class Padding:
     """Recent packets of a viewer's video sender sent again, at a rate, while a probe runs
-    (through the sender's `_retransmit`, which the shared path's writer answers).
+    (the shared path's writer's `pad`, else the sender's `_retransmit`).
 
     A player drops them as duplicates (they stay within its jitter buffer's reach: never
     older than `RECENT` packets); where RTX was negotiated they go on the RTX stream."""
@@ -236,10 +236,13 @@ class Padding:
                 budget = min(budget + rate * (now - last) / 8, rate * 0.25 / 8)
                 last = now
                 recent = self._recent()
+                owner = getattr(self.sender._retransmit, "__self__", None)
+                pad = getattr(owner, "pad", None) if owner is not self.sender else None
+                send = pad if callable(pad) else self.sender._retransmit
                 while budget > 0 and recent:
                     sequence, size = recent[turn % len(recent)]
                     turn += 1
-                    await self.sender._retransmit(sequence)
+                    await send(sequence)
                     budget -= size + 40
                     self.sent_bytes += size + 40
 

@@ -15,7 +15,10 @@ next, all on the event loop).
 
 Per viewer it keeps what must differ: its SSRC and RTX SSRC, sequence numbers, timestamp
 origin, payload types and extension ids (from the parameters aiortc's sender is started
-with), a history of what it sent for NACKs (answered with RTX when negotiated, RFC 4588),
+with), a history of what it sent for NACKs (answered with RTX when negotiated, RFC 4588; a
+packet is sent again at most once per round trip, and resends take at most `RTX_SHARE` of
+what the viewer is sent: a player that NACKs everything it misses on every new gap, as
+aiortc's does, would otherwise multiply a congested link's load until nothing got through),
 and the packet and octet counts that aiortc's sender reports in its RTCP sender reports
 (it keeps running RTCP: reports, round trip, BYE). Only counters, no per-packet logging.
 
@@ -51,6 +54,10 @@ SLOT = 1500  # bytes a packet may take, SRTP tag included
 ROOM_FOR_TAG = 16  # SRTP's authentication tag (10 bytes with SHA-1 80, 16 with GCM)
 GSO_SEGMENTS = 40  # datagrams per sendmsg at most: 40 x 1500 stays under UDP's 64 KiB
 UDP_SEGMENT = 103  # linux/udp.h: the GSO segment size, as a control message
+RTX_SHARE = 0.5  # resends add at most this share to the bytes a viewer is sent ...
+RTX_BURST = 48_000  # ... and at most this many bytes at once
+RESEND_GAP = 0.05  # a packet is sent again at most once a round trip, and this often at most
+RESENT_KEPT = 1024  # sequence numbers remembered as resent
 BACKLOG_BYTES = 1 << 20  # a socket this far behind (asyncio buffering): drop, count
 _HEADER = struct.Struct("!BH")  # marker | payload type, sequence number
 _TIMESTAMP = struct.Struct("!I")
@@ -119,6 +126,9 @@ class RtpWriter:
         self.octets = 0
         self.dropped = 0  # packets not sent: transport gone, or too far behind
         self.retransmitted = 0
+        self.refused = 0  # NACKed packets not sent again (too soon, or over the share)
+        self._rtx_credit = float(RTX_BURST)
+        self._resent: dict[int, float] = {}  # sequence number -> when last sent again
         self._extensions = HeaderExtensionsMap()
         self._extensions.configure(parameters)
         self._mid = parameters.muxId
@@ -191,6 +201,7 @@ class RtpWriter:
         self._history.append((first, frame, timestamp, delta))
         self.packets += sent
         self.octets += frame.size
+        self._rtx_credit = min(self._rtx_credit + RTX_SHARE * frame.size, RTX_BURST)
         counters = vars(self.sender)
         counters[_SENDER + "packet_count"] += sent
         counters[_SENDER + "octet_count"] += frame.size
@@ -284,8 +295,31 @@ class RtpWriter:
         return found[::-1]
 
     async def retransmit(self, sequence: int) -> None:
-        """A NACKed packet, again: wrapped in RTX (RFC 4588) when the viewer negotiated it,
-        else as it was."""
+        """A NACKed packet, again, unless it went again less than a round trip ago or the
+        viewer's resends are over their share (`RTX_SHARE`)."""
+        now = time.monotonic()
+        rtt = vars(self.sender).get(_SENDER + "rtt")
+        last = self._resent.get(sequence)
+        if last is not None and now - last < max(RESEND_GAP, rtt or 0.0):
+            self.refused += 1
+            return
+        found = self.find(sequence)
+        if found is None:
+            return
+        size = len(found[0].payloads[found[1]])
+        if self._rtx_credit < size:
+            self.refused += 1
+            return
+        self._rtx_credit -= size
+        self._resent.pop(sequence, None)
+        self._resent[sequence] = now
+        if len(self._resent) > RESENT_KEPT:
+            del self._resent[next(iter(self._resent))]
+        await self.pad(sequence)
+
+    async def pad(self, sequence: int) -> None:
+        """A sent packet, again: wrapped in RTX (RFC 4588) when the viewer negotiated it,
+        else as it was (a NACK's answer, or a probe's padding, `quality.Padding`)."""
         found = self.find(sequence)
         if found is None or self.dtls._state is not State.CONNECTED or not self._route():
             return

@@ -290,6 +290,7 @@ def test_sender_history_retransmit_and_report_times_quality_uses() -> None:
             assert isinstance(getattr(sender, "_RTCRtpSender__rtp_history", None), dict)
             assert hasattr(sender, "_RTCRtpSender__lsr")
             assert hasattr(sender, "_RTCRtpSender__lsr_time")
+            assert hasattr(sender, "_RTCRtpSender__rtt")  # the writer spaces resends by it
         finally:
             await pc.close()
 

@@ -32,7 +32,7 @@ from service.live.forward import ForwardedTrack, is_keyframe
 from service.live.ice import use_host_addresses
 from service.live.quality import Layer
 from service.live.rooms import Room
-from service.live.writer import RtpWriter
+from service.live.writer import RTX_BURST, RTX_SHARE, RtpWriter
 from tests.live import run_async
 from tests.live.test_codecs import live_room
 from tests.live.test_forward import prefer
@@ -256,6 +256,19 @@ async def forwarded(path: str) -> dict[str, Any]:
            "mid": next(t.mid for t in server_pc.getTransceivers() if t.kind == "video"),
            "packet_count": vars(sender)["_RTCRtpSender__packet_count"],
            "gso": RtpWriter.gso}
+    writer = getattr(sender._retransmit, "__self__", None)
+    if isinstance(writer, RtpWriter):  # a player NACKing again and again, everything
+        recent = writer.recent(400)
+        before = (writer.retransmitted, writer.refused)
+        for _ in range(5):
+            await writer.retransmit(recent[-1][0])
+        out["same_five"] = (writer.retransmitted - before[0], writer.refused - before[1])
+        sent, octets = writer.retransmitted, writer.octets
+        for sequence, _ in recent[:-1]:
+            await writer.retransmit(sequence)
+        resent = [size for _, size in recent[:-1]][:writer.retransmitted - sent]
+        out["flood"] = (len(recent) - 1, writer.retransmitted - sent, sum(resent),
+                        writer.octets - octets)
     RtpWriter.gso = True
     await viewer.pc.close()
     await room.close()
@@ -284,6 +297,18 @@ def test_a_viewer_gets_the_publishers_frames_and_sound_bit_exact(path: str) -> N
     assert out["dropped"] > 5 and out["rtx"] >= out["dropped"] - 2, out["rtx"]
     if path.startswith("shared"):
         assert out["gso"] == (path == "shared"), "UDP GSO was refused on loopback"
+
+
+def test_nacks_are_answered_once_a_round_trip_and_within_a_share() -> None:
+    """A packet NACKed five times at once goes again once; a NACK of hundreds of packets
+    (a player that asks for everything it misses on every new gap, as aiortc's does) gets
+    at most `RTX_BURST` bytes plus `RTX_SHARE` of what the viewer was sent meanwhile, not
+    all of them: resends never multiply a congested link's load."""
+    out = outcome("shared")
+    assert out["same_five"] == (1, 4), out["same_five"]
+    asked, resent, resent_bytes, sent_meanwhile = out["flood"]
+    assert asked > 100 and 0 < resent < asked, out["flood"]
+    assert resent_bytes <= RTX_BURST + RTX_SHARE * sent_meanwhile, out["flood"]
 
 
 @pytest.mark.parametrize("path", ["shared", "shared-no-gso", "classic"])
