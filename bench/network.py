@@ -70,7 +70,7 @@ SENT = """async () => {
 
 # --- the server (a subprocess) --------------------------------------------------------------
 
-def serve(port: int, addresses: list[str]) -> None:
+def serve(port: int, addresses: list[str], gso: bool = True) -> None:
     import uvicorn
     from aiortc import RTCConfiguration
     from starlette.applications import Starlette
@@ -83,6 +83,9 @@ def serve(port: int, addresses: list[str]) -> None:
     from service.live.rooms import Room
 
     use_host_addresses(addresses)
+    from service.live.writer import RtpWriter
+
+    RtpWriter.gso = gso
     room = Room("bench", RTCConfiguration(), max_viewers=1000)
 
     async def page(request: Request) -> Response:
@@ -188,9 +191,13 @@ def main() -> int:
     parser.add_argument("--shaped", type=float, default=45.0)
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "ADDRESSES"))
     parser.add_argument("--trace", help="write the shaped viewers' quality traces here (JSON)")
+    parser.add_argument("--no-gso", action="store_true",
+                        help="the server sends packet by packet (no UDP GSO batches)")
+    parser.add_argument("--save-data", action="store_true",
+                        help="the shaped viewers choose the low layer at most from the start")
     args = parser.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1].split(","))
+        serve(int(args.serve[0]), args.serve[1].split(","), gso=not args.no_gso)
         return 0
     if os.geteuid() != 0:
         print("bench/network.py needs root (network namespaces, tc)")
@@ -206,7 +213,8 @@ def main() -> int:
         port = free_port()
         addresses = ["127.0.0.1", *(link.root_address for link in links)]
         server = subprocess.Popen([sys.executable, __file__, "--serve", str(port),
-                                   ",".join(addresses)], cwd=ROOT)
+                                   ",".join(addresses), *(["--no-gso"] if args.no_gso else [])],
+                                  cwd=ROOT)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             with contextlib.suppress(httpx.HTTPError):
@@ -247,6 +255,11 @@ def main() -> int:
             total = args.shaped + 60
             viewers = [Watching(link.prefix(), url(link), total) for link in links]
             started = time.monotonic()
+            while args.save_data and not all(v.resource for v in viewers[1:]):
+                time.sleep(0.05)
+            for watching in viewers[1:] if args.save_data else []:
+                httpx.post(f"{base}/layers", json={"resource": watching.resource,
+                                                    "ceiling": "low"})
             layer_log: list[tuple[float, dict[str, Any]]] = []
             while time.monotonic() - started < args.shaped:
                 time.sleep(1.0)
