@@ -348,7 +348,9 @@ def main() -> int:
               for name, row in found.items()}
     print(f"Pages at 390x844 (phone), cold cache, Chromium {CHROMIUM}; median of {args.reps} "
           "interleaved loads each")
-    print(f"(a check run on a busy shared machine: {os.cpu_count()} cores)\n")
+    load = os.getloadavg()[0]
+    print(f"({os.cpu_count()} cores; load average {load:.2f} at the end: above about 1 the "
+          "machine was not quiet and the figures are a check, not a measurement)\n")
     print(f"{'page':28} {'load ms':>8} {'DCL ms':>8} {'ready ms':>9} {'KiB':>7}")
     for name, row in median.items():
         print(f"{name:28} {row['load']:8.0f} {row['dcl']:8.0f} {row['ready']:9.0f} "
