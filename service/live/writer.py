@@ -127,6 +127,7 @@ class RtpWriter:
         self.dropped = 0  # packets not sent: transport gone, or too far behind
         self.retransmitted = 0
         self.refused = 0  # NACKed packets not sent again (too soon, or over the share)
+        self.resent_octets = 0  # payload bytes of NACKed packets sent again
         self._rtx_credit = float(RTX_BURST)
         self._resent: dict[int, float] = {}  # sequence number -> when last sent again
         self._extensions = HeaderExtensionsMap()
@@ -311,6 +312,7 @@ class RtpWriter:
             self.refused += 1
             return
         self._rtx_credit -= size
+        self.resent_octets += size
         self._resent.pop(sequence, None)
         self._resent[sequence] = now
         if len(self._resent) > RESENT_KEPT:

@@ -263,12 +263,11 @@ async def forwarded(path: str) -> dict[str, Any]:
         for _ in range(5):
             await writer.retransmit(recent[-1][0])
         out["same_five"] = (writer.retransmitted - before[0], writer.refused - before[1])
-        sent, octets = writer.retransmitted, writer.octets
+        sent, octets, resent = writer.retransmitted, writer.octets, writer.resent_octets
         for sequence, _ in recent[:-1]:
             await writer.retransmit(sequence)
-        resent = [size for _, size in recent[:-1]][:writer.retransmitted - sent]
-        out["flood"] = (len(recent) - 1, writer.retransmitted - sent, sum(resent),
-                        writer.octets - octets)
+        out["flood"] = (len(recent) - 1, writer.retransmitted - sent,
+                        writer.resent_octets - resent, writer.octets - octets)
     RtpWriter.gso = True
     await viewer.pc.close()
     await room.close()
