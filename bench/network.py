@@ -270,7 +270,9 @@ def main() -> int:
                 traces = httpx.get(f"{base}/layers", params={"trace": "1"}).json()
                 Path(args.trace).write_text(json.dumps(
                     {"600k": traces.get(viewers[1].resource),
-                     "300k": traces.get(viewers[2].resource)}))
+                     "300k": traces.get(viewers[2].resource),
+                     # what each shaped viewer's receiver counted, a line a second
+                     "600k_viewer": viewers[1].lines, "300k_viewer": viewers[2].lines}))
             shaped_end = viewers[0].last.get("t", args.shaped)
             slow.clear()
             cleared = time.monotonic()

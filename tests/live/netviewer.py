@@ -68,6 +68,34 @@ async def read(track: Any, counts: Counts) -> None:
         return
 
 
+def watch_sequence(receiver: RTCRtpReceiver) -> dict[str, int]:
+    """What arrives on the video's media stream, as the receiver counts it: packets, the
+    highest sequence number's distance from the first, and jumps of more than 100 numbers
+    forward (which a receiver reads as loss though nothing was lost on the way)."""
+    seen = {"packets": 0, "span": 0, "jumps": 0, "late": 0}
+    handle = receiver._handle_rtp_packet
+    state: dict[str, int] = {}
+
+    async def counting(packet: Any, arrival_time_ms: int) -> None:
+        if packet.payload_type != 0 and "ssrc" not in state:
+            state["ssrc"], state["first"], state["top"] = (
+                packet.ssrc, packet.sequence_number, packet.sequence_number)
+        if packet.ssrc == state.get("ssrc"):
+            seen["packets"] += 1
+            ahead = (packet.sequence_number - state["top"]) & 0xFFFF
+            if 0 < ahead < 0x8000:
+                if ahead > 100:
+                    seen["jumps"] += 1
+                state["top"] = packet.sequence_number
+                seen["span"] += ahead
+            elif ahead:
+                seen["late"] += 1
+        await handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = counting  # type: ignore[method-assign]
+    return seen
+
+
 async def main(url: str, seconds: float, token: str | None) -> None:
     counts = Counts()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: host candidates
@@ -78,6 +106,7 @@ async def main(url: str, seconds: float, token: str | None) -> None:
         counts.keys += 1
 
     count_keyframes(video.receiver, keyframe)
+    seen = watch_sequence(video.receiver)
     tasks: list[asyncio.Task[None]] = []
 
     @pc.on("track")
@@ -102,7 +131,7 @@ async def main(url: str, seconds: float, token: str | None) -> None:
             "t": round(time.monotonic() - counts.started, 2), "frames": counts.frames,
             "keys": counts.keys, "freezes": counts.freezes, "audio": counts.audio,
             "height": counts.height, "first_frame": counts.first_frame,
-            "state": pc.connectionState, "location": location}), flush=True)
+            "state": pc.connectionState, "location": location, "rtp": seen}), flush=True)
     await pc.close()
     for task in tasks:
         task.cancel()
