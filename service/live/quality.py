@@ -203,14 +203,19 @@ class Padding:
             self._task.cancel()
             self._task = None
 
+    def _writer(self) -> Any:
+        """The shared path's writer of this viewer (it took over the sender's NACK
+        answers), or None on the classic path."""
+        owner = getattr(self.sender._retransmit, "__self__", None)
+        return owner if owner is not self.sender and hasattr(owner, "pad") else None
+
     def _recent(self) -> list[tuple[int, int]]:
         """The last packets sent to this viewer, oldest first: (sequence number, bytes).
         On the shared path the viewer's writer answers (`writer.RtpWriter.recent`), else
         aiortc's sender history."""
-        owner = getattr(self.sender._retransmit, "__self__", None)
-        recent = getattr(owner, "recent", None)
-        if owner is not self.sender and callable(recent):
-            return list(recent(self.RECENT))
+        writer = self._writer()
+        if writer is not None:
+            return list(writer.recent(self.RECENT))
         history: dict[int, Any] = getattr(self.sender, "_RTCRtpSender__rtp_history", {})
         packets = list(history.values())
         if not packets:
@@ -228,6 +233,8 @@ class Padding:
         started = last = time.monotonic()
         budget = 0.0
         turn = 0
+        writer = self._writer()
+        send = writer.pad if writer is not None else self.sender._retransmit
         with contextlib.suppress(ConnectionError):
             while True:
                 await asyncio.sleep(self.TICK)
@@ -236,9 +243,6 @@ class Padding:
                 budget = min(budget + rate * (now - last) / 8, rate * 0.25 / 8)
                 last = now
                 recent = self._recent()
-                owner = getattr(self.sender._retransmit, "__self__", None)
-                pad = getattr(owner, "pad", None) if owner is not self.sender else None
-                send = pad if callable(pad) else self.sender._retransmit
                 while budget > 0 and recent:
                     sequence, size = recent[turn % len(recent)]
                     turn += 1
