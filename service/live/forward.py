@@ -103,6 +103,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._reading = False
         self._asked_at = time.monotonic()
         self._last_ts: int | None = None  # the last video timestamp it was given
+        self._hold = False  # moving down: the old source's frames stop at once
         self.sent = 0
         self.on_pause: Callable[[], None] | None = None
 
@@ -124,6 +125,8 @@ class ForwardedTrack(MediaStreamTrack):
         if self._codec is not None and frame.codec != self._codec:
             self.close()  # a publisher with another codec: this viewer can't play it
             return
+        if self._hold and self._next is not None and source is self._fanout:
+            return  # a link too slow for the old source: its picture waits for the new one
         if source is not None and source is not self._fanout:
             if source is not self._next:
                 return
@@ -168,8 +171,11 @@ class ForwardedTrack(MediaStreamTrack):
         self._last_ts = frame.timestamp
         return frame
 
-    def move_to(self, fanout: Fanout | None) -> None:
-        """Play `fanout` from its next keyframe on (None: stop sending video now)."""
+    def move_to(self, fanout: Fanout | None, hold: bool = False) -> None:
+        """Play `fanout` from its next keyframe on (None: stop sending video now); with
+        `hold` (a move down, for a link that can't carry the current source) the current
+        source's frames stop now and the picture waits for the new one's keyframe."""
+        self._hold = hold
         if fanout is None:
             for found in (self._fanout, self._next):
                 if found is not None:

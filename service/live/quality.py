@@ -16,6 +16,9 @@ sends one.
 - After a move or a failed probe, reports for `SETTLE_SECONDS` describe the old state and
   are not counted.
 - The viewer may choose a ceiling: "save data" (low at most) or audio only.
+- From its first move on, a viewer's video is paced (`writer.RtpWriter.pace`) at
+  `PACE_FACTOR` times its layer's rate: a move's replayed frames, a keyframe and resends
+  drain through its link's queue instead of overflowing it.
 
 A slow viewer is never dropped: at worst it hears the host. Moves take effect at the new
 layer's next keyframe (`ForwardedTrack.move_to`), so nobody sees a broken picture; moves
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -62,6 +66,7 @@ PROBE_CAP = {Layer.high: 6.0, Layer.low: 32.0}
 PROBE_SECONDS = 1.0  # padding at the next layer's rate before moving up
 ARRIVAL_HOLDS = 3.0  # after a move up, one bad report moves back down
 SETTLE_SECONDS = 1.5
+PACE_FACTOR = 1.5  # a moved viewer's packets leave at most at this times its layer's rate
 
 
 @dataclass
@@ -234,7 +239,8 @@ class Padding:
         budget = 0.0
         turn = 0
         writer = self._writer()
-        send = writer.pad if writer is not None else self.sender._retransmit
+        send = functools.partial(writer.pad, probe=True) if writer is not None \
+            else self.sender._retransmit
         with contextlib.suppress(ConnectionError):
             while True:
                 await asyncio.sleep(self.TICK)
@@ -326,6 +332,7 @@ class Follow:
     def _pad(self) -> None:
         """Padding runs exactly while a probe does."""
         probing = self.quality.probing
+        self._pace()
         if probing is None:
             self.padding.stop()
         elif not self.padding.running:
@@ -342,7 +349,19 @@ class Follow:
     def _moved(self, layer: Layer) -> None:
         self.moves.append((self.clock(), layer))
         self.remb = None  # a REMB measured on the old layer says nothing of the new one
+        self._pace()  # before the move: the new layer's replayed frames are paced
         self.apply(layer)
+
+    def _pace(self) -> None:
+        """Once a viewer has moved, its link has shown a limit: its video leaves paced at
+        `PACE_FACTOR` times its layer's rate (the layer a probe tests, while one runs; the
+        low layer's while on sound only, for the move back up) on the shared path."""
+        writer = self.padding._writer()
+        if writer is None or not self.moves:
+            return
+        layer = self.quality.probing or self.quality.layer
+        bps = self.layer_bps(Layer.low if layer == Layer.audio else layer)
+        writer.pace(PACE_FACTOR * bps if bps > 0 else None)
 
 
 def _round_trip(sender: RTCRtpSender, report: Any) -> float | None:

@@ -330,8 +330,8 @@ class Room:
         def apply(layer: Layer) -> None:
             if layer == Layer.high:
                 track.move_to(self.fanouts["video"])
-            elif layer == Layer.low:
-                track.move_to(self.low_fanout())
+            elif layer == Layer.low:  # from high, a move down: high's frames stop now
+                track.move_to(self.low_fanout(), hold=track.source is self.fanouts["video"])
             else:
                 track.move_to(None)
 

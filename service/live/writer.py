@@ -22,18 +22,26 @@ aiortc's does, would otherwise multiply a congested link's load until nothing go
 and the packet and octet counts that aiortc's sender reports in its RTCP sender reports
 (it keeps running RTCP: reports, round trip, BYE). Only counters, no per-packet logging.
 
+A writer may be paced (`pace`, set by `quality.Follow` once a viewer's link has shown
+its limit): as libwebrtc's pacer does, packets then leave at most at that rate (a token
+bucket of `PACE_BURST`), resends first, so a burst (a keyframe, a layer's replayed
+second of frames after a move, a run of resends) drains through a slow link's short
+queue instead of overflowing it. An unpaced writer sends each frame at once.
+
 aiortc and pylibsrtp internals used here are pinned (pyproject.toml) and guarded by
 tests/live/test_aiortc_internals.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCRtpSender
@@ -54,6 +62,9 @@ SLOT = 1500  # bytes a packet may take, SRTP tag included
 ROOM_FOR_TAG = 16  # SRTP's authentication tag (10 bytes with SHA-1 80, 16 with GCM)
 GSO_SEGMENTS = 40  # datagrams per sendmsg at most: 40 x 1500 stays under UDP's 64 KiB
 UDP_SEGMENT = 103  # linux/udp.h: the GSO segment size, as a control message
+PACE_BURST = 0.02  # a paced writer sends this many seconds of its rate at once ...
+PACE_BURST_MIN = 2 * SLOT  # ... and at least this many bytes
+PACE_BACKLOG = 2.0  # seconds of its rate a paced writer may hold back; beyond: dropped
 RTX_SHARE = 0.5  # resends add at most this share to the bytes a viewer is sent ...
 RTX_BURST = 48_000  # ... and at most this many bytes at once
 RESEND_GAP = 0.05  # a packet is sent again at most once a round trip, and this often at most
@@ -142,6 +153,15 @@ class RtpWriter:
         self._picture_delta = 0  # this viewer's VP8 picture id - the layer's
         self._last_picture_id: int | None = None
         self._history: deque[tuple[int, Frame, int, int]] = deque(maxlen=HISTORY_FRAMES)
+        self.pace_bps: float | None = None
+        self.paced = 0  # packets held back by the pacer and sent later
+        self._tokens = 0.0
+        self._tokens_at = time.monotonic()
+        self._queue: deque[list[Any]] = deque()  # [frame, timestamp, delta, first, next]
+        self.on_overflow: Callable[[], None] | None = None  # held back too long: restart
+        self._queued_bytes = 0
+        self._resends: deque[int] = deque()
+        self._drain_at: asyncio.TimerHandle | None = None
         self._scratch = scratch or Scratch()
         self._gso = self.gso
         self._socket: socket.socket | None = None
@@ -195,23 +215,121 @@ class RtpWriter:
             self._last_picture_id = (picture_id + self._picture_delta) & 0x7FFF
         delta = self._picture_delta if picture_id != NO_PICTURE_ID else 0
         timestamp = (self.origin + frame.timestamp) & 0xFFFFFFFF
-        header = self._header(timestamp)
+        if self.pace_bps is None:
+            first = self._begin(frame, timestamp, delta)
+            sent = self._send_all(self._header(timestamp), payloads, first, delta,
+                                  picture_id, frame.uniform, 0, len(payloads))
+            self._count(sent)
+            return sent
+        if self._queued_bytes > self.pace_bps / 8 * PACE_BACKLOG:
+            # frames not begun are dropped whole (no hole in the sequence numbers) and the
+            # viewer starts again at a keyframe, from which this frame would not decode
+            self._drop_queue()
+            if self.on_overflow is not None:
+                self.on_overflow()
+            self.dropped += len(payloads)
+            return 0
+        self._queue.append([frame, timestamp, delta, 0, 0])
+        self._queued_bytes += frame.size
+        self._drain()
+        return len(payloads)
+
+    def _begin(self, frame: Frame, timestamp: int, delta: int) -> int:
+        """A frame's first packet goes now: its sequence numbers, its place in the history
+        for NACKs, the counts its sender reports."""
         first = self.sequence
-        sent = self._send_all(header, payloads, first, delta, picture_id, frame.uniform)
-        self.sequence = (first + len(payloads)) & 0xFFFF
+        self.sequence = (first + len(frame.payloads)) & 0xFFFF
         self._history.append((first, frame, timestamp, delta))
-        self.packets += sent
         self.octets += frame.size
         self._rtx_credit = min(self._rtx_credit + RTX_SHARE * frame.size, RTX_BURST)
         counters = vars(self.sender)
-        counters[_SENDER + "packet_count"] += sent
         counters[_SENDER + "octet_count"] += frame.size
         counters[_SENDER + "ntp_timestamp"] = frame.ntp
         counters[_SENDER + "rtp_timestamp"] = timestamp
-        return sent
+        return first
+
+    def _count(self, sent: int) -> None:
+        self.packets += sent
+        vars(self.sender)[_SENDER + "packet_count"] += sent
+
+    def pace(self, bps: float | None) -> None:
+        """Send at most `bps` from now on (None: each frame at once, what is held back
+        goes now)."""
+        self.pace_bps = bps
+        if bps is None:
+            self._tokens = float("inf")
+        else:
+            self._tokens = min(self._tokens, self._burst())
+            self._tokens_at = time.monotonic()
+        self._drain()
+
+    def _burst(self) -> float:
+        assert self.pace_bps is not None
+        return max(self.pace_bps / 8 * PACE_BURST, PACE_BURST_MIN)
+
+    def _refill(self) -> None:
+        if self.pace_bps is None:
+            return
+        now = time.monotonic()
+        self._tokens = min(self._tokens + self.pace_bps / 8 * (now - self._tokens_at),
+                           self._burst())
+        self._tokens_at = now
+
+    def _drop_queue(self) -> None:
+        """Drop what is held back but the rest of a frame already begun."""
+        begun = self._queue[0] if self._queue and self._queue[0][4] else None
+        for item in self._queue:
+            if item is not begun:
+                self.dropped += len(item[0].payloads)
+        self._queue.clear()
+        self._queued_bytes = 0
+        if begun is not None:
+            self._queue.append(begun)
+            self._queued_bytes = begun[0].size
+
+    def _drain(self) -> None:
+        """Send what the pacer holds while its bucket has bytes; come back when it will."""
+        if self._drain_at is not None:
+            self._drain_at.cancel()
+            self._drain_at = None
+        if not self._queue and not self._resends:
+            return
+        if self.dtls._state is not State.CONNECTED or (
+                self._nominated.get(1) is not self._pair and not self._route()):
+            self._drop_queue()
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._resends.clear()
+            return
+        self._refill()
+        while self._resends and self._tokens > 0:
+            self._tokens -= self._resend(self._resends.popleft())
+        while self._queue and self._tokens > 0:
+            item = self._queue[0]
+            frame, timestamp, delta, first, start = item
+            if not start:
+                first = item[3] = self._begin(frame, timestamp, delta)
+            payloads = frame.payloads
+            stop, budget = start, self._tokens
+            while stop < len(payloads) and budget > 0:
+                budget -= len(payloads[stop]) + 40
+                stop += 1
+            self._count(self._send_all(self._header(timestamp), payloads, first, delta,
+                                       frame.picture_id, frame.uniform, start, stop))
+            self._tokens = budget
+            if start or stop < len(payloads):
+                self.paced += stop - start
+            if stop < len(payloads):
+                item[4] = stop
+            else:
+                self._queue.popleft()
+                self._queued_bytes -= frame.size
+        if (self._queue or self._resends) and self.pace_bps:
+            wait = max(-self._tokens, 1200.0) / (self.pace_bps / 8)
+            self._drain_at = asyncio.get_running_loop().call_later(wait, self._drain)
 
     def _send_all(self, header: bytes, payloads: list[bytes], sequence: int, delta: int,
-                  picture_id: int, uniform: bool) -> int:
+                  picture_id: int, uniform: bool, start: int, stop: int) -> int:
         scratch = self._scratch
         buffer, view, length, cdata = scratch.buffer, scratch.view, scratch.length, \
             scratch.cdata
@@ -220,10 +338,11 @@ class RtpWriter:
             self._sendto, self._address
         size, payload_type = len(header), self.payload_type
         last = len(payloads) - 1
-        batch = self._gso and uniform and last > 0 and self._socket is not None and \
-            not self._transport.get_write_buffer_size()
+        batch = self._gso and uniform and stop - start > 1 and self._socket is not None \
+            and not self._transport.get_write_buffer_size()
         sent = wire = offset = stride = 0
-        for i, payload in enumerate(payloads):
+        for i in range(start, stop):
+            payload = payloads[i]
             end = offset + size + len(payload)
             if end - offset > SLOT - ROOM_FOR_TAG:  # (aiortc's payloaders stay under 1300)
                 self.dropped += 1
@@ -319,12 +438,27 @@ class RtpWriter:
             del self._resent[next(iter(self._resent))]
         await self.pad(sequence)
 
-    async def pad(self, sequence: int) -> None:
+    async def pad(self, sequence: int, probe: bool = False) -> None:
         """A sent packet, again: wrapped in RTX (RFC 4588) when the viewer negotiated it,
-        else as it was (a NACK's answer, or a probe's padding, `quality.Padding`)."""
+        else as it was (a NACK's answer, or with `probe` a probe's padding,
+        `quality.Padding`). A paced writer sends a resend before its held-back frames,
+        and a probe's padding only when nothing is held back."""
+        if self.pace_bps is None:
+            self._resend(sequence)
+            return
+        self._refill()
+        if self._queue or self._resends or self._tokens <= 0:
+            if not probe:
+                self._resends.append(sequence)
+                self._drain()
+            return
+        self._tokens -= self._resend(sequence)
+
+    def _resend(self, sequence: int) -> int:
+        """Send a packet again now; returns the bytes it took (0: not sent)."""
         found = self.find(sequence)
         if found is None or self.dtls._state is not State.CONNECTED or not self._route():
-            return
+            return 0
         frame, index, timestamp, delta = found
         payload: bytes | bytearray = frame.payloads[index]
         if delta:
@@ -343,6 +477,7 @@ class RtpWriter:
         data = self.dtls._tx_srtp.protect(bytes(header) + bytes(payload))
         self._sendto(data, self._address)
         self.retransmitted += 1
+        return len(data)
 
 
 def write_through(sender: RTCRtpSender, track: ForwardedTrack,
@@ -356,6 +491,7 @@ def write_through(sender: RTCRtpSender, track: ForwardedTrack,
         sender.send = start  # type: ignore[method-assign]
         if sender.track is track and sender.transport.state == "connected":
             writer = RtpWriter(sender, parameters, scratch)
+            writer.on_overflow = lambda: track.restart(recovery=True)
             sender._retransmit = writer.retransmit  # type: ignore[method-assign,assignment]
             track.write_with(writer.write)
         await start(parameters)

@@ -32,7 +32,7 @@ from service.live.forward import ForwardedTrack, is_keyframe
 from service.live.ice import use_host_addresses
 from service.live.quality import Layer
 from service.live.rooms import Room
-from service.live.writer import RTX_BURST, RTX_SHARE, RtpWriter
+from service.live.writer import PACE_BURST, RTX_BURST, RTX_SHARE, RtpWriter
 from tests.live import run_async
 from tests.live.test_codecs import live_room
 from tests.live.test_forward import prefer
@@ -40,6 +40,7 @@ from tests.live.test_forward import prefer
 FPS = 30
 SECONDS = 6
 DROP_EVERY = 23  # the viewer loses this share of the video packets (first arrival only)
+PACED_BPS = 1_200_000  # a paced writer's rate (the test's video is ~900 kbit/s)
 
 
 @pytest.fixture(autouse=True)
@@ -135,6 +136,7 @@ class Tapped:
         self.dropped: set[int] = set()
         self.picture_ids: list[int] = []  # VP8, of each frame's first packet
         self.rtx = 0
+        self.arrivals: list[tuple[float, int]] = []  # video and RTX datagrams: (when, bytes)
         for kind in ("video", "audio"):
             receiver = self.pc.addTransceiver(kind, direction="recvonly").receiver
             queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
@@ -159,6 +161,8 @@ class Tapped:
             def datagram_received(data: bytes, addr: Any) -> None:
                 if 127 < data[0] < 192 and not 191 < data[1] < 209 and dtls._rx_srtp:
                     packet = RtpPacket.parse(data, extensions)  # the header is clear
+                    if packet.payload_type in (video_pt, rtx_pt):
+                        self.arrivals.append((time.monotonic(), len(data)))
                     if packet.payload_type == video_pt:
                         self.headers.append(packet)
                         number = packet.sequence_number
@@ -222,7 +226,8 @@ def contiguous_run(sent: list[bytes], got: list[bytes]) -> bool:
 
 async def forwarded(path: str) -> dict[str, Any]:
     RtpWriter.gso = path != "shared-no-gso"
-    path = path.removesuffix("-no-gso")
+    paced = path == "shared-paced"
+    path = path.removesuffix("-no-gso").removesuffix("-paced")
     video = Replay("video", vp8_frames(FPS * SECONDS), 90000, 90000 // FPS, 1 / FPS)
     audio = Replay("audio", opus_frames(50 * SECONDS), 48000, 960, 0.02)
     publisher = RTCPeerConnection()
@@ -241,13 +246,23 @@ async def forwarded(path: str) -> dict[str, Any]:
     prefer_with_rtx(viewer.pc)
     await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
     answer, resource = await room.view(viewer.pc.localDescription.sdp)
+    began = time.monotonic()
     vp8_pt, rtx_pt = payload_types(answer)
     assert rtx_pt is not None, "the answer carries no RTX"
     viewer.lossy(vp8_pt, rtx_pt)
     await viewer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    await asyncio.sleep(SECONDS - 2.5)
     server_pc = room.viewers[resource]
     sender = next(t.sender for t in server_pc.getTransceivers() if t.kind == "video")
+    paced_from = time.monotonic()
+    if paced:
+        for _ in range(100):
+            writer = getattr(sender._retransmit, "__self__", None)
+            if isinstance(writer, RtpWriter):
+                writer.pace(PACED_BPS)
+                break
+            await asyncio.sleep(0.02)
+        paced_from = time.monotonic()
+    await asyncio.sleep(SECONDS - 2.5 - (paced_from - began))
     out = {"sent_video": video.frames[:video.sent], "sent_audio": audio.frames[:audio.sent],
            "got_video": list(viewer.received["video"]),
            "got_audio": list(viewer.received["audio"]),
@@ -255,8 +270,11 @@ async def forwarded(path: str) -> dict[str, Any]:
            "dropped": len(viewer.dropped), "rtx": viewer.rtx, "ssrc": sender._ssrc,
            "mid": next(t.mid for t in server_pc.getTransceivers() if t.kind == "video"),
            "packet_count": vars(sender)["_RTCRtpSender__packet_count"],
-           "gso": RtpWriter.gso}
+           "gso": RtpWriter.gso, "paced_from": paced_from,
+           "arrivals": list(viewer.arrivals)}
     writer = getattr(sender._retransmit, "__self__", None)
+    if isinstance(writer, RtpWriter):
+        out["held_back"] = writer.paced
     if isinstance(writer, RtpWriter):  # a player NACKing again and again, everything
         recent = writer.recent(400)
         before = (writer.retransmitted, writer.refused)
@@ -280,7 +298,7 @@ def outcome(path: str) -> dict[str, Any]:
     return run_async(forwarded(path))
 
 
-@pytest.mark.parametrize("path", ["shared", "shared-no-gso", "classic"])
+@pytest.mark.parametrize("path", ["shared", "shared-no-gso", "shared-paced", "classic"])
 def test_a_viewer_gets_the_publishers_frames_and_sound_bit_exact(path: str) -> None:
     """Every video frame the viewer re-assembles (from a keyframe on, through NACKed and
     RTX-repaired losses) and every Opus frame is the publisher's, byte for byte, in order,
@@ -295,7 +313,7 @@ def test_a_viewer_gets_the_publishers_frames_and_sound_bit_exact(path: str) -> N
     assert contiguous_run(out["sent_audio"], got_audio[:-1])
     assert out["dropped"] > 5 and out["rtx"] >= out["dropped"] - 2, out["rtx"]
     if path.startswith("shared"):
-        assert out["gso"] == (path == "shared"), "UDP GSO was refused on loopback"
+        assert out["gso"] == (path != "shared-no-gso"), "UDP GSO was refused on loopback"
 
 
 def test_nacks_are_answered_once_a_round_trip_and_within_a_share() -> None:
@@ -310,7 +328,29 @@ def test_nacks_are_answered_once_a_round_trip_and_within_a_share() -> None:
     assert resent_bytes <= RTX_BURST + RTX_SHARE * sent_meanwhile, out["flood"]
 
 
-@pytest.mark.parametrize("path", ["shared", "shared-no-gso", "classic"])
+def test_a_paced_writer_holds_its_rate() -> None:
+    """Paced (`RtpWriter.pace`), a viewer's video and resends leave at most at the rate
+    plus the pacer's burst in any tenth of a second; the writer did hold packets back (a
+    keyframe is bigger than the burst), and unpaced the same stream goes out faster."""
+    def peak(out: dict[str, Any]) -> int:
+        arrivals = [(t, n) for t, n in out["arrivals"] if t >= out["paced_from"] + 0.2]
+        most, total, first = 0, 0, 0
+        for t, n in arrivals:
+            total += n
+            while arrivals[first][0] < t - 0.1:
+                total -= arrivals[first][1]
+                first += 1
+            most = max(most, total)
+        return most
+
+    paced, unpaced = outcome("shared-paced"), outcome("shared-no-gso")
+    allowed = PACED_BPS / 8 * (0.1 + PACE_BURST) + 1500
+    assert paced["held_back"] > 0
+    assert peak(paced) <= allowed, (peak(paced), allowed)
+    assert peak(unpaced) > allowed, (peak(unpaced), allowed)
+
+
+@pytest.mark.parametrize("path", ["shared", "shared-no-gso", "shared-paced", "classic"])
 def test_the_viewers_packets_and_reports_are_what_aiortc_writes(path: str) -> None:
     """One SSRC (the SDP's), the negotiated payload type, the transceiver's mid and an
     abs-send-time in every packet; sequence numbers without a gap but the packets the
