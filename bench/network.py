@@ -266,13 +266,6 @@ def main() -> int:
                 layer_log.append((time.monotonic() - started,
                                   httpx.get(f"{base}/layers").json()))
             sent_after = page.evaluate(SENT)
-            if args.trace:  # each shaped viewer's reports and what quality.py made of them
-                traces = httpx.get(f"{base}/layers", params={"trace": "1"}).json()
-                Path(args.trace).write_text(json.dumps(
-                    {"600k": traces.get(viewers[1].resource),
-                     "300k": traces.get(viewers[2].resource),
-                     # what each shaped viewer's receiver counted, a line a second
-                     "600k_viewer": viewers[1].lines, "300k_viewer": viewers[2].lines}))
             shaped_end = viewers[0].last.get("t", args.shaped)
             slow.clear()
             cleared = time.monotonic()
@@ -283,6 +276,14 @@ def main() -> int:
                     recover = time.monotonic() - cleared
                     break
                 time.sleep(0.25)
+            if args.trace:  # each shaped viewer's reports and what quality.py made of them
+                traces = httpx.get(f"{base}/layers", params={"trace": "1"}).json()
+                Path(args.trace).write_text(json.dumps(
+                    {"600k": traces.get(viewers[1].resource),
+                     "300k": traces.get(viewers[2].resource),
+                     # what each shaped viewer's receiver counted, a line a second
+                     "600k_viewer": viewers[1].lines, "300k_viewer": viewers[2].lines,
+                     "shaped_end": shaped_end, "recover_s": recover}))
             slower.clear()
 
             # the low layer's cost: its thread's own time (decode, scale, encode) while one

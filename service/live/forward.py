@@ -217,6 +217,8 @@ class ForwardedTrack(MediaStreamTrack):
         request to the publisher at all), else the next, asked for now; `recovery` after a
         loss."""
         if self.kind == "video" and self._fanout is not None:
+            if self._hold and self._next is not None:
+                return  # moving down: the new source's keyframe is the restart
             self._drain()
             if self._reading and self._fanout.replay(self):
                 self._started, self._recovering = True, False

@@ -8,13 +8,14 @@ sends one.
 - Up, only after a probe: after `probe_wait` of clean reports (loss under 2%), the viewer's
   link is tested without touching its picture: padding (recent packets sent again, which a
   player drops as duplicates) brings what it receives up to the next layer's rate for
-  `PROBE_SECONDS`. A NACK, loss or a growing round trip during the probe ends it at once
-  and doubles the wait (up to 6 s toward high, 32 s toward low); a probe that holds moves
-  the viewer up. So a link that carries only the low layer keeps a steady picture (a failed
-  probe costs a moment of queueing, not a frozen frame), and a viewer whose link clears is
-  back on high within ~10 s.
-- After a move or a failed probe, reports for `SETTLE_SECONDS` describe the old state and
-  are not counted.
+  `PROBE_SECONDS` (longer from sound only, where a slow link's queue fills more slowly
+  and a wrong move up costs the sound too). A NACK, loss or a growing round trip during
+  the probe ends it at once and doubles the wait (up to 6 s toward high, 32 s toward
+  low); a probe that holds moves the viewer up. So a link that carries only the low layer
+  keeps a steady picture (a failed probe costs a moment of queueing, not a frozen frame),
+  and a viewer whose link clears is back on high within ~10 s.
+- After a move down or a failed probe, reports for `SETTLE_SECONDS` describe the old
+  state and are not counted (after a move up, the first bad report moves back down).
 - The viewer may choose a ceiling: "save data" (low at most) or audio only.
 - From its first move on, a viewer's video is paced (`writer.RtpWriter.pace`) at
   `PACE_FACTOR` times its layer's rate: a move's replayed frames, a keyframe and resends
@@ -63,7 +64,8 @@ RTT_RISE = 0.15  # a round trip this much over the recent minimum: a queue is bu
 RTT_WINDOW = 10.0  # seconds of round trips the minimum is taken over
 WAIT_SECONDS = 4.0  # clean reports before the first probe up
 PROBE_CAP = {Layer.high: 6.0, Layer.low: 32.0}
-PROBE_SECONDS = 1.0  # padding at the next layer's rate before moving up
+PROBE_SECONDS = {Layer.high: 1.0, Layer.low: 2.0}  # padding at the next layer's rate ...
+PROBE_REPORTS = {Layer.high: 1, Layer.low: 2}  # ... and reports during it, before moving up
 ARRIVAL_HOLDS = 3.0  # after a move up, one bad report moves back down
 SETTLE_SECONDS = 1.5
 PACE_FACTOR = 1.5  # a moved viewer's packets leave at most at this times its layer's rate
@@ -102,6 +104,11 @@ class Quality:
         self._rtts.append((now, rtt))
         while self._rtts and now - self._rtts[0][0] > RTT_WINDOW:
             self._rtts.popleft()
+
+    @property
+    def last_rtt(self) -> float | None:
+        """The last round trip measured (not smoothed), for traces."""
+        return self._rtts[-1][1] if self._rtts else None
 
     def _rising(self) -> bool:
         if len(self._rtts) < 2:
@@ -156,7 +163,8 @@ class Quality:
             self._probe_failed(now)
             return None
         self._probe_reports += 1
-        if now - self.probe_at >= PROBE_SECONDS and self._probe_reports >= 1:
+        if now - self.probe_at >= PROBE_SECONDS[self.probing] and \
+                self._probe_reports >= PROBE_REPORTS[self.probing]:
             up = self.probing
             moved = self._move(up, now)
             self.arrived_at = now
@@ -173,9 +181,12 @@ class Quality:
         self.probe_wait[layer] = min(self.probe_wait[layer] * 2, PROBE_CAP[layer])
 
     def _move(self, layer: Layer, now: float) -> Layer:
+        # after a move down the next reports still describe the old layer's overload; after
+        # a move up (a probe held) the first bad report is the new layer's
+        down = ORDER.index(layer) < ORDER.index(self.layer)
         self.layer, self.moved_at = layer, now
         self._bad, self._good_since, self.arrived_at, self.probing = 0, None, None, None
-        self.settle_until = now + SETTLE_SECONDS
+        self.settle_until = now + SETTLE_SECONDS if down else now
         return layer
 
 
@@ -307,8 +318,9 @@ class Follow:
             if kind == "video" or self.quality.layer == Layer.audio:
                 self._decide()
         elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            self.trace.append((self.clock(), "nack", 0.0, None, None, self.quality.layer.value,
-                               (self.quality.probing or "").__str__()))
+            if not self.trace or self.trace[-1][1] != "nack":  # (one line for a run of them)
+                self.trace.append((self.clock(), "nack", 0.0, None, None,
+                                   self.quality.layer.value, str(self.quality.probing or "")))
             self.quality.nack(self.clock())
             self._pad()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP \
@@ -320,7 +332,8 @@ class Follow:
 
     def _decide(self) -> None:
         layer = self.quality.layer
-        self.trace.append((self.clock(), "report", max(self.loss.values()), self.rtt,
+        self.trace.append((self.clock(), "report", max(self.loss.values()),
+                           self.quality.last_rtt,
                            self.remb, layer.value, (self.quality.probing or "").__str__()))
         moved = self.quality.report(
             self.clock(), max(self.loss.values()), self.rtt,
@@ -347,9 +360,14 @@ class Follow:
         self._pad()
 
     def _moved(self, layer: Layer) -> None:
+        before = self.moves[-1][1] if self.moves else Layer.high
+        down = ORDER.index(layer) < ORDER.index(before)
         self.moves.append((self.clock(), layer))
         self.remb = None  # a REMB measured on the old layer says nothing of the new one
         self._pace()  # before the move: the new layer's replayed frames are paced
+        writer = self.padding._writer()
+        if down and writer is not None:  # what the old layer has waiting is of no use now
+            writer.discard()
         self.apply(layer)
 
     def _pace(self) -> None:

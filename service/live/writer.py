@@ -275,6 +275,12 @@ class RtpWriter:
                            self._burst())
         self._tokens_at = now
 
+    def discard(self) -> None:
+        """Drop the frames held back and not begun (a move down: the new layer's keyframe
+        is what the viewer needs next, not the rest of the old layer)."""
+        self._drop_queue()
+        self._drain()
+
     def _drop_queue(self) -> None:
         """Drop what is held back but the rest of a frame already begun."""
         begun = self._queue[0] if self._queue and self._queue[0][4] else None
@@ -416,7 +422,9 @@ class RtpWriter:
 
     async def retransmit(self, sequence: int) -> None:
         """A NACKed packet, again, unless it went again less than a round trip ago or the
-        viewer's resends are over their share (`RTX_SHARE`)."""
+        viewer's resends are over their share (`RTX_SHARE`; a paced writer's resends have
+        no share of their own: they go first within the pace, and a refused one would
+        leave its frame, and the picture, waiting for the next keyframe)."""
         now = time.monotonic()
         rtt = vars(self.sender).get(_SENDER + "rtt")
         last = self._resent.get(sequence)
@@ -427,10 +435,10 @@ class RtpWriter:
         if found is None:
             return
         size = len(found[0].payloads[found[1]])
-        if self._rtx_credit < size:
+        if self._rtx_credit < size and self.pace_bps is None:
             self.refused += 1
             return
-        self._rtx_credit -= size
+        self._rtx_credit = max(self._rtx_credit - size, 0.0)
         self.resent_octets += size
         self._resent.pop(sequence, None)
         self._resent[sequence] = now

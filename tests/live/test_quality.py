@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamError
 from service.live.ice import use_host_addresses
 from service.live.quality import (
     PROBE_CAP,
+    PROBE_SECONDS,
     RTT_RISE,
     WAIT_SECONDS,
     Layer,
@@ -107,6 +108,29 @@ def test_a_nack_or_a_growing_round_trip_ends_a_probe_at_once() -> None:
     quality.round_trip(now, 0.02 + RTT_RISE + 0.05)  # a queue builds behind the padding
     assert quality.report(now, 0.0) is None
     assert quality.probing is None and quality.layer == Layer.low
+
+
+def test_a_probe_from_sound_only_runs_longer_and_needs_two_reports() -> None:
+    """Toward the low layer a probe lasts `PROBE_SECONDS[low]` and needs two reports: a
+    slow link's queue fills slowly, and the round trip its second report measures ends it."""
+    def probing(rtts: list[float]) -> Quality:
+        quality = Quality(layer=Layer.audio)
+        now = 0.0
+        while quality.probing is None:
+            quality.round_trip(now, 0.05)
+            quality.report(now, 0.0)
+            now += 1.0
+        for rtt in rtts:
+            now += 1.0
+            quality.round_trip(now, rtt)
+            quality.report(now, 0.0)
+        return quality
+
+    assert PROBE_SECONDS[Layer.low] > PROBE_SECONDS[Layer.high]
+    assert probing([0.05]).probing == Layer.low  # one report: not yet
+    assert probing([0.05, 0.05]).layer == Layer.low  # two, clean: up
+    failed = probing([0.05, 0.05 + RTT_RISE + 0.05])  # the queue grew: stay on sound
+    assert failed.layer == Layer.audio and failed.probing is None
 
 
 def test_a_low_remb_moves_off_the_original_only_and_odd_round_trips_are_ignored() -> None:
