@@ -113,14 +113,17 @@ def serve(port: int, addresses: list[str], gso: bool = True) -> None:
             "low_bytes": room.low.fanout.bytes if room.low else 0,
             "keyframe_requests": room.fanouts["video"].requests,
             "low_keyframes": room.low.fanout.keyframes if room.low else 0,
-            "writers": {r: writer_counts(pc) for r, pc in room.viewers.items()}})
+            "writers": {r: writer_counts(pc) for r, pc in room.viewers.items()},
+            "padding": {r: [f.padding.sent_bytes, f.padding.wanted_bytes]
+                        for r, f in room.follows.items()}})
 
     def writer_counts(pc: Any) -> dict[str, int]:
         for sender in pc.getSenders():
             writer: Any = getattr(sender._retransmit, "__self__", None)
             if writer is not None and writer is not sender and hasattr(writer, "refused"):
                 return {"packets": writer.packets, "resent": writer.retransmitted,
-                        "refused": writer.refused, "dropped": writer.dropped}
+                        "refused": writer.refused, "dropped": writer.dropped,
+                        "octets": writer.octets, "pace": writer.pace_bps or 0}
         return {}
 
     @contextlib.asynccontextmanager
@@ -265,6 +268,8 @@ def main() -> int:
                 time.sleep(1.0)
                 layer_log.append((time.monotonic() - started,
                                   httpx.get(f"{base}/layers").json()))
+                if args.trace:  # each shaped link's queue: bytes sent, packets dropped
+                    layer_log[-1][1]["links"] = [slow.counts(), slower.counts()]
             sent_after = page.evaluate(SENT)
             shaped_end = viewers[0].last.get("t", args.shaped)
             slow.clear()
@@ -283,7 +288,12 @@ def main() -> int:
                      "300k": traces.get(viewers[2].resource),
                      # what each shaped viewer's receiver counted, a line a second
                      "600k_viewer": viewers[1].lines, "300k_viewer": viewers[2].lines,
-                     "shaped_end": shaped_end, "recover_s": recover}))
+                     "shaped_end": shaped_end, "recover_s": recover,
+                     "padding": [(t, q.get("padding", {}).get(viewers[2].resource))
+                                 for t, q in layer_log],
+                     "links": [(t, q.get("links")) for t, q in layer_log],
+                     "writers": [(t, q.get("writers", {}).get(viewers[1].resource))
+                                 for t, q in layer_log]}))
             slower.clear()
 
             # the low layer's cost: its thread's own time (decode, scale, encode) while one

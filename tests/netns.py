@@ -12,6 +12,7 @@ everything is removed on close. Needs root, `ip` and `iptables`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -221,6 +222,13 @@ class ShapedLink:
 
     def clear(self) -> None:
         subprocess.run(["tc", "qdisc", "del", "dev", self._dev, "root"], capture_output=True)
+
+    def counts(self) -> tuple[int, int]:
+        """What the shaping queue has sent (bytes) and dropped (packets) so far."""
+        out = subprocess.run(["tc", "-s", "qdisc", "show", "dev", self._dev],
+                             capture_output=True, text=True).stdout
+        found = re.search(r"Sent (\d+) bytes \d+ pkt \(dropped (\d+)", out)
+        return (int(found[1]), int(found[2])) if found else (0, 0)
 
     def prefix(self) -> list[str]:
         """The command prefix that runs a program inside the viewer's namespace."""

@@ -7,13 +7,15 @@ sends one.
   a REMB under half its rate), one if the layer was just reached by a move up.
 - Up, only after a probe: after `probe_wait` of clean reports (loss under 2%), the viewer's
   link is tested without touching its picture: padding (recent packets sent again, which a
-  player drops as duplicates) brings what it receives up to the next layer's rate for
-  `PROBE_SECONDS` (longer from sound only, where a slow link's queue fills more slowly
-  and a wrong move up costs the sound too). A NACK, loss or a growing round trip during
-  the probe ends it at once and doubles the wait (up to 6 s toward high, 32 s toward
-  low); a probe that holds moves the viewer up. So a link that carries only the low layer
-  keeps a steady picture (a failed probe costs a moment of queueing, not a frozen frame),
-  and a viewer whose link clears is back on high within ~10 s.
+  player drops as duplicates) brings what it receives over the next layer's rate
+  (`PROBE_OVERSHOOT`) for `PROBE_SECONDS` and two receiver reports (a link's burst
+  allowance and queue hide the first half second of excess). A NACK, loss, a
+  growing round trip or a falling REMB (the player's own delay-based estimate, which sees
+  a queue build before a receiver report's round trip does) during the probe ends it at
+  once and doubles the wait (up to 6 s toward high, 32 s toward low); a probe that holds
+  moves the viewer up. So a link that carries only the low layer keeps a steady picture (a
+  failed probe costs a moment of queueing, not a frozen frame), and a viewer whose link
+  clears is back on high within ~10 s.
 - After a move down or a failed probe, reports for `SETTLE_SECONDS` describe the old
   state and are not counted (after a move up, the first bad report moves back down).
 - The viewer may choose a ceiling: "save data" (low at most) or audio only.
@@ -61,11 +63,15 @@ LOSS_BAD = 0.05
 LOSS_GOOD = 0.02
 RTT_BAD = 0.8
 RTT_RISE = 0.15  # a round trip this much over the recent minimum: a queue is building
+REMB_FALL = 0.8  # a probe whose player's REMB falls under this share of its peak has failed
 RTT_WINDOW = 10.0  # seconds of round trips the minimum is taken over
 WAIT_SECONDS = 4.0  # clean reports before the first probe up
 PROBE_CAP = {Layer.high: 6.0, Layer.low: 32.0}
-PROBE_SECONDS = {Layer.high: 1.0, Layer.low: 2.0}  # padding at the next layer's rate ...
-PROBE_REPORTS = {Layer.high: 1, Layer.low: 2}  # ... and reports during it, before moving up
+PROBE_SECONDS = {Layer.high: 1.5, Layer.low: 2.0}  # padding at the next layer's rate ...
+PROBE_REPORTS = {Layer.high: 2, Layer.low: 2}  # ... and reports during it, before moving up
+# what a probe brings the viewer's video to, over the next layer's rate: a link's own burst
+# allowance (a token bucket's, 16 KB here and there) hides a smaller excess from a probe
+PROBE_OVERSHOOT = {Layer.high: 1.1, Layer.low: 1.3}
 ARRIVAL_HOLDS = 3.0  # after a move up, one bad report moves back down
 SETTLE_SECONDS = 1.5
 PACE_FACTOR = 1.5  # a moved viewer's packets leave at most at this times its layer's rate
@@ -87,6 +93,7 @@ class Quality:
     _bad: int = 0
     _good_since: float | None = None
     _probe_reports: int = 0
+    _probe_remb: int | None = None  # the highest REMB a probe has brought so far
     _rtts: deque[tuple[float, float]] = field(default_factory=deque)
 
     def choose(self, ceiling: Layer, now: float) -> Layer | None:
@@ -126,7 +133,7 @@ class Quality:
         if now < self.settle_until:
             return None
         if self.probing is not None:
-            return self._probe_report(now, loss)
+            return self._probe_report(now, loss, remb)
         arriving = self.arrived_at is not None and now - self.arrived_at < ARRIVAL_HOLDS
         if self.arrived_at is not None and not arriving:  # the move up held
             self.probe_wait[self.layer] = WAIT_SECONDS
@@ -155,11 +162,17 @@ class Quality:
             up = ORDER[ORDER.index(self.layer) + 1]
             if now - self._good_since >= self.probe_wait[up]:
                 self.probing, self.probe_at, self._probe_reports = up, now, 0
+                self._probe_remb = None
         return None
 
-    def _probe_report(self, now: float, loss: float) -> Layer | None:
+    def _probe_report(self, now: float, loss: float, remb: int | None = None
+                      ) -> Layer | None:
         assert self.probing is not None
-        if loss >= LOSS_GOOD or self._rising():
+        if remb is not None and (self._probe_remb is None or remb > self._probe_remb):
+            self._probe_remb = remb
+        falling = remb is not None and self._probe_remb is not None and \
+            remb < self._probe_remb * REMB_FALL
+        if loss >= LOSS_GOOD or self._rising() or falling:
             self._probe_failed(now)
             return None
         self._probe_reports += 1
@@ -202,7 +215,8 @@ class Padding:
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self.sender = sender
-        self.sent_bytes = 0
+        self.sent_bytes = 0  # what went out (a paced writer may hold padding back) ...
+        self.wanted_bytes = 0  # ... of what the probes' rates asked for
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -263,9 +277,10 @@ class Padding:
                 while budget > 0 and recent:
                     sequence, size = recent[turn % len(recent)]
                     turn += 1
-                    await send(sequence)
+                    sent = await send(sequence)
                     budget -= size + 40
-                    self.sent_bytes += size + 40
+                    self.sent_bytes += sent if isinstance(sent, int) else size + 40
+                    self.wanted_bytes += size + 40
 
 
 class Follow:
@@ -337,7 +352,7 @@ class Follow:
                            self.remb, layer.value, (self.quality.probing or "").__str__()))
         moved = self.quality.report(
             self.clock(), max(self.loss.values()), self.rtt,
-            self.remb if layer != Layer.audio else None, self.layer_bps(layer))
+            self.remb, self.layer_bps(layer))
         if moved is not None:
             self._moved(moved)
         self._pad()
@@ -350,8 +365,9 @@ class Follow:
             self.padding.stop()
         elif not self.padding.running:
             self.probes += 1
-            extra = self.layer_bps(probing) - self.layer_bps(self.quality.layer)
-            self.padding.start(max(extra, 0.0) * 1.1)
+            extra = PROBE_OVERSHOOT[probing] * self.layer_bps(probing) - \
+                self.layer_bps(self.quality.layer)
+            self.padding.start(max(extra, 0.0))
 
     def choose(self, ceiling: Layer) -> None:
         moved = self.quality.choose(ceiling, self.clock())

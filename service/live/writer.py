@@ -69,6 +69,8 @@ RTX_SHARE = 0.5  # resends add at most this share to the bytes a viewer is sent 
 RTX_BURST = 48_000  # ... and at most this many bytes at once
 RESEND_GAP = 0.05  # a packet is sent again at most once a round trip, and this often at most
 RESENT_KEPT = 1024  # sequence numbers remembered as resent
+RESENDS_HELD = 256  # a paced writer holds at most this many resends back ...
+RESEND_STALE = 0.5  # ... each for at most this long (then its player has moved on)
 BACKLOG_BYTES = 1 << 20  # a socket this far behind (asyncio buffering): drop, count
 _HEADER = struct.Struct("!BH")  # marker | payload type, sequence number
 _TIMESTAMP = struct.Struct("!I")
@@ -160,7 +162,7 @@ class RtpWriter:
         self._queue: deque[list[Any]] = deque()  # [frame, timestamp, delta, first, next]
         self.on_overflow: Callable[[], None] | None = None  # held back too long: restart
         self._queued_bytes = 0
-        self._resends: deque[int] = deque()
+        self._resends: dict[int, float] = {}  # held-back resends: sequence -> when asked
         self._drain_at: asyncio.TimerHandle | None = None
         self._scratch = scratch or Scratch()
         self._gso = self.gso
@@ -276,9 +278,10 @@ class RtpWriter:
         self._tokens_at = now
 
     def discard(self) -> None:
-        """Drop the frames held back and not begun (a move down: the new layer's keyframe
-        is what the viewer needs next, not the rest of the old layer)."""
+        """Drop the frames and resends held back, but the rest of a frame begun (a move
+        down: the new layer's keyframe is what the viewer needs next, not the old layer)."""
         self._drop_queue()
+        self._resends.clear()
         self._drain()
 
     def _drop_queue(self) -> None:
@@ -308,8 +311,11 @@ class RtpWriter:
             self._resends.clear()
             return
         self._refill()
+        now = time.monotonic()
         while self._resends and self._tokens > 0:
-            self._tokens -= self._resend(self._resends.popleft())
+            sequence = next(iter(self._resends))
+            if now - self._resends.pop(sequence) < RESEND_STALE:
+                self._tokens -= self._resend(sequence)
         while self._queue and self._tokens > 0:
             item = self._queue[0]
             frame, timestamp, delta, first, start = item
@@ -446,21 +452,24 @@ class RtpWriter:
             del self._resent[next(iter(self._resent))]
         await self.pad(sequence)
 
-    async def pad(self, sequence: int, probe: bool = False) -> None:
+    async def pad(self, sequence: int, probe: bool = False) -> int:
         """A sent packet, again: wrapped in RTX (RFC 4588) when the viewer negotiated it,
         else as it was (a NACK's answer, or with `probe` a probe's padding,
         `quality.Padding`). A paced writer sends a resend before its held-back frames,
-        and a probe's padding only when nothing is held back."""
+        and a probe's padding only when nothing is held back. Returns the bytes sent now."""
         if self.pace_bps is None:
-            self._resend(sequence)
-            return
+            return self._resend(sequence)
         self._refill()
         if self._queue or self._resends or self._tokens <= 0:
-            if not probe:
-                self._resends.append(sequence)
+            if not probe and sequence not in self._resends:
+                self._resends[sequence] = time.monotonic()
+                if len(self._resends) > RESENDS_HELD:
+                    del self._resends[next(iter(self._resends))]
                 self._drain()
-            return
-        self._tokens -= self._resend(sequence)
+            return 0
+        sent = self._resend(sequence)
+        self._tokens -= sent
+        return sent
 
     def _resend(self, sequence: int) -> int:
         """Send a packet again now; returns the bytes it took (0: not sent)."""

@@ -133,6 +133,20 @@ def test_a_probe_from_sound_only_runs_longer_and_needs_two_reports() -> None:
     assert failed.layer == Layer.audio and failed.probing is None
 
 
+def test_a_probe_ends_when_the_players_remb_falls() -> None:
+    """A player's REMB climbs with a probe's padding and falls once its link queues it (a
+    slow link's burst allowance can hide the queue from receiver reports' round trips)."""
+    quality = Quality(layer=Layer.audio)
+    now = 0.0
+    while quality.probing is None:
+        quality.report(now, 0.0, remb=200_000)
+        now += 1.0
+    quality.report(now, 0.0, remb=770_000)
+    assert quality.probing == Layer.low
+    quality.report(now + 1.0, 0.0, remb=210_000)
+    assert quality.probing is None and quality.layer == Layer.audio
+
+
 def test_a_low_remb_moves_off_the_original_only_and_odd_round_trips_are_ignored() -> None:
     """A player's REMB collapses after congestion (a failed probe's too): on the original it
     moves the viewer down, on the low layer only loss or delay may take the picture."""

@@ -32,7 +32,14 @@ from service.live.forward import ForwardedTrack, is_keyframe
 from service.live.ice import use_host_addresses
 from service.live.quality import Layer
 from service.live.rooms import Room
-from service.live.writer import PACE_BURST, RTX_BURST, RTX_SHARE, RtpWriter
+from service.live.writer import (
+    PACE_BURST,
+    RESEND_STALE,
+    RESENDS_HELD,
+    RTX_BURST,
+    RTX_SHARE,
+    RtpWriter,
+)
 from tests.live import run_async
 from tests.live.test_codecs import live_room
 from tests.live.test_forward import prefer
@@ -275,6 +282,16 @@ async def forwarded(path: str) -> dict[str, Any]:
     writer = getattr(sender._retransmit, "__self__", None)
     if isinstance(writer, RtpWriter):
         out["held_back"] = writer.paced
+    if paced and isinstance(writer, RtpWriter):  # a NACK storm into a slow pace
+        writer.pace(8_000)
+        asked = [sequence for sequence, _ in writer.recent(400)]
+        for sequence in asked + asked:
+            await writer.pad(sequence)
+        held = len(writer._resends)
+        before = writer.retransmitted
+        await asyncio.sleep(RESEND_STALE + 0.3)
+        writer.pace(None)  # what is still held goes now, but the stale resends
+        out["storm"] = (len(asked), held, writer.retransmitted - before)
     if isinstance(writer, RtpWriter):  # a player NACKing again and again, everything
         recent = writer.recent(400)
         before = (writer.retransmitted, writer.refused)
@@ -326,6 +343,15 @@ def test_nacks_are_answered_once_a_round_trip_and_within_a_share() -> None:
     asked, resent, resent_bytes, sent_meanwhile = out["flood"]
     assert asked > 100 and 0 < resent < asked, out["flood"]
     assert resent_bytes <= RTX_BURST + RTX_SHARE * sent_meanwhile, out["flood"]
+
+
+def test_a_paced_writer_holds_resends_once_and_not_for_long() -> None:
+    """Resends a paced writer cannot send yet are held once each, at most `RESENDS_HELD`
+    of them, and dropped when stale: a NACK storm into a slow link never turns into
+    seconds of old packets crowding out the sound."""
+    asked, held, sent = outcome("shared-paced")["storm"]
+    assert asked > RESENDS_HELD and held == RESENDS_HELD, (asked, held)
+    assert sent <= 4, sent  # (the bucket's burst: the few it could send at once)
 
 
 def test_a_paced_writer_holds_its_rate() -> None:
