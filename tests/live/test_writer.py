@@ -288,10 +288,10 @@ async def forwarded(path: str) -> dict[str, Any]:
         for sequence in asked + asked:
             await writer.pad(sequence)
         held = len(writer._resends)
-        before = writer.retransmitted
+        resent_before = writer.retransmitted
         await asyncio.sleep(RESEND_STALE + 0.3)
         writer.pace(None)  # what is still held goes now, but the stale resends
-        out["storm"] = (len(asked), held, writer.retransmitted - before)
+        out["storm"] = (len(asked), held, writer.retransmitted - resent_before)
     if isinstance(writer, RtpWriter):  # a player NACKing again and again, everything
         recent = writer.recent(400)
         before = (writer.retransmitted, writer.refused)
