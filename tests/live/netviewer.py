@@ -21,6 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from service.live.forward import is_keyframe
 
 FREEZE_SECONDS = 0.5  # a picture held this long is a freeze
+MISSING_KEPT = 30.0  # a missing packet is counted outstanding this long at most
 
 
 class Counts:
@@ -68,28 +69,47 @@ async def read(track: Any, counts: Counts) -> None:
         return
 
 
-def watch_sequence(receiver: RTCRtpReceiver) -> dict[str, int]:
+def watch_sequence(receiver: RTCRtpReceiver) -> dict[str, float]:
     """What arrives on the video's media stream, as the receiver counts it: packets, the
     highest sequence number's distance from the first, and jumps of more than 100 numbers
-    forward (which a receiver reads as loss though nothing was lost on the way)."""
-    seen = {"packets": 0, "span": 0, "jumps": 0, "late": 0}
+    forward (which a receiver reads as loss though nothing was lost on the way); and the
+    packets it misses: how many are outstanding, the oldest one's age (s), how many came
+    again on the RTX stream and the longest such wait (s). A missing packet is forgotten
+    after `MISSING_KEPT` seconds."""
+    seen: dict[str, float] = {"packets": 0, "span": 0, "jumps": 0, "late": 0,
+                              "outstanding": 0, "oldest": 0.0, "repaired": 0,
+                              "worst_wait": 0.0}
     handle = receiver._handle_rtp_packet
     state: dict[str, int] = {}
+    missing: dict[int, float] = {}  # sequence number -> when its gap was seen
 
     async def counting(packet: Any, arrival_time_ms: int) -> None:
+        now = time.monotonic()
         if packet.payload_type != 0 and "ssrc" not in state:
             state["ssrc"], state["first"], state["top"] = (
                 packet.ssrc, packet.sequence_number, packet.sequence_number)
         if packet.ssrc == state.get("ssrc"):
             seen["packets"] += 1
+            missing.pop(packet.sequence_number, None)
             ahead = (packet.sequence_number - state["top"]) & 0xFFFF
             if 0 < ahead < 0x8000:
                 if ahead > 100:
                     seen["jumps"] += 1
+                for step in range(1, min(ahead, 100)):
+                    missing[(state["top"] + step) & 0xFFFF] = now
                 state["top"] = packet.sequence_number
                 seen["span"] += ahead
             elif ahead:
                 seen["late"] += 1
+        elif "ssrc" in state and len(packet.payload) >= 2:  # RTX: the original's number
+            waited = missing.pop(int.from_bytes(packet.payload[:2], "big"), None)
+            if waited is not None:
+                seen["repaired"] += 1
+                seen["worst_wait"] = max(seen["worst_wait"], round(now - waited, 2))
+        for number in [n for n, at in missing.items() if now - at > MISSING_KEPT]:
+            del missing[number]
+        seen["outstanding"] = len(missing)
+        seen["oldest"] = round(now - min(missing.values()), 2) if missing else 0.0
         await handle(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = counting  # type: ignore[method-assign]
