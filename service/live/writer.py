@@ -284,12 +284,12 @@ class RtpWriter:
         self._resends.clear()
         self._drain()
 
-    def _drop_queue(self) -> None:
-        """Drop what is held back but the rest of a frame already begun."""
-        begun = self._queue[0] if self._queue and self._queue[0][4] else None
+    def _drop_queue(self, keep_begun: bool = True) -> None:
+        """Drop what is held back (but the rest of a frame already begun, unless told)."""
+        begun = self._queue[0] if keep_begun and self._queue and self._queue[0][4] else None
         for item in self._queue:
             if item is not begun:
-                self.dropped += len(item[0].payloads)
+                self.dropped += len(item[0].payloads) - item[4]  # (what was not sent)
         self._queue.clear()
         self._queued_bytes = 0
         if begun is not None:
@@ -305,9 +305,7 @@ class RtpWriter:
             return
         if self.dtls._state is not State.CONNECTED or (
                 self._nominated.get(1) is not self._pair and not self._route()):
-            self._drop_queue()
-            self._queue.clear()
-            self._queued_bytes = 0
+            self._drop_queue(keep_begun=False)
             self._resends.clear()
             return
         self._refill()
