@@ -383,7 +383,7 @@ class Follow:
         self._pace()  # before the move: the new layer's replayed frames are paced
         writer = self.padding._writer()
         if down and writer is not None:  # what the old layer has waiting is of no use now
-            writer.discard()
+            writer.discard(resends=layer == Layer.audio)
         self.apply(layer)
 
     def _pace(self) -> None:

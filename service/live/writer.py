@@ -68,9 +68,11 @@ PACE_BACKLOG = 2.0  # seconds of its rate a paced writer may hold back; beyond: 
 RTX_SHARE = 0.5  # resends add at most this share to the bytes a viewer is sent ...
 RTX_BURST = 48_000  # ... and at most this many bytes at once
 RESEND_GAP = 0.05  # a packet is sent again at most once a round trip, and this often at most
-RESENT_KEPT = 1024  # sequence numbers remembered as resent
+RESENT_KEPT = 1024  # sequence numbers remembered as resent, and as asked for
+AGAIN_SAFE = 99  # a packet this far behind may go twice (aiortc ignores such a duplicate; ...
+# ... one further behind than 100 makes its player start over: older ones go once an ask)
 RESENDS_HELD = 256  # a paced writer holds at most this many resends back ...
-RESEND_STALE = 0.5  # ... each for at most this long (then its player has moved on)
+RESEND_STALE = 3.0  # ... each for at most this long (then its player has moved on)
 BACKLOG_BYTES = 1 << 20  # a socket this far behind (asyncio buffering): drop, count
 _HEADER = struct.Struct("!BH")  # marker | payload type, sequence number
 _TIMESTAMP = struct.Struct("!I")
@@ -116,6 +118,13 @@ class Scratch:
         self.length = ffi.new("int *")
 
 
+def _remember(times: dict[int, float], sequence: int, now: float) -> None:
+    times.pop(sequence, None)
+    times[sequence] = now
+    if len(times) > RESENT_KEPT:
+        del times[next(iter(times))]
+
+
 class RtpWriter:
     """Writes shared frames to one viewer, as its sender's SSRC, through its transport."""
 
@@ -143,6 +152,7 @@ class RtpWriter:
         self.resent_octets = 0  # payload bytes of NACKed packets sent again
         self._rtx_credit = float(RTX_BURST)
         self._resent: dict[int, float] = {}  # sequence number -> when last sent again
+        self._asked: dict[int, float] = {}  # sequence number -> when last NACKed
         self._extensions = HeaderExtensionsMap()
         self._extensions.configure(parameters)
         self._mid = parameters.muxId
@@ -163,6 +173,7 @@ class RtpWriter:
         self.on_overflow: Callable[[], None] | None = None  # held back too long: restart
         self._queued_bytes = 0
         self._resends: dict[int, float] = {}  # held-back resends: sequence -> when asked
+        self._owed: dict[int, None] = {}  # NACKed, refused over the share: sent once paced
         self._drain_at: asyncio.TimerHandle | None = None
         self._scratch = scratch or Scratch()
         self._gso = self.gso
@@ -263,7 +274,20 @@ class RtpWriter:
         else:
             self._tokens = min(self._tokens, self._burst())
             self._tokens_at = time.monotonic()
+            self._owe()
         self._drain()
+
+    def _owe(self) -> None:
+        """The resends refused over the share before pacing began, held now: an aiortc
+        player waits for every hole in its sequence numbers (up to 512 packets, 15 s of
+        a low layer) and asks again only for the last 128, and only at its next new gap,
+        so a hole refused while the link was congested would hold its picture until then."""
+        now, top = time.monotonic(), self.sequence
+        for sequence in sorted(self._owed, key=lambda s: (top - s) & 0xFFFF, reverse=True):
+            if len(self._resends) >= RESENDS_HELD:
+                break
+            self._resends.setdefault(sequence, now)
+        self._owed.clear()
 
     def _burst(self) -> float:
         assert self.pace_bps is not None
@@ -277,11 +301,19 @@ class RtpWriter:
                            self._burst())
         self._tokens_at = now
 
-    def discard(self) -> None:
-        """Drop the frames and resends held back, but the rest of a frame begun (a move
-        down: the new layer's keyframe is what the viewer needs next, not the old layer)."""
+    def discard(self, resends: bool = True) -> None:
+        """Drop the frames held back, but the rest of a frame begun (a move down: the new
+        layer's keyframe is what the viewer needs next, not the old layer), and with
+        `resends` the resends held back too (a move to sound only: no picture waits for
+        them). Resends kept are holes the player waits for: they go first, asked now."""
         self._drop_queue()
-        self._resends.clear()
+        if resends:
+            self._resends.clear()
+            self._owed.clear()
+        else:
+            now = time.monotonic()
+            for sequence in self._resends:
+                self._resends[sequence] = now
         self._drain()
 
     def _drop_queue(self, keep_begun: bool = True) -> None:
@@ -307,6 +339,7 @@ class RtpWriter:
                 self._nominated.get(1) is not self._pair and not self._route()):
             self._drop_queue(keep_begun=False)
             self._resends.clear()
+            self._owed.clear()
             return
         self._refill()
         now = time.monotonic()
@@ -430,6 +463,7 @@ class RtpWriter:
         no share of their own: they go first within the pace, and a refused one would
         leave its frame, and the picture, waiting for the next keyframe)."""
         now = time.monotonic()
+        _remember(self._asked, sequence, now)
         rtt = vars(self.sender).get(_SENDER + "rtt")
         last = self._resent.get(sequence)
         if last is not None and now - last < max(RESEND_GAP, rtt or 0.0):
@@ -441,13 +475,13 @@ class RtpWriter:
         size = len(found[0].payloads[found[1]])
         if self._rtx_credit < size and self.pace_bps is None:
             self.refused += 1
+            self._owed[sequence] = None
+            if len(self._owed) > RESENDS_HELD:
+                del self._owed[next(iter(self._owed))]
             return
+        self._owed.pop(sequence, None)
         self._rtx_credit = max(self._rtx_credit - size, 0.0)
         self.resent_octets += size
-        self._resent.pop(sequence, None)
-        self._resent[sequence] = now
-        if len(self._resent) > RESENT_KEPT:
-            del self._resent[next(iter(self._resent))]
         await self.pad(sequence)
 
     async def pad(self, sequence: int, probe: bool = False) -> int:
@@ -471,9 +505,13 @@ class RtpWriter:
 
     def _resend(self, sequence: int) -> int:
         """Send a packet again now; returns the bytes it took (0: not sent)."""
+        if (self.sequence - sequence) & 0xFFFF > AGAIN_SAFE and \
+                self._resent.get(sequence, -1.0) >= self._asked.get(sequence, 0.0):
+            return 0  # a second copy for one ask: the first may have come, and the player gone on
         found = self.find(sequence)
         if found is None or self.dtls._state is not State.CONNECTED or not self._route():
             return 0
+        _remember(self._resent, sequence, time.monotonic())
         frame, index, timestamp, delta = found
         payload: bytes | bytearray = frame.payloads[index]
         if delta:
