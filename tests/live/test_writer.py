@@ -312,15 +312,15 @@ async def forwarded(path: str) -> dict[str, Any]:
         out["owed"] = (len(owed), sum(writer._resent.get(s, 0.0) > paced_at for s in owed))
         # a packet the player may have gone past goes once for each time it is asked for
         far, near = owed[0], writer.recent(1)[0][0]
-        before = time.monotonic()
+        since = time.monotonic()
         for sequence in (far, near):  # as a resend held back would come to be sent
             await writer.pad(sequence)
         await asyncio.sleep(0.3)
-        unasked = [writer._resent.get(s, 0.0) > before for s in (far, near)]
-        before = time.monotonic()
+        unasked = [writer._resent.get(s, 0.0) > since for s in (far, near)]
+        since = time.monotonic()
         await writer.retransmit(far)
         await asyncio.sleep(0.3)
-        out["once_an_ask"] = (unasked, writer._resent.get(far, 0.0) > before)
+        out["once_an_ask"] = (unasked, writer._resent.get(far, 0.0) > since)
     RtpWriter.gso = True
     await viewer.pc.close()
     await room.close()
