@@ -69,10 +69,16 @@ RTX_SHARE = 0.5  # resends add at most this share to the bytes a viewer is sent 
 RTX_BURST = 48_000  # ... and at most this many bytes at once
 RESEND_GAP = 0.05  # a packet is sent again at most once a round trip, and this often at most
 RESENT_KEPT = 1024  # sequence numbers remembered as resent, and as asked for
-AGAIN_SAFE = 99  # a packet this far behind may go twice (aiortc ignores such a duplicate; ...
-# ... one further behind than 100 makes its player start over: older ones go once an ask)
+# aiortc's player starts over (drops all it holds, waits, asks for a keyframe) for a packet
+# that comes 100 or more behind the oldest one it waits for; it gives up a missing packet
+# once 512 later ones have come. Counted back from the newest packet sent (conservative):
+AGAIN_SAFE = 99  # a packet this far behind may go twice (a duplicate it ignores); older
+# ones go once for each time the player asks for them (the first copy may have come) ...
+PLAYER_REACH = 448  # ... and none this far behind (the player may have given it up)
+OWED_SECONDS = 10.0  # a refused resend is owed this long at most
 RESENDS_HELD = 256  # a paced writer holds at most this many resends back ...
-RESEND_STALE = 3.0  # ... each for at most this long (then its player has moved on)
+RESEND_STALE = 3.0  # ... each for at most this long (then a player other than aiortc's,
+# which keeps waiting on a hole, has moved on)
 BACKLOG_BYTES = 1 << 20  # a socket this far behind (asyncio buffering): drop, count
 _HEADER = struct.Struct("!BH")  # marker | payload type, sequence number
 _TIMESTAMP = struct.Struct("!I")
@@ -173,7 +179,7 @@ class RtpWriter:
         self.on_overflow: Callable[[], None] | None = None  # held back too long: restart
         self._queued_bytes = 0
         self._resends: dict[int, float] = {}  # held-back resends: sequence -> when asked
-        self._owed: dict[int, None] = {}  # NACKed, refused over the share: sent once paced
+        self._owed: dict[int, float] = {}  # refused over the share: sent once paced (-> asked)
         self._drain_at: asyncio.TimerHandle | None = None
         self._scratch = scratch or Scratch()
         self._gso = self.gso
@@ -286,7 +292,9 @@ class RtpWriter:
         for sequence in sorted(self._owed, key=lambda s: (top - s) & 0xFFFF, reverse=True):
             if len(self._resends) >= RESENDS_HELD:
                 break
-            self._resends.setdefault(sequence, now)
+            if now - self._owed[sequence] < OWED_SECONDS and (top - sequence) & 0xFFFF < \
+                    PLAYER_REACH:
+                self._resends.setdefault(sequence, now)
         self._owed.clear()
 
     def _burst(self) -> float:
@@ -463,11 +471,13 @@ class RtpWriter:
         no share of their own: they go first within the pace, and a refused one would
         leave its frame, and the picture, waiting for the next keyframe)."""
         now = time.monotonic()
-        _remember(self._asked, sequence, now)
         rtt = vars(self.sender).get(_SENDER + "rtt")
         last = self._resent.get(sequence)
         if last is not None and now - last < max(RESEND_GAP, rtt or 0.0):
-            self.refused += 1
+            self.refused += 1  # (asked before the copy could have come: no new ask)
+            return
+        _remember(self._asked, sequence, now)
+        if sequence in self._resends:  # held back already: it goes once
             return
         found = self.find(sequence)
         if found is None:
@@ -475,7 +485,7 @@ class RtpWriter:
         size = len(found[0].payloads[found[1]])
         if self._rtx_credit < size and self.pace_bps is None:
             self.refused += 1
-            self._owed[sequence] = None
+            self._owed[sequence] = now
             if len(self._owed) > RESENDS_HELD:
                 del self._owed[next(iter(self._owed))]
             return
@@ -505,9 +515,11 @@ class RtpWriter:
 
     def _resend(self, sequence: int) -> int:
         """Send a packet again now; returns the bytes it took (0: not sent)."""
-        if (self.sequence - sequence) & 0xFFFF > AGAIN_SAFE and \
+        behind = (self.sequence - sequence) & 0xFFFF
+        if behind >= PLAYER_REACH or behind > AGAIN_SAFE and \
                 self._resent.get(sequence, -1.0) >= self._asked.get(sequence, 0.0):
-            return 0  # a second copy for one ask: the first may have come, and the player gone on
+            self.refused += 1
+            return 0
         found = self.find(sequence)
         if found is None or self.dtls._state is not State.CONNECTED or not self._route():
             return 0
