@@ -170,6 +170,7 @@ class RtpWriter:
             (x.id for x in parameters.headerExtensions if x.uri == ABS_SEND_TIME), None))
         self._picture_delta = 0  # this viewer's VP8 picture id - the layer's
         self._last_picture_id: int | None = None
+        self._begun_picture_id: int | None = None  # of the last frame begun (not held)
         self._history: deque[tuple[int, Frame, int, int]] = deque(maxlen=HISTORY_FRAMES)
         self.pace_bps: float | None = None
         self.paced = 0  # packets held back by the pacer and sent later
@@ -244,6 +245,7 @@ class RtpWriter:
             # frames not begun are dropped whole (no hole in the sequence numbers) and the
             # viewer starts again at a keyframe, from which this frame would not decode
             self._drop_queue()
+            self._last_picture_id = self._begun_picture_id  # (nor was this frame sent)
             if self.on_overflow is not None:
                 self.on_overflow()
             self.dropped += len(payloads)
@@ -259,6 +261,8 @@ class RtpWriter:
         first = self.sequence
         self.sequence = (first + len(frame.payloads)) & 0xFFFF
         self._history.append((first, frame, timestamp, delta))
+        if frame.picture_id != NO_PICTURE_ID:
+            self._begun_picture_id = (frame.picture_id + delta) & 0x7FFF
         self.octets += frame.size
         self._rtx_credit = min(self._rtx_credit + RTX_SHARE * frame.size, RTX_BURST)
         counters = vars(self.sender)
@@ -330,6 +334,8 @@ class RtpWriter:
         for item in self._queue:
             if item is not begun:
                 self.dropped += len(item[0].payloads) - item[4]  # (what was not sent)
+        if len(self._queue) > (begun is not None):  # the next keyframe's picture id
+            self._last_picture_id = self._begun_picture_id  # follows the last one sent
         self._queue.clear()
         self._queued_bytes = 0
         if begun is not None:
@@ -516,8 +522,9 @@ class RtpWriter:
     def _resend(self, sequence: int) -> int:
         """Send a packet again now; returns the bytes it took (0: not sent)."""
         behind = (self.sequence - sequence) & 0xFFFF
-        if behind >= PLAYER_REACH or behind > AGAIN_SAFE and \
-                self._resent.get(sequence, -1.0) >= self._asked.get(sequence, 0.0):
+        if behind >= PLAYER_REACH or (
+                behind > AGAIN_SAFE
+                and self._resent.get(sequence, -1.0) >= self._asked.get(sequence, 0.0)):
             self.refused += 1
             return 0
         found = self.find(sequence)

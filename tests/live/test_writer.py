@@ -33,8 +33,8 @@ from service.live.ice import use_host_addresses
 from service.live.quality import Layer
 from service.live.rooms import Room
 from service.live.writer import (
-    PACE_BURST,
     AGAIN_SAFE,
+    PACE_BURST,
     PACE_BURST_MIN,
     PLAYER_REACH,
     RESEND_STALE,
@@ -307,6 +307,17 @@ async def forwarded(path: str) -> dict[str, Any]:
             await writer.retransmit(sequence)
         out["flood"] = (len(recent) - 1, writer.retransmitted - sent,
                         writer.resent_octets - resent, writer.octets - octets)
+    if name == "shared" and isinstance(writer, RtpWriter):
+        # a packet the player may have gone past goes once for each time it is asked for
+        far = next(s for s in reversed(writer._resent)
+                   if AGAIN_SAFE < (writer.sequence - s) & 0xFFFF < PLAYER_REACH - 100)
+        near = writer.recent(1)[0][0]
+        unasked = (await writer.pad(far), await writer.pad(near))  # as if held back
+        await asyncio.sleep(0.3)  # (over a round trip on loopback: an ask now is new)
+        resent_before = writer.retransmitted
+        await writer.retransmit(far)  # (at once, or owed over the share: then held back)
+        went = writer.retransmitted - resent_before or int(await writer.pad(far) > 0)
+        out["once_an_ask"] = (unasked, went)
     if name == "shared" and isinstance(writer, RtpWriter):  # what the share refused ...
         owed, top = list(writer._owed), writer.sequence
         paced_at = time.monotonic()
@@ -315,17 +326,6 @@ async def forwarded(path: str) -> dict[str, Any]:
         sent_again = {s for s in owed if writer._resent.get(s, 0.0) > paced_at}
         reach = {s for s in owed if (top - s) & 0xFFFF < PLAYER_REACH}
         out["owed"] = (len(owed), len(reach), sent_again == reach)
-        # a packet the player may have gone past goes once for each time it is asked for
-        writer.pace(100_000_000)  # (room for everything: what goes, goes at once)
-        top = writer.sequence
-        far = next(s for s in sent_again
-                   if AGAIN_SAFE < (top - s) & 0xFFFF < PLAYER_REACH - 50)
-        near = writer.recent(1)[0][0]
-        unasked = (await writer.pad(far), await writer.pad(near))  # as if held back
-        await asyncio.sleep(0.3)  # (over a round trip on loopback: an ask now is new)
-        before = writer.retransmitted
-        await writer.retransmit(far)
-        out["once_an_ask"] = (unasked, writer.retransmitted - before)
     RtpWriter.gso = True
     await viewer.pc.close()
     await room.close()
