@@ -397,21 +397,25 @@ def test_a_paced_writer_holds_resends_once_and_not_for_long() -> None:
 
 def test_a_paced_writer_holds_its_rate() -> None:
     """Paced (`RtpWriter.pace`), a viewer's video and resends leave at most at the rate
-    plus the pacer's burst in any tenth of a second; the writer did hold packets back (a
-    keyframe is bigger than the burst), and unpaced the same stream goes out faster."""
+    plus the pacer's burst in any 20 ms; the writer did hold packets back (a keyframe is
+    bigger than the burst), and unpaced the same stream goes out faster (a keyframe at
+    once: in a tenth of a second that was now and then within the bound; in 20 ms, 15%
+    over it)."""
+    window = 0.02
+
     def peak(out: dict[str, Any]) -> int:
         arrivals = [(t, n) for t, n in out["arrivals"] if t >= out["paced_from"] + 0.2]
         most, total, first = 0, 0, 0
         for t, n in arrivals:
             total += n
-            while arrivals[first][0] < t - 0.1:
+            while arrivals[first][0] < t - window:
                 total -= arrivals[first][1]
                 first += 1
             most = max(most, total)
         return most
 
     paced, unpaced = outcome("shared-paced"), outcome("shared-no-gso")
-    allowed = PACED_BPS / 8 * (0.1 + PACE_BURST) + 1500
+    allowed = PACED_BPS / 8 * (window + PACE_BURST) + 1500
     assert paced["held_back"] > 0
     assert peak(paced) <= allowed, (peak(paced), allowed)
     assert peak(unpaced) > allowed, (peak(unpaced), allowed)
