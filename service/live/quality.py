@@ -9,7 +9,8 @@ sends one.
   link is tested without touching its picture: padding (recent packets sent again, which a
   player drops as duplicates) brings what it receives over the next layer's rate
   (`PROBE_OVERSHOOT`) for `PROBE_SECONDS` and two receiver reports (a link's burst
-  allowance and queue hide the first half second of excess). A NACK, loss, a
+  allowance and queue hide the first seconds of excess: 1.5 s toward high, 3 s toward
+  low, where the excess over a link a little too slow is small). A NACK, loss, a
   growing round trip or a falling REMB (the player's own delay-based estimate, which sees
   a queue build before a receiver report's round trip does) during the probe ends it at
   once and doubles the wait (up to 6 s toward high, 32 s toward low); a probe that holds
@@ -67,7 +68,11 @@ REMB_FALL = 0.8  # a probe whose player's REMB falls under this share of its pea
 RTT_WINDOW = 10.0  # seconds of round trips the minimum is taken over
 WAIT_SECONDS = 4.0  # clean reports before the first probe up
 PROBE_CAP = {Layer.high: 6.0, Layer.low: 32.0}
-PROBE_SECONDS = {Layer.high: 1.5, Layer.low: 2.0}  # padding at the next layer's rate ...
+# Padding at the next layer's rate for this long ... (a slow link's burst allowance and
+# queue, 16 KB + 200 ms in bench/network.py, hide 2 s of a probe toward low from a
+# 300 kbit link that cannot carry the low layer and its sound: the probe held and the
+# move up cost the sound; in 3 s the queue shows)
+PROBE_SECONDS = {Layer.high: 1.5, Layer.low: 3.0}
 PROBE_REPORTS = {Layer.high: 2, Layer.low: 2}  # ... and reports during it, before moving up
 # what a probe brings the viewer's video to, over the next layer's rate: a link's own burst
 # allowance (a token bucket's, 16 KB here and there) hides a smaller excess from a probe

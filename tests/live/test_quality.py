@@ -116,9 +116,11 @@ def test_a_probe_from_sound_only_runs_longer_and_needs_two_reports() -> None:
     def probing(rtts: list[float]) -> Quality:
         quality = Quality(layer=Layer.audio)
         now = 0.0
-        while quality.probing is None:
+        while True:
             quality.round_trip(now, 0.05)
             quality.report(now, 0.0)
+            if quality.probing is not None:  # a report a second from the probe's start
+                break
             now += 1.0
         for rtt in rtts:
             now += 1.0
@@ -128,8 +130,9 @@ def test_a_probe_from_sound_only_runs_longer_and_needs_two_reports() -> None:
 
     assert PROBE_SECONDS[Layer.low] > PROBE_SECONDS[Layer.high]
     assert probing([0.05]).probing == Layer.low  # one report: not yet
-    assert probing([0.05, 0.05]).layer == Layer.low  # two, clean: up
-    failed = probing([0.05, 0.05 + RTT_RISE + 0.05])  # the queue grew: stay on sound
+    assert probing([0.05, 0.05]).probing == Layer.low  # two, 2 s in: not yet
+    assert probing([0.05, 0.05, 0.05]).layer == Layer.low  # clean for 3 s: up
+    failed = probing([0.05, 0.05, 0.05 + RTT_RISE + 0.05])  # the queue grew: stay on sound
     assert failed.layer == Layer.audio and failed.probing is None
 
 
