@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 import anyio.to_thread
 from redis.asyncio import Redis
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
@@ -18,7 +20,7 @@ from starlette.websockets import WebSocket
 
 from service import effects, i18n
 from service.cluster.nodes import Nodes
-from service.db.models import Community, User, WebSession
+from service.db.models import Community, User, WebSession, utcnow
 from service.domain import accounts, communities, notifications
 from service.domain.communities import Access
 from service.domain.paging import DEFAULT_LIMIT, MOST, Page
@@ -37,6 +39,8 @@ from service.storage import ObjectStore
 from service.storage.uploads import Sink
 
 SESSION_COOKIE = "kumpul_session"
+log = logging.getLogger("kumpul.web")
+
 MAX_JSON_DEPTH = 32  # deeper nesting is refused before parsing (no RecursionError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -198,7 +202,9 @@ async def principal(request: Request, session: AsyncSession) -> Principal | None
         token = bearer(request)
         if token is None:
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
-        user = await accounts.token_user(session, token)
+        user, used = await accounts.token_user(session, token)
+        if accounts.token_use_due(used, utcnow()):
+            await _stamp_token_use(request, used.id)
         speech_for(request, user=user)
         return Principal(user, "token")
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -210,6 +216,18 @@ async def principal(request: Request, session: AsyncSession) -> Principal | None
     if request.scope.get("type") == "http" and not request.url.path.startswith("/api/"):
         unread = await notifications.unread(session, user.id)  # the bell on every page
     return Principal(user, "cookie", row, unread)
+
+
+async def _stamp_token_use(request: Request, token_id: int) -> None:
+    """A token's last use, in a short transaction of its own: committed whether or not the
+    request's own session commits (reads never do), and never holding the database's
+    write lock across the request's work (on SQLite, one writer for every node). Best
+    effort: a database too busy to take it now leaves it to the token's next use."""
+    try:
+        async with services(request).db.begin() as session:
+            await accounts.stamp_token_use(session, token_id, utcnow())
+    except OperationalError as exc:
+        log.warning("a token's last use was not recorded", extra={"error": str(exc)[:200]})
 
 
 async def require_user(request: Request, session: AsyncSession,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio.to_thread
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,18 +146,33 @@ async def revoke_api_token(session: AsyncSession, user: User, token_id: int) -> 
         raise NotFound("No such token.", code="token_not_found")
 
 
-async def token_user(session: AsyncSession, token: str) -> User:
+TOKEN_USE_STAMP = timedelta(minutes=5)  # a token's last use is written at most this often
+
+
+async def token_user(session: AsyncSession, token: str) -> tuple[User, ApiToken]:
+    """The token's user and its row (read only: its use is stamped by `stamp_token_use`,
+    in a transaction of its own, when `token_use_due`)."""
     row = await session.scalar(select(ApiToken).where(
         ApiToken.token_hash == security.token_hash(token)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("That API token is not valid.", code="invalid_token",
                            hint="Create a new token on your account page.")
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
-        row.last_used_at = now
     user = await session.get(User, row.user_id)
     assert user is not None
-    return user
+    return user, row
+
+
+def token_use_due(row: ApiToken, now: datetime) -> bool:
+    return row.last_used_at is None or now - row.last_used_at > TOKEN_USE_STAMP
+
+
+async def stamp_token_use(session: AsyncSession, token_id: int, now: datetime) -> None:
+    """Record a use, unless one was recorded within `TOKEN_USE_STAMP` (by this request's
+    twins on other nodes too: the condition is the database's, not what was read)."""
+    await session.execute(update(ApiToken).where(
+        ApiToken.id == token_id,
+        or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - TOKEN_USE_STAMP),
+    ).values(last_used_at=now))
 
 
 # --- first-owner setup ------------------------------------------------------------------

@@ -114,3 +114,18 @@ def test_expired_session(world: World) -> None:
     run_db(world.settings, expire)
     error = assert_error(owner.get("/api/me"), 401, "session_expired")
     assert "Log in" in error["hint"]
+
+
+def test_a_tokens_use_is_recorded_on_reads_too(world: World) -> None:
+    """A token used only for reads (their sessions never commit) shows when it was last
+    used: the use is stamped in a short transaction of its own, at most once in
+    `TOKEN_USE_STAMP` (a read-only request never takes the database's write lock for it
+    again, on any node)."""
+    owner = world.admin()
+    slug = world.community(owner)
+    script = owner.with_token()
+    assert script.get(f"/api/communities/{slug}/live").status_code == 200
+    first = owner.get("/api/tokens").json()["tokens"][0]["last_used_at"]
+    assert first is not None
+    assert script.get("/api/me").status_code == 200
+    assert owner.get("/api/tokens").json()["tokens"][0]["last_used_at"] == first
