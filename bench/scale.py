@@ -511,7 +511,13 @@ async def publish(whip_url: str, token: str, source: str) -> None:
             "Content-Type": "application/sdp", "Authorization": f"Bearer {token}"})
     assert answer.status_code == 201, answer.text
     await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
-    await asyncio.Event().wait()
+    ended = asyncio.Event()  # SIGTERM: the publisher stops as an encoder does (DELETE)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, ended.set)
+    await ended.wait()
+    resource = httpx.URL(whip_url).join(answer.headers["location"])
+    async with httpx.AsyncClient(timeout=30) as client:
+        await client.delete(resource, headers={"Authorization": f"Bearer {token}"})
+    await pc.close()
 
 
 class Counter:
@@ -575,10 +581,13 @@ async def view(urls: list[str], token: str, count: int, start_at: float, report:
                                                content=pc.localDescription.sdp, headers={
                                                    "Content-Type": "application/sdp",
                                                    "Authorization": f"Bearer {token}"})
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
+                    entry["error"] = f"{type(exc).__name__}: {exc}"
                     viewers.append(entry)
                     return
                 entry["status"] = answer.status_code
+                if answer.status_code != 201:
+                    entry["error"] = answer.text[:200]
                 if answer.status_code == 201:
                     entry["location"] = answer.headers["location"]
                     await pc.setRemoteDescription(RTCSessionDescription(answer.text,
@@ -598,6 +607,7 @@ async def view(urls: list[str], token: str, count: int, start_at: float, report:
         first = (times[0] - entry["asked"]) if times else None
         out.append({"fps": len(inside) / (ended - began), "first_frame_s": first,
                     "status": entry["status"], "location": entry["location"],
+                    "error": entry.get("error", ""),
                     "keys": [k for k in (counter.keys if counter else [])
                              if began <= k[1] < ended]})
     await asyncio.to_thread(Path(report).write_text, json.dumps(out))
@@ -661,21 +671,44 @@ class Crowd:
 def start_publisher(cluster: Cluster, node: Node, session_id: str, token: str,
                     source: Path) -> subprocess.Popen[bytes]:
     """The publisher process; returns once the session lists it as publishing."""
-    import httpx2 as httpx
 
     proc = subprocess.Popen([sys.executable, __file__, "--publish",
                              f"{node.url}/api/live/{session_id}/whip", "--token", token,
                              "--source", str(source)])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        listed = httpx.get(f"{node.url}/api/communities/{cluster.slug}/live", timeout=30,
-                           headers={"Authorization": f"Bearer {cluster.token}"})
-        if any(s["publishing"] and s["video_codec"] for s in listed.json()["sessions"]):
+        if publishing(cluster, node):
             time.sleep(1)
             return proc
         time.sleep(0.5)
     proc.kill()
     raise RuntimeError("the publisher never went live")
+
+
+def publishing(cluster: Cluster, node: Node) -> bool:
+    """Whether the community's session lists a publisher with its video."""
+    import httpx2 as httpx
+
+    listed = httpx.get(f"{node.url}/api/communities/{cluster.slug}/live", timeout=30,
+                       headers={"Authorization": f"Bearer {cluster.token}"})
+    return any(s["publishing"] and s["video_codec"] for s in listed.json()["sessions"])
+
+
+def republish(cluster: Cluster, node: Node, session_id: str, token: str, source: Path,
+              proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """A new publisher after a ladder: its last step overloads the CPU-capped origin, which
+    may then release the publisher (ICE consent unanswered) some seconds later. The old
+    one ends with a DELETE; the new one is live before the next ladder."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while publishing(cluster, node) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return start_publisher(cluster, node, session_id, token, source)
 
 
 def an_offer() -> str:
@@ -730,9 +763,15 @@ def ladder(folder: Path, cluster: Cluster, urls: list[str], session_id: str,
                "per_node": {n: sum(1 for r in results if node_of(r["location"]) == n)
                             for n in {node_of(r["location"]) for r in results}}}
         rows.append(row)
+        refused: dict[str, int] = {}
+        for r in results:
+            if r["status"] != 201:
+                why = f"{r['status']} {r.get('error', '')}"[:120]
+                refused[why] = refused.get(why, 0) + 1
         print(f"  {viewers:4d} viewers over {len(urls)} node(s): fps p10 {row['fps_p10']:5.1f} "
               f"median {row['fps_median']:5.1f}  node CPU {row['cpu']}%  "
-              f"{sorted(row['per_node'].values())}", flush=True)
+              f"{sorted(row['per_node'].values())}"
+              + (f"  not answered: {refused}" if refused else ""), flush=True)
         if row["fps_p10"] < 25:
             break
     return rows
@@ -849,11 +888,13 @@ def room_case(cores: float = 0.3, max_viewers: int = 256) -> dict[str, Any]:
         print(f"origin alone ({cores:g} core, {origin.share.kind if origin.share else '-'})",
               flush=True)
         alone = ladder(work, cluster, [origin.url], sid, [origin.pid], counts)
+        publisher = republish(cluster, origin, sid, live["publish_token"], source, publisher)
         edge = cluster.node("edge", Share("edge", cores, 1))
         time.sleep(3)  # its first beat
         print(f"origin + one edge ({cores:g} core each)", flush=True)
         pair = ladder(work, cluster, [origin.url, edge.url], sid, [origin.pid, edge.pid],
                       [c * 2 for c in counts])
+        publisher = republish(cluster, origin, sid, live["publish_token"], source, publisher)
         one, two = held(alone), held(pair)
         print("edge cost", flush=True)
         cost = edge_cost(work, cluster, origin, edge, sid)
@@ -872,6 +913,10 @@ def room_case(cores: float = 0.3, max_viewers: int = 256) -> dict[str, Any]:
         if publisher is not None:
             publisher.kill()
         cluster.close()
+        out = ROOT / "bench" / "out"  # the nodes' logs outlive the run
+        out.mkdir(exist_ok=True)
+        for log in work.glob("node-*.log"):
+            shutil.copy(log, out / f"scale-room-{log.name}")
         shutil.rmtree(work, ignore_errors=True)
 
 
