@@ -2,7 +2,9 @@
 uploads, two live rooms with 50 viewers each, and workers ingesting what arrives - against
 the same API calls on the idle app, in the same run.
 
-Run from the repository root: `.venv/bin/python bench/load.py [--uploads 50] [--viewers 50]`.
+Run from the repository root: `.venv/bin/python bench/load.py [--uploads 50] [--viewers 50]
+[--nodes 1]` (`--nodes 2`: two web nodes on the one address, as `kumpul serve` runs them on
+2 cores; compare runs of both, alternating).
 
 - It starts its own `kumpul web` (PostgreSQL database `kumpul_bench_load`, created and
   dropped here; Redis database 13; a temporary folder), two `kumpul worker ingest`
@@ -245,7 +247,7 @@ async def busy(url: str, members: list[str], probe_token: str, slug: str,
 class Stack:
     """Kumpul's processes for the run: web, workers; and the database they share."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, nodes: int = 1) -> None:
         import psycopg
 
         self.folder = folder
@@ -267,11 +269,21 @@ class Stack:
         subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=self.env,
                        check=True, capture_output=True)
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.web = self.start(["web"], "web.log")
+        if nodes == 1:
+            self.webs = [self.start(["web"], "web.log")]
+        else:  # as `kumpul serve` runs them: one public port, a node port each
+            self.webs = [self.start(["web", "--share-port"], f"web-{i}.log",
+                                    KUMPUL_NODE_PORT=str(free_port()))
+                         for i in range(nodes)]
         wait_port(self.port)
 
-    def start(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=self.env,
+    def web_cpu(self) -> float:
+        """CPU seconds of every web node."""
+        return sum(cpu_seconds(web.pid) for web in self.webs)
+
+    def start(self, args: list[str], log: str, **env: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", *args],
+                                env={**self.env, **env},
                                 stdout=(self.folder / log).open("w"), stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
@@ -369,6 +381,8 @@ def main() -> int:
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--viewers", type=int, default=50, help="per room")
     parser.add_argument("--chunk-kib", type=int, default=1024, help="bytes per PATCH, KiB")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="web nodes on the one address (as KUMPUL_WEB_NODES runs them)")
     args = parser.parse_args()
     if args.publish:
         asyncio.run(publish(args.publish, args.token, args.source))
@@ -382,7 +396,7 @@ def main() -> int:
     stack = None
     helpers: list[subprocess.Popen[bytes]] = []
     try:
-        stack = Stack(folder)
+        stack = Stack(folder, args.nodes)
         world = seed(stack)
         slug, members = world["slug"], world["members"]
         per_member = -(-args.uploads // MEMBERS)
@@ -419,16 +433,16 @@ def main() -> int:
                 raise RuntimeError("the viewers did not all join")
             time.sleep(0.2)
 
-        live0 = cpu_seconds(stack.web.pid)
+        live0 = stack.web_cpu()
         time.sleep(5)  # the rooms alone
-        live_pct = (cpu_seconds(stack.web.pid) - live0) / 5 * 100
+        live_pct = (stack.web_cpu() - live0) / 5 * 100
         started = time.monotonic()
-        web0, (busy0, total0) = cpu_seconds(stack.web.pid), machine_busy()
+        web0, (busy0, total0) = stack.web_cpu(), machine_busy()
         lat, completed = asyncio.run(busy(stack.url, members, members[0], slug, made,
                                           per_member, args.chunk_kib * 1024))
         upload_s = time.monotonic() - started
         (busy1, total1), wall = machine_busy(), time.monotonic() - started
-        web_pct = (cpu_seconds(stack.web.pid) - web0) / wall * 100
+        web_pct = (stack.web_cpu() - web0) / wall * 100
         machine_pct = (busy1 - busy0) / max(total1 - total0, 0.001) * 100
         deadline = time.monotonic() + 300
         while True:
@@ -461,7 +475,7 @@ def main() -> int:
 
     print(f"\nLoad on this machine: {args.uploads} tus uploads at once from {MEMBERS} members "
           f"({args.chunk_kib} KiB PATCHes), 2 live rooms x {args.viewers} light viewers, "
-          "2 ingest workers\n")
+          f"2 ingest workers; {args.nodes} web node(s)\n")
     print(f"{'API latency (GET live, GET clips/mine)':42} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'p99 ms':>8} {'requests':>9} {'ratio p95':>10}")
     for label, values in (("idle app (baseline)", idle.api), ("under load", lat.api)):
@@ -474,7 +488,7 @@ def main() -> int:
           f"sent SHA-256: {len(good)}; all ingested after {ingest_s:.1f} s")
     print(f"viewers {len(fps)}/{2 * args.viewers}: fps p10 {percentile(fps, 10):.1f}, median "
           f"{statistics.median(fps) if fps else 0:.1f}; stalled (< 1 fps) {len(stalled)}")
-    print(f"the web process used {live_pct:.0f}% of one core for the two rooms alone, "
+    print(f"the web node(s) used {live_pct:.0f}% of one core for the two rooms alone, "
           f"{web_pct:.0f}% while the uploads came; the machine's "
           f"{os.cpu_count()} cores were {machine_pct:.0f}% busy (web, workers, publishers, "
           "viewers and this client share them)")
@@ -485,7 +499,7 @@ def main() -> int:
           f"p95_idle_ms={p95_idle:.1f} p95_ratio={p95_busy / max(p95_idle, 0.001):.2f} "
           f"viewer_fps_p10={percentile(fps, 10):.1f} ingest_s={ingest_s:.1f} "
           f"web_cpu_pct={web_pct:.0f} web_cpu_rooms_only_pct={live_pct:.0f} "
-          f"machine_busy_pct={machine_pct:.0f} "
+          f"machine_busy_pct={machine_pct:.0f} web_nodes={args.nodes} "
           f"viewer_kind=light")
     shutil.rmtree(folder, ignore_errors=True)
     return 0
