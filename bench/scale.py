@@ -586,12 +586,12 @@ async def view(urls: list[str], token: str, count: int, start_at: float, report:
                     viewers.append(entry)
                     return
                 entry["status"] = answer.status_code
-                if answer.status_code != 201:
-                    entry["error"] = answer.text[:200]
                 if answer.status_code == 201:
                     entry["location"] = answer.headers["location"]
                     await pc.setRemoteDescription(RTCSessionDescription(answer.text,
                                                                         "answer"))
+                else:
+                    entry["error"] = answer.text[:200]
                 viewers.append(entry)
 
         await asyncio.gather(*(one(i) for i in range(count)))
@@ -671,7 +671,6 @@ class Crowd:
 def start_publisher(cluster: Cluster, node: Node, session_id: str, token: str,
                     source: Path) -> subprocess.Popen[bytes]:
     """The publisher process; returns once the session lists it as publishing."""
-
     proc = subprocess.Popen([sys.executable, __file__, "--publish",
                              f"{node.url}/api/live/{session_id}/whip", "--token", token,
                              "--source", str(source)])

@@ -38,9 +38,9 @@ from service.settings import Settings
 from service.storage import ObjectStore
 from service.storage.uploads import Sink
 
-SESSION_COOKIE = "kumpul_session"
 log = logging.getLogger("kumpul.web")
 
+SESSION_COOKIE = "kumpul_session"
 MAX_JSON_DEPTH = 32  # deeper nesting is refused before parsing (no RecursionError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
