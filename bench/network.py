@@ -291,6 +291,8 @@ def main() -> int:
                      "shaped_end": shaped_end, "recover_s": recover,
                      "padding": [(t, q.get("padding", {}).get(viewers[2].resource))
                                  for t, q in layer_log],
+                     "padding_600k": [(t, q.get("padding", {}).get(viewers[1].resource))
+                                      for t, q in layer_log],
                      "links": [(t, q.get("links")) for t, q in layer_log],
                      "writers": [(t, q.get("writers", {}).get(viewers[1].resource))
                                  for t, q in layer_log]}))

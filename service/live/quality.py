@@ -10,13 +10,17 @@ sends one.
   player drops as duplicates) brings what it receives over the next layer's rate
   (`PROBE_OVERSHOOT`) for `PROBE_SECONDS` and two receiver reports (a link's burst
   allowance and queue hide the first seconds of excess: 1.5 s toward high, 3 s toward
-  low, where the excess over a link a little too slow is small). A NACK, loss, a
-  growing round trip or a falling REMB (the player's own delay-based estimate, which sees
-  a queue build before a receiver report's round trip does) during the probe ends it at
-  once and doubles the wait (up to 6 s toward high, 32 s toward low); a probe that holds
-  moves the viewer up. So a link that carries only the low layer keeps a steady picture (a
-  failed probe costs a moment of queueing, not a frozen frame), and a viewer whose link
-  clears is back on high within ~10 s.
+  low, where the excess over a link a little too slow is small). The padding leaves right
+  behind each picture (behind the sound for a viewer who hears only that): a link that
+  cannot carry the probe fills its queue, its tail drop takes the padding that came last,
+  and the next picture finds the room the link drained since. A NACK, loss (the
+  picture's, the sound's, or the padding's own, on its RTX stream), a growing round trip
+  or a falling REMB (the player's own delay-based estimate, which sees a queue build
+  before a receiver report's round trip does) during the probe ends it at once and
+  doubles the wait (up to 4 s toward high, 32 s toward low); a probe that holds moves the
+  viewer up. So a link that carries only the low layer keeps a steady picture (a failed
+  probe costs lost padding and a moment of queueing, not a frozen frame), and a viewer
+  whose link clears is back on high within ~10 s.
 - After a move down or a failed probe, reports for `SETTLE_SECONDS` describe the old
   state and are not counted (after a move up, the first bad report moves back down).
 - The viewer may choose a ceiling: "save data" (low at most) or audio only.
@@ -52,6 +56,8 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from service.live.writer import PROBE_RECENT
+
 
 class Layer(StrEnum):
     audio = "audio"
@@ -67,7 +73,7 @@ RTT_RISE = 0.15  # a round trip this much over the recent minimum: a queue is bu
 REMB_FALL = 0.8  # a probe whose player's REMB falls under this share of its peak has failed
 RTT_WINDOW = 10.0  # seconds of round trips the minimum is taken over
 WAIT_SECONDS = 4.0  # clean reports before the first probe up
-PROBE_CAP = {Layer.high: 6.0, Layer.low: 32.0}
+PROBE_CAP = {Layer.high: 4.0, Layer.low: 32.0}  # (a failed probe toward high is cheap)
 # Padding at the next layer's rate for this long ... (a slow link's burst allowance and
 # queue, 16 KB + 200 ms in bench/network.py, hide 2 s of a probe toward low from a
 # 300 kbit link that cannot carry the low layer and its sound: the probe held and the
@@ -75,8 +81,10 @@ PROBE_CAP = {Layer.high: 6.0, Layer.low: 32.0}
 PROBE_SECONDS = {Layer.high: 1.5, Layer.low: 3.0}
 PROBE_REPORTS = {Layer.high: 2, Layer.low: 2}  # ... and reports during it, before moving up
 # what a probe brings the viewer's video to, over the next layer's rate: a link's own burst
-# allowance (a token bucket's, 16 KB here and there) hides a smaller excess from a probe
-PROBE_OVERSHOOT = {Layer.high: 1.1, Layer.low: 1.3}
+# allowance (a token bucket's, 16 KB here and there) and queue hide a smaller excess from
+# a probe (toward high, 1.1 let probes that rode behind the picture pass on a 600 kbit link:
+# all they lost was padding, and only after the deciding report)
+PROBE_OVERSHOOT = {Layer.high: 1.3, Layer.low: 1.3}
 ARRIVAL_HOLDS = 3.0  # after a move up, one bad report moves back down
 SETTLE_SECONDS = 1.5
 PACE_FACTOR = 1.5  # a moved viewer's packets leave at most at this times its layer's rate
@@ -133,12 +141,14 @@ class Quality:
             self._probe_failed(now)
 
     def report(self, now: float, loss: float, rtt: float | None = None,
-               remb: int | None = None, layer_bps: float | None = None) -> Layer | None:
-        """A receiver report (or REMB) came: the layer to move to, if any."""
+               remb: int | None = None, layer_bps: float | None = None,
+               padding_loss: float = 0.0) -> Layer | None:
+        """A receiver report (or REMB) came: the layer to move to, if any. `padding_loss`
+        is what the player lost of the stream a probe's padding goes on (RTX)."""
         if now < self.settle_until:
             return None
         if self.probing is not None:
-            return self._probe_report(now, loss, remb)
+            return self._probe_report(now, max(loss, padding_loss), remb)
         arriving = self.arrived_at is not None and now - self.arrived_at < ARRIVAL_HOLDS
         if self.arrived_at is not None and not arriving:  # the move up held
             self.probe_wait[self.layer] = WAIT_SECONDS
@@ -209,17 +219,20 @@ class Quality:
 
 
 class Padding:
-    """Recent packets of a viewer's video sender sent again, at a rate, while a probe runs
-    (the shared path's writer's `pad`, else the sender's `_retransmit`).
+    """Recent packets of a viewer's video sender sent again, at a rate, while a probe runs:
+    on the shared path right behind each picture its writer sends, or behind the sound's
+    packets while it sends none (`writer.RtpWriter.probe`); on the classic path on a
+    clock, through the sender's `_retransmit`.
 
     A player drops them as duplicates (they stay within its jitter buffer's reach: never
     older than `RECENT` packets); where RTX was negotiated they go on the RTX stream."""
 
-    RECENT = 24
+    RECENT = PROBE_RECENT
     TICK = 0.02
+    FRAMES_FLOW = 0.1  # a frame sent this recently: the writer pads behind its frames
 
-    def __init__(self, sender: RTCRtpSender) -> None:
-        self.sender = sender
+    def __init__(self, sender: RTCRtpSender, sound: RTCRtpSender | None = None) -> None:
+        self.sender, self.sound = sender, sound
         self.sent_bytes = 0  # what went out (a paced writer may hold padding back) ...
         self.wanted_bytes = 0  # ... of what the probes' rates asked for
         self._task: asyncio.Task[None] | None = None
@@ -238,11 +251,12 @@ class Padding:
             self._task.cancel()
             self._task = None
 
-    def _writer(self) -> Any:
-        """The shared path's writer of this viewer (it took over the sender's NACK
-        answers), or None on the classic path."""
-        owner = getattr(self.sender._retransmit, "__self__", None)
-        return owner if owner is not self.sender and hasattr(owner, "pad") else None
+    def _writer(self, sender: RTCRtpSender | None = None) -> Any:
+        """The shared path's writer of this viewer's video (or of `sender`: it took over
+        the sender's NACK answers), or None on the classic path."""
+        sender = sender or self.sender
+        owner = getattr(sender._retransmit, "__self__", None)
+        return owner if owner is not sender and hasattr(owner, "pad") else None
 
     def _recent(self) -> list[tuple[int, int]]:
         """The last packets sent to this viewer, oldest first: (sequence number, bytes).
@@ -271,21 +285,43 @@ class Padding:
         writer = self._writer()
         send = functools.partial(writer.pad, probe=True) if writer is not None \
             else self.sender._retransmit
-        with contextlib.suppress(ConnectionError):
-            while True:
-                await asyncio.sleep(self.TICK)
-                now = time.monotonic()
-                rate = bps * (0.5 if now - started < ramp else 1.0)
-                budget = min(budget + rate * (now - last) / 8, rate * 0.25 / 8)
-                last = now
-                recent = self._recent()
-                while budget > 0 and recent:
-                    sequence, size = recent[turn % len(recent)]
-                    turn += 1
-                    sent = await send(sequence)
-                    budget -= size + 40
-                    self.sent_bytes += sent if isinstance(sent, int) else size + 40
-                    self.wanted_bytes += size + 40
+        behind = writer.probe_sent if writer is not None else 0
+        sound = self._writer(self.sound) if self.sound is not None and writer is not None \
+            else None
+        if sound is not None:  # with no picture, the padding goes behind the sound
+            sound.then = functools.partial(writer.pad_behind, lead=True)
+        try:
+            with contextlib.suppress(ConnectionError):
+                while True:
+                    await asyncio.sleep(self.TICK)
+                    now = time.monotonic()
+                    rate = bps * (0.5 if now - started < ramp else 1.0)
+                    if writer is not None and (sound is not None or
+                                               now - writer.frame_at < self.FRAMES_FLOW):
+                        # the padding goes right behind each picture, or with none
+                        # behind the sound (`writer.RtpWriter.probe`)
+                        writer.probe(rate)
+                        self.sent_bytes += writer.probe_sent - behind
+                        self.wanted_bytes += int(rate * (now - last) / 8)
+                        behind, budget, last = writer.probe_sent, 0.0, now
+                        continue
+                    if writer is not None:  # (sound only: on this tick, as it comes)
+                        writer.probe(0.0)
+                    budget = min(budget + rate * (now - last) / 8, rate * 0.25 / 8)
+                    last = now
+                    recent = self._recent()
+                    while budget > 0 and recent:
+                        sequence, size = recent[turn % len(recent)]
+                        turn += 1
+                        sent = await send(sequence)
+                        budget -= size + 40
+                        self.sent_bytes += sent if isinstance(sent, int) else size + 40
+                        self.wanted_bytes += size + 40
+        finally:
+            if writer is not None:
+                writer.probe(0.0)
+            if sound is not None:
+                sound.then = None
 
 
 class Follow:
@@ -300,13 +336,14 @@ class Follow:
         self.loss = {"video": 0.0, "audio": 0.0}
         self.rtt: float | None = None
         self.remb: int | None = None
+        self.padding_loss = 0.0
         self.moves: list[tuple[float, Layer]] = []
         self.probes = 0
-        self.padding = Padding(video)
+        self.padding = Padding(video, audio)
         # the last reports and what was made of them, for operators and benchmarks:
-        # (time, kind, loss, rtt, remb, layer, probing)
-        self.trace: deque[tuple[float, str, float, float | None, int | None, str, str]] = (
-            deque(maxlen=240))
+        # (time, kind, loss, rtt, remb, layer, probing, padding loss)
+        self.trace: deque[tuple[float, str, float, float | None, int | None, str, str,
+                                float]] = deque(maxlen=240)
         self._listen(video, "video")
         if audio is not None:
             self._listen(audio, "audio")
@@ -334,13 +371,17 @@ class Follow:
                 self.quality.round_trip(self.clock(), measured)
             if kind == "video":
                 self.rtt = getattr(sender, "_RTCRtpSender__rtt", None)
+                # the padding's own stream (RTX): where a probe's overflow lands
+                rtx = [r for r in packet.reports if r.ssrc == sender._rtx_ssrc]
+                self.padding_loss = rtx[0].fraction_lost / 256 if rtx else 0.0
             # one decision per report: the video's, or the audio's while there is no video
             if kind == "video" or self.quality.layer == Layer.audio:
                 self._decide()
         elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             if not self.trace or self.trace[-1][1] != "nack":  # (one line for a run of them)
                 self.trace.append((self.clock(), "nack", 0.0, None, None,
-                                   self.quality.layer.value, str(self.quality.probing or "")))
+                                   self.quality.layer.value, str(self.quality.probing or ""),
+                                   0.0))
             self.quality.nack(self.clock())
             self._pad()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP \
@@ -354,10 +395,11 @@ class Follow:
         layer = self.quality.layer
         self.trace.append((self.clock(), "report", max(self.loss.values()),
                            self.quality.last_rtt,
-                           self.remb, layer.value, (self.quality.probing or "").__str__()))
+                           self.remb, layer.value, (self.quality.probing or "").__str__(),
+                           self.padding_loss))
         moved = self.quality.report(
             self.clock(), max(self.loss.values()), self.rtt,
-            self.remb, self.layer_bps(layer))
+            self.remb, self.layer_bps(layer), self.padding_loss)
         if moved is not None:
             self._moved(moved)
         self._pad()

@@ -26,7 +26,9 @@ A writer may be paced (`pace`, set by `quality.Follow` once a viewer's link has 
 its limit): as libwebrtc's pacer does, packets then leave at most at that rate (a token
 bucket of `PACE_BURST`), resends first, so a burst (a keyframe, a layer's replayed
 second of frames after a move, a run of resends) drains through a slow link's short
-queue instead of overflowing it. An unpaced writer sends each frame at once.
+queue instead of overflowing it. An unpaced writer sends each frame at once. A probe's
+padding (`probe`) leaves right behind each frame, so that a link it overflows drops it
+rather than the next picture.
 
 aiortc and pylibsrtp internals used here are pinned (pyproject.toml) and guarded by
 tests/live/test_aiortc_internals.py.
@@ -80,6 +82,9 @@ RESENDS_HELD = 256  # a paced writer holds at most this many resends back ...
 RESEND_STALE = 3.0  # ... each for at most this long (then a player other than aiortc's,
 # which keeps waiting on a hole, has moved on)
 BACKLOG_BYTES = 1 << 20  # a socket this far behind (asyncio buffering): drop, count
+PROBE_RECENT = 24  # a probe's padding: the last packets sent, again (`quality.Padding`),
+PROBE_HOLD = 0.1  # ... at most this many seconds of its rate behind one frame
+PROBE_PICTURES = 0.1  # a picture sent this recently: padding goes behind pictures only
 _HEADER = struct.Struct("!BH")  # marker | payload type, sequence number
 _TIMESTAMP = struct.Struct("!I")
 _PICTURE_ID = struct.Struct("!H")
@@ -182,6 +187,13 @@ class RtpWriter:
         self._resends: dict[int, float] = {}  # held-back resends: sequence -> when asked
         self._owed: dict[int, float] = {}  # refused over the share: sent once paced (-> asked)
         self._drain_at: asyncio.TimerHandle | None = None
+        self.probe_bps = 0.0  # a probe's padding, sent right behind each frame
+        self.probe_sent = 0  # bytes of it sent
+        self.frame_at = -1e9  # when a frame's last packet went
+        self.then: Callable[[], None] | None = None  # after each frame (`pad_behind`)
+        self._probe_budget = 0.0
+        self._probe_at = 0.0
+        self._probe_turn = 0
         self._scratch = scratch or Scratch()
         self._gso = self.gso
         self._socket: socket.socket | None = None
@@ -240,6 +252,7 @@ class RtpWriter:
             sent = self._send_all(self._header(timestamp), payloads, first, delta,
                                   picture_id, frame.uniform, 0, len(payloads))
             self._count(sent)
+            self.pad_behind()
             return sent
         if self._queued_bytes > self.pace_bps / 8 * PACE_BACKLOG:
             # frames not begun are dropped whole (no hole in the sequence numbers) and the
@@ -357,6 +370,7 @@ class RtpWriter:
             return
         self._refill()
         now = time.monotonic()
+        finished = False
         while self._resends and self._tokens > 0:
             sequence = next(iter(self._resends))
             if now - self._resends.pop(sequence) < RESEND_STALE:
@@ -381,9 +395,51 @@ class RtpWriter:
             else:
                 self._queue.popleft()
                 self._queued_bytes -= frame.size
+                finished = True
+        if finished and not self._queue:
+            self.pad_behind()
         if (self._queue or self._resends) and self.pace_bps:
             wait = max(-self._tokens, 1200.0) / (self.pace_bps / 8)
             self._drain_at = asyncio.get_running_loop().call_later(wait, self._drain)
+
+    def probe(self, bps: float) -> None:
+        """Pad at `bps` right behind each frame sent from now on (0: stop), as a probe of
+        the viewer's link (`quality.Padding`). Behind the frame, not between frames: a
+        link that cannot carry the probe fills its queue, and its tail drop then takes
+        the padding that comes last, while the next frame finds the room the link drained
+        since (a smooth probe's overflow took the picture's packets with it, and each
+        failed probe cost a viewer a frozen moment)."""
+        if bps > 0 and not self.probe_bps:
+            self._probe_budget, self._probe_at = 0.0, time.monotonic()
+        self.probe_bps = bps
+
+    def pad_behind(self, lead: bool = False) -> None:
+        """A frame has gone: the probe's padding since the last one follows it. With
+        `lead`, the frame was another writer's (the viewer's sound, through its `then`):
+        padding follows it only while this writer sends no pictures (a viewer on sound
+        only), else it would take the room the next picture needs."""
+        now = time.monotonic()
+        if not lead:
+            self.frame_at = now
+            if self.then is not None:
+                self.then()
+        if not self.probe_bps or (lead and now - self.frame_at < PROBE_PICTURES):
+            return
+        self._refill()
+        self._probe_budget = min(
+            self._probe_budget + self.probe_bps * (now - self._probe_at) / 8,
+            self.probe_bps * PROBE_HOLD / 8)
+        self._probe_at = now
+        recent = self.recent(PROBE_RECENT)
+        while self._probe_budget > 0 and recent and not self._resends and (
+                self.pace_bps is None or self._tokens > 0):
+            sequence, size = recent[self._probe_turn % len(recent)]
+            self._probe_turn += 1
+            sent = self._resend(sequence)
+            self._probe_budget -= size + 40
+            self.probe_sent += sent
+            if self.pace_bps is not None:
+                self._tokens -= sent
 
     def _send_all(self, header: bytes, payloads: list[bytes], sequence: int, delta: int,
                   picture_id: int, uniform: bool, start: int, stop: int) -> int:

@@ -28,6 +28,7 @@ from tests.live import run_async
 from tests.live.test_codecs import live_room
 from tests.live.test_forward import Viewer, prefer
 from tests.live.test_recovery import until
+from tests.live.test_writer import Tapped, payload_types, prefer_with_rtx
 
 
 def run(quality: Quality, seconds: float, loss: float | Callable[[Quality], float],
@@ -70,7 +71,8 @@ def test_a_viewer_on_low_whose_link_clears_is_on_high_within_10_s() -> None:
 
 def test_a_link_that_carries_only_the_low_layer_keeps_its_picture() -> None:
     """Probes up are padding, not pictures: when they fail the viewer never leaves low, and
-    they back off (6 s toward high: a handful a minute)."""
+    they back off (4 s toward high: a failed probe costs padding, not a frozen picture,
+    `test_a_probes_padding_rides_right_behind_the_picture`)."""
     quality = Quality()
     quality.report(0.0, 0.3)
     assert quality.report(1.0, 0.3) == Layer.low
@@ -88,7 +90,25 @@ def test_a_link_that_carries_only_the_low_layer_keeps_its_picture() -> None:
     gaps = [b - a for a, b in itertools.pairwise(probes)]
     assert all(gap >= PROBE_CAP[Layer.high] for gap in gaps), probes  # backed off
     assert all(gap <= PROBE_CAP[Layer.high] + 5 for gap in gaps), probes  # still trying
-    assert len(probes) <= 7
+    assert len(probes) <= 60 / PROBE_CAP[Layer.high]
+
+
+def test_lost_padding_ends_a_probe() -> None:
+    """A link that cannot carry a probe drops its padding (it rides behind the picture, so
+    the tail drop takes it first): that loss, on the padding's own stream, fails the probe
+    though the picture lost nothing and the round trip has not caught up yet."""
+    quality = Quality(layer=Layer.low)
+    for t in range(0, 5):
+        quality.round_trip(float(t), 0.02)
+        quality.report(float(t), 0.0)
+    assert quality.probing == Layer.high
+    assert quality.report(5.0, 0.0, padding_loss=0.0) is None
+    assert quality.probing == Layer.high  # padding that all came says nothing
+    assert quality.report(5.8, 0.0, padding_loss=0.15) is None
+    assert quality.probing is None and quality.layer == Layer.low
+    assert quality.probe_wait[Layer.high] == min(2 * WAIT_SECONDS, PROBE_CAP[Layer.high])
+    # not probing, lost padding (late copies of an earlier probe) moves nobody down
+    assert quality.report(9.0, 0.0, padding_loss=0.5) is None and quality.layer == Layer.low
 
 
 def test_a_nack_or_a_growing_round_trip_ends_a_probe_at_once() -> None:
@@ -285,3 +305,58 @@ def test_a_probe_pads_a_viewer_without_touching_its_picture(loopback: None) -> N
     assert 0.7 * 100_000 <= out["padded"] <= 1.2 * 100_000, out  # 400 kbit/s for 2 s
     assert out["frames"] >= 30, out  # the picture went on
     assert out["requests"] == 0, out  # and the player never lost its place
+
+
+async def padded(ceiling: Layer) -> dict[str, Any]:
+    """A viewer watching (ceiling high) or hearing only (ceiling audio) gets a probe's
+    padding at 400 kbit/s for 2 s; what arrives, in order."""
+    room, publisher = await live_room("VP8", size=(640, 480))
+    viewer = Tapped()
+    prefer_with_rtx(viewer.pc)
+    await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
+    answer, resource = await room.view(viewer.pc.localDescription.sdp)
+    video_pt, rtx_pt = payload_types(answer)
+    viewer.lossy(video_pt, rtx_pt, drop=False)
+    await viewer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    await until(lambda: len(viewer.received["video"]) > 10, 10)
+    follow = room.follows[resource]
+    follow.choose(ceiling)
+    await asyncio.sleep(1.0)
+    padding = Padding(follow.padding.sender, follow.padding.sound)
+    begun = len(viewer.order)
+    padding.start(400_000, ramp=0.0)
+    await asyncio.sleep(2.0)
+    padding.stop()
+    await asyncio.sleep(0.3)
+    out = {"padded": padding.sent_bytes, "order": viewer.order[begun:],
+           "video_pt": video_pt, "rtx_pt": rtx_pt}
+    await viewer.pc.close()
+    await room.close()
+    await publisher.close()
+    return out
+
+
+@pytest.mark.parametrize("ceiling", [Layer.high, Layer.audio])
+def test_a_probes_padding_rides_right_behind_the_picture(
+        loopback: None, ceiling: Layer) -> None:
+    """A probe's padding leaves right behind each picture (`RtpWriter.probe`), or behind
+    the sound for a viewer who hears only that: on a link the probe overflows, the tail
+    drop takes the padding that came last and the next picture finds the room the link
+    drained since (padding sent between pictures, on its own clock, took pictures with
+    it). At the probe's rate, nothing more."""
+    out = run_async(padded(ceiling))
+    assert 0.7 * 100_000 <= out["padded"] <= 1.2 * 100_000, out["padded"]
+    lead = (lambda pt: pt == out["video_pt"]) if ceiling == Layer.high else \
+        (lambda pt: pt not in (out["video_pt"], out["rtx_pt"]))
+    behind = near = padding = 0
+    last: tuple[float, int] | None = None  # the last datagram that was not padding
+    for at, pt in out["order"]:
+        if pt != out["rtx_pt"]:
+            last = (at, pt)
+            continue
+        padding += 1
+        if last is not None and lead(last[1]):
+            behind += 1
+            near += at - last[0] < 0.005
+    assert padding > 50, padding
+    assert behind >= 0.9 * padding and near >= 0.9 * padding, (padding, behind, near)

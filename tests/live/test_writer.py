@@ -147,6 +147,7 @@ class Tapped:
         self.picture_ids: list[int] = []  # VP8, of each frame's first packet
         self.rtx = 0
         self.arrivals: list[tuple[float, int]] = []  # video and RTX datagrams: (when, bytes)
+        self.order: list[tuple[float, int]] = []  # every RTP datagram: (when, payload type)
         for kind in ("video", "audio"):
             receiver = self.pc.addTransceiver(kind, direction="recvonly").receiver
             queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
@@ -171,6 +172,7 @@ class Tapped:
             def datagram_received(data: bytes, addr: Any) -> None:
                 if 127 < data[0] < 192 and not 191 < data[1] < 209 and dtls._rx_srtp:
                     packet = RtpPacket.parse(data, extensions)  # the header is clear
+                    self.order.append((time.monotonic(), packet.payload_type))
                     if packet.payload_type in (video_pt, rtx_pt):
                         self.arrivals.append((time.monotonic(), len(data)))
                     if packet.payload_type == video_pt:
