@@ -68,6 +68,11 @@ class Layer(StrEnum):
 ORDER = [Layer.audio, Layer.low, Layer.high]
 LOSS_BAD = 0.05
 LOSS_GOOD = 0.02
+# a probe's padding rides last behind each picture, so the first packets a busy player or a
+# full link loses are padding: this much of it lost fails a probe; between LOSS_GOOD and
+# this, the report does not count toward the probe's holding (an unshaped link lost 4-6%
+# of a probe's padding at a player busy decoding; one that cannot carry it, 10-50%)
+PADDING_LOSS_BAD = 0.1
 RTT_BAD = 0.8
 RTT_RISE = 0.15  # a round trip this much over the recent minimum: a queue is building
 REMB_FALL = 0.8  # a probe whose player's REMB falls under this share of its peak has failed
@@ -148,7 +153,7 @@ class Quality:
         if now < self.settle_until:
             return None
         if self.probing is not None:
-            return self._probe_report(now, max(loss, padding_loss), remb)
+            return self._probe_report(now, loss, remb, padding_loss)
         arriving = self.arrived_at is not None and now - self.arrived_at < ARRIVAL_HOLDS
         if self.arrived_at is not None and not arriving:  # the move up held
             self.probe_wait[self.layer] = WAIT_SECONDS
@@ -180,16 +185,20 @@ class Quality:
                 self._probe_remb = None
         return None
 
-    def _probe_report(self, now: float, loss: float, remb: int | None = None
-                      ) -> Layer | None:
+    def _probe_report(self, now: float, loss: float, remb: int | None = None,
+                      padding_loss: float = 0.0) -> Layer | None:
         assert self.probing is not None
         if remb is not None and (self._probe_remb is None or remb > self._probe_remb):
             self._probe_remb = remb
         falling = remb is not None and self._probe_remb is not None and \
             remb < self._probe_remb * REMB_FALL
-        if loss >= LOSS_GOOD or self._rising() or falling:
+        if loss >= LOSS_GOOD or padding_loss >= PADDING_LOSS_BAD or self._rising() or falling:
             self._probe_failed(now)
             return None
+        if padding_loss >= LOSS_GOOD:  # a little: the link filling up, or a player behind
+            if now - self.probe_at > 2 * PROBE_SECONDS[self.probing]:  # (for long: failed)
+                self._probe_failed(now)
+            return None  # either way this report proves nothing
         self._probe_reports += 1
         if now - self.probe_at >= PROBE_SECONDS[self.probing] and \
                 self._probe_reports >= PROBE_REPORTS[self.probing]:

@@ -96,7 +96,8 @@ def test_a_link_that_carries_only_the_low_layer_keeps_its_picture() -> None:
 def test_lost_padding_ends_a_probe() -> None:
     """A link that cannot carry a probe drops its padding (it rides behind the picture, so
     the tail drop takes it first): that loss, on the padding's own stream, fails the probe
-    though the picture lost nothing and the round trip has not caught up yet."""
+    though the picture lost nothing and the round trip has not caught up yet. A little of
+    it lost only keeps a report from counting; for long, it fails the probe too."""
     quality = Quality(layer=Layer.low)
     for t in range(0, 5):
         quality.round_trip(float(t), 0.02)
@@ -104,6 +105,8 @@ def test_lost_padding_ends_a_probe() -> None:
     assert quality.probing == Layer.high
     assert quality.report(5.0, 0.0, padding_loss=0.0) is None
     assert quality.probing == Layer.high  # padding that all came says nothing
+    assert quality.report(5.6, 0.0, padding_loss=0.05) is None  # a little: no proof ...
+    assert quality.probing == Layer.high  # ... (a player behind) and no failure either
     assert quality.report(5.8, 0.0, padding_loss=0.15) is None
     assert quality.probing is None and quality.layer == Layer.low
     assert quality.probe_wait[Layer.high] == min(2 * WAIT_SECONDS, PROBE_CAP[Layer.high])
@@ -360,3 +363,17 @@ def test_a_probes_padding_rides_right_behind_the_picture(
             near += at - last[0] < 0.005
     assert padding > 50, padding
     assert behind >= 0.9 * padding and near >= 0.9 * padding, (padding, behind, near)
+
+
+def test_a_probe_whose_padding_keeps_losing_a_little_neither_holds_nor_lasts() -> None:
+    quality = Quality(layer=Layer.low)
+    for t in range(0, 5):
+        quality.round_trip(float(t), 0.02)
+        quality.report(float(t), 0.0)
+    assert quality.probing == Layer.high
+    now = 4.0
+    while quality.probing is not None and now < 20.0:
+        now += 0.5
+        assert quality.report(now, 0.0, padding_loss=0.05) is None
+    assert quality.layer == Layer.low and quality.probing is None
+    assert now <= 4.0 + 2 * PROBE_SECONDS[Layer.high] + 0.5, now
