@@ -41,6 +41,10 @@ pytestmark = pytest.mark.slow  # fuzzes every operation as six personas
 
 PERSONAS = ("anonymous", "outsider", "member", "host", "moderator", "owner")
 LEFT_OUT = {("POST", "/api/auth/logout"), ("DELETE", "/api/tokens/{token_id}")}
+# headers that frame the HTTP message, the client's to write: a generated one ("content-length:
+# 2O_B") is refused by the server's HTTP parser with 400 before any of Kumpul sees it
+FRAMING = {"content-length", "transfer-encoding", "host", "connection", "te", "upgrade",
+           "expect", "trailer", "keep-alive", "proxy-connection"}
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
           checks.content_type_conformance, checks.response_headers_conformance,
           checks.response_schema_conformance]
@@ -166,6 +170,9 @@ def test_no_server_errors_and_answers_match_the_schema(case: Any, target: Target
     for name in case.path_parameters or {}:
         if name in target.ids:
             case.path_parameters[name] = target.ids[name]
+    for name in list(case.headers or {}):
+        if name.lower() in FRAMING:
+            del case.headers[name]
     for persona in PERSONAS:
         token = target.tokens[persona]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
