@@ -14,7 +14,8 @@ sends one.
   behind each picture (behind the sound for a viewer who hears only that): a link that
   cannot carry the probe fills its queue, its tail drop takes the padding that came last,
   and the next picture finds the room the link drained since. A NACK, loss (the
-  picture's, the sound's, or the padding's own, on its RTX stream), a growing round trip
+  picture's, the sound's, or the padding's own, on its RTX stream), a growing round trip,
+  the sound's jitter rising (a queue growing at the bottleneck, before anything is lost)
   or a falling REMB (the player's own delay-based estimate, which sees a queue build
   before a receiver report's round trip does) during the probe ends it at once and
   doubles the wait (up to 4 s toward high, 32 s toward low); a probe that holds moves the
@@ -76,7 +77,8 @@ PADDING_LOSS_BAD = 0.1
 RTT_BAD = 0.8
 RTT_RISE = 0.15  # a round trip this much over the recent minimum: a queue is building
 REMB_FALL = 0.8  # a probe whose player's REMB falls under this share of its peak has failed
-RTT_WINDOW = 10.0  # seconds of round trips the minimum is taken over
+RTT_WINDOW = 10.0  # seconds of round trips (and jitter) the minimum is taken over
+JITTER_RISE = 0.004  # the sound's jitter this much over its recent minimum: a queue grows
 WAIT_SECONDS = 4.0  # clean reports before the first probe up
 PROBE_CAP = {Layer.high: 4.0, Layer.low: 32.0}  # (a failed probe toward high is cheap)
 # Padding at the next layer's rate for this long ... (a slow link's burst allowance and
@@ -113,6 +115,7 @@ class Quality:
     _probe_reports: int = 0
     _probe_remb: int | None = None  # the highest REMB a probe has brought so far
     _rtts: deque[tuple[float, float]] = field(default_factory=deque)
+    _jitters: deque[tuple[float, float]] = field(default_factory=deque)
 
     def choose(self, ceiling: Layer, now: float) -> Layer | None:
         """The viewer's own choice: at most `ceiling`, and that at once (if the link can't
@@ -129,6 +132,24 @@ class Quality:
         self._rtts.append((now, rtt))
         while self._rtts and now - self._rtts[0][0] > RTT_WINDOW:
             self._rtts.popleft()
+
+    def sound_jitter(self, now: float, jitter: float) -> None:
+        """The sound's interarrival jitter (seconds) from a receiver report: a queue that
+        grows at a link's bottleneck delays each packet a little more than the one before,
+        which shows here within a report, before the link loses anything (padding
+        behind the sound fills a 300 kbit link's queue to 0.6 s before the first loss)."""
+        self._jitters.append((now, jitter))
+        while self._jitters and now - self._jitters[0][0] > RTT_WINDOW:
+            self._jitters.popleft()
+
+    def _jittery(self) -> bool:
+        if len(self._jitters) < 2:
+            return False
+        return self._jitters[-1][1] - min(j for _, j in self._jitters) > JITTER_RISE
+
+    @property
+    def last_jitter(self) -> float | None:
+        return self._jitters[-1][1] if self._jitters else None
 
     @property
     def last_rtt(self) -> float | None:
@@ -192,7 +213,8 @@ class Quality:
             self._probe_remb = remb
         falling = remb is not None and self._probe_remb is not None and \
             remb < self._probe_remb * REMB_FALL
-        if loss >= LOSS_GOOD or padding_loss >= PADDING_LOSS_BAD or self._rising() or falling:
+        if loss >= LOSS_GOOD or padding_loss >= PADDING_LOSS_BAD or self._rising() or \
+                self._jittery() or falling:
             self._probe_failed(now)
             return None
         if padding_loss >= LOSS_GOOD:  # a little: the link filling up, or a player behind
@@ -350,9 +372,9 @@ class Follow:
         self.probes = 0
         self.padding = Padding(video, audio)
         # the last reports and what was made of them, for operators and benchmarks:
-        # (time, kind, loss, rtt, remb, layer, probing, padding loss)
+        # (time, kind, loss, rtt, remb, layer, probing, padding loss, sound's jitter)
         self.trace: deque[tuple[float, str, float, float | None, int | None, str, str,
-                                float]] = deque(maxlen=240)
+                                float, float | None]] = deque(maxlen=240)
         self._listen(video, "video")
         if audio is not None:
             self._listen(audio, "audio")
@@ -375,6 +397,10 @@ class Follow:
             if not mine:
                 return
             self.loss[kind] = mine[0].fraction_lost / 256
+            if kind == "audio":  # (jitter is in the codec's clock: Opus's 48 kHz)
+                writer = self.padding._writer(sender)
+                rate = writer.clock_rate if writer is not None else 48000
+                self.quality.sound_jitter(self.clock(), mine[0].jitter / rate)
             measured = _round_trip(sender, mine[0])
             if measured is not None:
                 self.quality.round_trip(self.clock(), measured)
@@ -390,7 +416,7 @@ class Follow:
             if not self.trace or self.trace[-1][1] != "nack":  # (one line for a run of them)
                 self.trace.append((self.clock(), "nack", 0.0, None, None,
                                    self.quality.layer.value, str(self.quality.probing or ""),
-                                   0.0))
+                                   0.0, None))
             self.quality.nack(self.clock())
             self._pad()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP \
@@ -405,7 +431,7 @@ class Follow:
         self.trace.append((self.clock(), "report", max(self.loss.values()),
                            self.quality.last_rtt,
                            self.remb, layer.value, (self.quality.probing or "").__str__(),
-                           self.padding_loss))
+                           self.padding_loss, self.quality.last_jitter))
         moved = self.quality.report(
             self.clock(), max(self.loss.values()), self.rtt,
             self.remb, self.layer_bps(layer), self.padding_loss)

@@ -149,6 +149,7 @@ class RtpWriter:
         self.dtls: RTCDtlsTransport = sender.transport
         self.ssrc, self.rtx_ssrc = sender._ssrc, sender._rtx_ssrc
         self.payload_type = codec.payloadType
+        self.clock_rate = codec.clockRate
         self.rtx_payload_type = next(
             (c.payloadType for c in parameters.codecs
              if is_rtx(c) and c.parameters.get("apt") == codec.payloadType), None)

@@ -16,6 +16,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from service.live.ice import use_host_addresses
 from service.live.quality import (
+    JITTER_RISE,
     PROBE_CAP,
     PROBE_SECONDS,
     RTT_RISE,
@@ -112,6 +113,23 @@ def test_lost_padding_ends_a_probe() -> None:
     assert quality.probe_wait[Layer.high] == min(2 * WAIT_SECONDS, PROBE_CAP[Layer.high])
     # not probing, lost padding (late copies of an earlier probe) moves nobody down
     assert quality.report(9.0, 0.0, padding_loss=0.5) is None and quality.layer == Layer.low
+
+
+def test_the_sounds_growing_jitter_ends_a_probe() -> None:
+    """A queue growing at the link's bottleneck delays each of the sound's packets a little
+    more than the one before: its jitter rising over its recent minimum fails a probe a
+    report before the round trip (measured from an older sender report) or any loss does."""
+    quality = Quality(layer=Layer.low)
+    for t in range(0, 5):
+        quality.round_trip(float(t), 0.02)
+        quality.sound_jitter(float(t), 0.001)
+        quality.report(float(t), 0.0)
+    assert quality.probing == Layer.high
+    quality.sound_jitter(4.6, 0.001 + JITTER_RISE / 2)  # a little: the probe goes on
+    assert quality.report(4.7, 0.0) is None and quality.probing == Layer.high
+    quality.sound_jitter(5.5, 0.002 + JITTER_RISE)
+    assert quality.report(5.6, 0.0) is None
+    assert quality.probing is None and quality.layer == Layer.low
 
 
 def test_a_nack_or_a_growing_round_trip_ends_a_probe_at_once() -> None:
