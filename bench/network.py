@@ -334,11 +334,16 @@ def main() -> int:
     c_end, c_start = viewers[0].at(end), viewers[0].at(end - args.shaped + 5)
     s_end, s_start = viewers[1].at(end), viewers[1].at(end - window)
     t_end, t_start = viewers[2].at(end), viewers[2].at(end - window)
+    # over the time between the lines taken (a viewer's lines come once a second, at its own
+    # offset: the nominal window was a second longer than the counts in some runs, which
+    # read as 49 sound frames, 3.3%, concealed)
     span = (c_end.get("t", 0) - c_start.get("t", 0)) or 1
-    fps_600k = (s_end.get("frames", 0) - s_start.get("frames", 0)) / window
-    freezes_600k = (s_end.get("freezes", 0) - s_start.get("freezes", 0)) * 60 / window
+    s_span = (s_end.get("t", 0) - s_start.get("t", 0)) or window
+    t_span = (t_end.get("t", 0) - t_start.get("t", 0)) or window
+    fps_600k = (s_end.get("frames", 0) - s_start.get("frames", 0)) / s_span
+    freezes_600k = (s_end.get("freezes", 0) - s_start.get("freezes", 0)) * 60 / s_span
     audio_300k = t_end.get("audio", 0) - t_start.get("audio", 0)
-    concealed = max(0.0, 100 * (1 - audio_300k / (50 * window)))
+    concealed = max(0.0, 100 * (1 - audio_300k / (50 * t_span)))
     clean_keys = (c_end.get("keys", 0) - c_start.get("keys", 0)) * 5 / span
     clean_fps = (c_end.get("frames", 0) - c_start.get("frames", 0)) / span
     layer_300k = next(((q or {}).get("layer", "?") for r, q in layer_log[-1][1]["layers"].items()
