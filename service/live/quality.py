@@ -57,7 +57,7 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
-from service.live.writer import PROBE_RECENT
+from service.live.writer import PROBE_PICTURES, PROBE_RECENT
 
 
 class Layer(StrEnum):
@@ -260,7 +260,6 @@ class Padding:
 
     RECENT = PROBE_RECENT
     TICK = 0.02
-    FRAMES_FLOW = 0.1  # a frame sent this recently: the writer pads behind its frames
 
     def __init__(self, sender: RTCRtpSender, sound: RTCRtpSender | None = None) -> None:
         self.sender, self.sound = sender, sound
@@ -328,7 +327,7 @@ class Padding:
                     now = time.monotonic()
                     rate = bps * (0.5 if now - started < ramp else 1.0)
                     if writer is not None and (sound is not None or
-                                               now - writer.frame_at < self.FRAMES_FLOW):
+                                               now - writer.frame_at < PROBE_PICTURES):
                         # the padding goes right behind each picture, or with none
                         # behind the sound (`writer.RtpWriter.probe`)
                         writer.probe(rate)
