@@ -94,16 +94,24 @@ def test_a_link_that_carries_only_the_low_layer_keeps_its_picture() -> None:
     assert len(probes) <= 60 / PROBE_CAP[Layer.high]
 
 
+def probing_up() -> Quality:
+    """A viewer on the low layer after 4 s of clean reports (round trips 20 ms, the
+    sound's jitter 1 ms): its probe toward high has just begun."""
+    quality = Quality(layer=Layer.low)
+    for t in range(0, 5):
+        quality.round_trip(float(t), 0.02)
+        quality.sound_jitter(float(t), 0.001)
+        quality.report(float(t), 0.0)
+    assert quality.probing == Layer.high
+    return quality
+
+
 def test_lost_padding_ends_a_probe() -> None:
     """A link that cannot carry a probe drops its padding (it rides behind the picture, so
     the tail drop takes it first): that loss, on the padding's own stream, fails the probe
     though the picture lost nothing and the round trip has not caught up yet. A little of
     it lost only keeps a report from counting; for long, it fails the probe too."""
-    quality = Quality(layer=Layer.low)
-    for t in range(0, 5):
-        quality.round_trip(float(t), 0.02)
-        quality.report(float(t), 0.0)
-    assert quality.probing == Layer.high
+    quality = probing_up()
     assert quality.report(5.0, 0.0, padding_loss=0.0) is None
     assert quality.probing == Layer.high  # padding that all came says nothing
     assert quality.report(5.6, 0.0, padding_loss=0.05) is None  # a little: no proof ...
@@ -119,12 +127,7 @@ def test_the_sounds_growing_jitter_ends_a_probe() -> None:
     """A queue growing at the link's bottleneck delays each of the sound's packets a little
     more than the one before: its jitter rising over its recent minimum fails a probe a
     report before the round trip (measured from an older sender report) or any loss does."""
-    quality = Quality(layer=Layer.low)
-    for t in range(0, 5):
-        quality.round_trip(float(t), 0.02)
-        quality.sound_jitter(float(t), 0.001)
-        quality.report(float(t), 0.0)
-    assert quality.probing == Layer.high
+    quality = probing_up()
     quality.sound_jitter(4.6, 0.001 + JITTER_RISE / 2)  # a little: the probe goes on
     assert quality.report(4.7, 0.0) is None and quality.probing == Layer.high
     quality.sound_jitter(5.5, 0.002 + JITTER_RISE)
@@ -133,11 +136,7 @@ def test_the_sounds_growing_jitter_ends_a_probe() -> None:
 
 
 def test_a_nack_or_a_growing_round_trip_ends_a_probe_at_once() -> None:
-    quality = Quality(layer=Layer.low)
-    for t in range(0, 5):
-        quality.round_trip(float(t), 0.02)
-        quality.report(float(t), 0.0)
-    assert quality.probing == Layer.high
+    quality = probing_up()
     quality.nack(4.5)
     assert quality.probing is None and quality.layer == Layer.low
     assert quality.probe_wait[Layer.high] == min(2 * WAIT_SECONDS, PROBE_CAP[Layer.high])
@@ -384,11 +383,7 @@ def test_a_probes_padding_rides_right_behind_the_picture(
 
 
 def test_a_probe_whose_padding_keeps_losing_a_little_neither_holds_nor_lasts() -> None:
-    quality = Quality(layer=Layer.low)
-    for t in range(0, 5):
-        quality.round_trip(float(t), 0.02)
-        quality.report(float(t), 0.0)
-    assert quality.probing == Layer.high
+    quality = probing_up()
     now = 4.0
     while quality.probing is not None and now < 20.0:
         now += 0.5
