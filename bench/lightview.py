@@ -18,6 +18,7 @@ how many of them one machine can stand in for.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,10 +27,11 @@ KINDS = ("srtp", "rtp")
 
 
 class Counter:
-    """When each frame's last packet came (monotonic seconds)."""
+    """When each frame's last packet came (monotonic seconds), and its RTP timestamp."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.stamps: list[int] = []
         self.packets = 0
 
     async def handle(self, packet: Any, arrival_time_ms: int) -> None:
@@ -37,12 +39,44 @@ class Counter:
         self.packets += 1
         if packet.marker:
             self.times.append(time.monotonic())
+            self.stamps.append(packet.timestamp)
+
+
+def freezes(times: list[float]) -> int:
+    """Freezes among frames that came at `times` (s), as WebRTC's statistics count them
+    (`freezeCount`, W3C webrtc-stats): a gap between two frames of at least
+    max(3 x, 150 ms +) the average of the previous 30 gaps."""
+    count, gaps = 0, []
+    for before, after in itertools.pairwise(times):
+        gap = after - before
+        if gaps:
+            average = sum(gaps[-30:]) / len(gaps[-30:])
+            if gap >= max(3 * average, average + 0.150):
+                count += 1
+        gaps.append(gap)
+    return count
+
+
+def lateness_ms(times: list[float], stamps: list[int], clock: int = 90_000) -> list[float]:
+    """How late each frame came (ms) against the frame that came soonest after its capture:
+    arrival minus RTP timestamp (unwrapped, on `clock`), less the smallest of those. A steady
+    delay counts 0; a queue growing, or frames held back and let out in a burst, counts."""
+    if not times:
+        return []
+    offsets, last, base = [], stamps[0], 0
+    for at, stamp in zip(times, stamps, strict=True):
+        if stamp < last and last - stamp > 1 << 31:
+            base += 1 << 32  # the 32-bit timestamp wrapped
+        last = stamp
+        offsets.append(at - (base + stamp) / clock)
+    least = min(offsets)
+    return [(o - least) * 1000 for o in offsets]
 
 
 def _srtp_counter(counter: Counter, dtls: Any,
                   original: Callable[[bytes, tuple[Any, ...]], None]
                   ) -> Callable[[bytes, tuple[Any, ...]], None]:
-    marks, now = counter.times, time.monotonic
+    marks, stamps, now = counter.times, counter.stamps, time.monotonic
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
         # RTP/RTCP: first byte 128-191 (RFC 7983); RTCP: second byte 192-208 (RFC 5761)
@@ -50,6 +84,7 @@ def _srtp_counter(counter: Counter, dtls: Any,
             counter.packets += 1
             if data[1] & 0x80:
                 marks.append(now())
+                stamps.append(int.from_bytes(data[4:8], "big"))
             return
         original(data, addr)
 
