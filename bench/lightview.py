@@ -46,7 +46,8 @@ def freezes(times: list[float]) -> int:
     """Freezes among frames that came at `times` (s), as WebRTC's statistics count them
     (`freezeCount`, W3C webrtc-stats): a gap between two frames of at least
     max(3 x, 150 ms +) the average of the previous 30 gaps."""
-    count, gaps = 0, []
+    count = 0
+    gaps: list[float] = []
     for before, after in itertools.pairwise(times):
         gap = after - before
         if gaps:
@@ -63,7 +64,8 @@ def lateness_ms(times: list[float], stamps: list[int], clock: int = 90_000) -> l
     delay counts 0; a queue growing, or frames held back and let out in a burst, counts."""
     if not times:
         return []
-    offsets, last, base = [], stamps[0], 0
+    offsets: list[float] = []
+    last, base = stamps[0], 0
     for at, stamp in zip(times, stamps, strict=True):
         if stamp < last and last - stamp > 1 << 31:
             base += 1 << 32  # the 32-bit timestamp wrapped
