@@ -16,9 +16,13 @@ Run from the repository root: `.venv/bin/python bench/load.py [--uploads 50] [--
   4 s 640x360 MP4 (about 2 MB, distinct bytes), in 1 MiB PATCHes (`--chunk-kib`; the story
   page sends 8 MiB); a failed request is an error, never retried. Lost: a story that does
   not reach `ready_for_review` with the SHA-256 of the bytes sent.
-- API latency: a prober asks `GET /api/communities/{slug}/live` and `GET .../clips/mine`
-  every 50 ms, first on the idle app (the baseline), then during the load; the tus requests'
-  own latencies are reported too.
+- API latency: a prober (a process of its own, at normal priority, so that it times the
+  server and not the uploaders' event loop) asks `GET /api/communities/{slug}/live` and
+  `GET .../clips/mine` every 50 ms, first on the idle app (the baseline), then during the
+  load; the tus requests' own latencies are reported too.
+- `--cores C` holds each web node to C of a core (a cgroup of its own, as in
+  `bench/scale.py`'s room case): one node against two then compares one share of CPU with
+  two, where on this machine the load itself would otherwise take the second core.
 """
 
 from __future__ import annotations
@@ -214,31 +218,58 @@ async def probe_api(client: httpx.AsyncClient, token: str, slug: str, lat: Laten
             await asyncio.wait_for(stop.wait(), 0.05)
 
 
-async def idle_baseline(url: str, token: str, slug: str, seconds: float) -> Latencies:
+async def probe_until(url: str, token: str, slug: str, stop: Path, report: Path) -> None:
+    """The prober process: asks until the file `stop` exists, then writes its report."""
     lat = Latencies()
-    stop = asyncio.Event()
+    ended = asyncio.Event()
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        task = asyncio.create_task(probe_api(client, token, slug, lat, stop))
-        await asyncio.sleep(seconds)
-        stop.set()
+        task = asyncio.create_task(probe_api(client, token, slug, lat, ended))
+        while not await asyncio.to_thread(stop.exists):  # noqa: ASYNC110 - another process
+            await asyncio.sleep(0.05)
+        ended.set()
         await task
-    return lat
+    await asyncio.to_thread(report.write_text, json.dumps({"api": lat.api,
+                                                           "errors": lat.errors}))
 
 
-async def busy(url: str, members: list[str], probe_token: str, slug: str,
+class Prober:
+    """The API prober in a process of its own at normal priority: sharing the uploaders'
+    event loop, it timed that loop's own delays (50 uploads pushing their bodies) as well as
+    the server's."""
+
+    def __init__(self, folder: Path, url: str, token: str, slug: str) -> None:
+        stamp = time.monotonic_ns()
+        self.stop, self.report = folder / f"probe-stop-{stamp}", folder / f"probe-{stamp}.json"
+        self.proc = subprocess.Popen([sys.executable, __file__, "--probe", url, "--token",
+                                      token, "--slug", slug, "--stop", str(self.stop),
+                                      "--report", str(self.report)])
+
+    def end(self, into: Latencies) -> Latencies:
+        self.stop.write_text("")
+        self.proc.wait(120)
+        found = json.loads(self.report.read_text())
+        into.api += found["api"]
+        into.errors += found["errors"]
+        return into
+
+
+def idle_baseline(folder: Path, url: str, token: str, slug: str, seconds: float) -> Latencies:
+    prober = Prober(folder, url, token, slug)
+    time.sleep(seconds)
+    return prober.end(Latencies())
+
+
+async def busy(prober: Prober, url: str, members: list[str], slug: str,
                stories: list[tuple[str, bytes]], per_member: int,
                chunk: int) -> tuple[Latencies, int]:
     lat = Latencies()
-    stop = asyncio.Event()
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        prober = asyncio.create_task(probe_api(client, probe_token, slug, lat, stop))
         jobs = [upload(client, members[i // per_member], slug, data, name, lat, chunk)
                 for i, (name, data) in enumerate(stories)]
         done = await asyncio.gather(*jobs)
-        await asyncio.sleep(2)
-        stop.set()
-        await prober
+    await asyncio.sleep(2)
+    await asyncio.to_thread(prober.end, lat)
     return lat, sum(done)
 
 
@@ -247,8 +278,10 @@ async def busy(url: str, members: list[str], probe_token: str, slug: str,
 class Stack:
     """Kumpul's processes for the run: web, workers; and the database they share."""
 
-    def __init__(self, folder: Path, nodes: int = 1) -> None:
+    def __init__(self, folder: Path, nodes: int = 1, cores: float = 0.0) -> None:
         import psycopg
+
+        from bench.scale import Share
 
         self.folder = folder
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -275,6 +308,12 @@ class Stack:
             self.webs = [self.start(["web", "--share-port"], f"web-{i}.log",
                                     KUMPUL_NODE_PORT=str(free_port()))
                          for i in range(nodes)]
+        self.shares: list[Share] = []
+        if cores:  # each node held to the same CPU share, as machines of their own would be
+            for i, web in enumerate(self.webs):
+                share = Share(f"load-web-{i}", cores, i % (os.cpu_count() or 1))
+                share.apply(web.pid)
+                self.shares.append(share)
         wait_port(self.port)
 
     def web_cpu(self) -> float:
@@ -299,6 +338,8 @@ class Stack:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for share in self.shares:
+            share.remove()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         Redis.from_url(REDIS_URL).flushdb()
@@ -378,14 +419,23 @@ def main() -> int:
     parser.add_argument("--count", type=int)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--report")
+    parser.add_argument("--probe")
+    parser.add_argument("--slug")
+    parser.add_argument("--stop")
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--viewers", type=int, default=50, help="per room")
     parser.add_argument("--chunk-kib", type=int, default=1024, help="bytes per PATCH, KiB")
     parser.add_argument("--nodes", type=int, default=1,
                         help="web nodes on the one address (as KUMPUL_WEB_NODES runs them)")
+    parser.add_argument("--cores", type=float, default=0.0,
+                        help="hold each web node to this much CPU (a cgroup; 0: no cap)")
     args = parser.parse_args()
     if args.publish:
         asyncio.run(publish(args.publish, args.token, args.source))
+        return 0
+    if args.probe:
+        asyncio.run(probe_until(args.probe, args.token, args.slug, Path(args.stop),
+                                Path(args.report)))
         return 0
     if args.view:
         asyncio.run(view(args.view, args.tokens.split(","), args.count, args.seconds,
@@ -396,7 +446,7 @@ def main() -> int:
     stack = None
     helpers: list[subprocess.Popen[bytes]] = []
     try:
-        stack = Stack(folder, args.nodes)
+        stack = Stack(folder, args.nodes, args.cores)
         world = seed(stack)
         slug, members = world["slug"], world["members"]
         per_member = -(-args.uploads // MEMBERS)
@@ -408,7 +458,7 @@ def main() -> int:
                         "-g", "15", "-deadline", "realtime", "-cpu-used", "8", "-an",
                         str(source)], check=True)
 
-        idle = asyncio.run(idle_baseline(stack.url, members[0], slug, 10))
+        idle = idle_baseline(folder, stack.url, members[0], slug, 10)
         for _ in range(2):
             stack.start(["worker", "ingest"], f"worker-{len(stack.procs)}.log")
         for live in world["sessions"]:
@@ -436,10 +486,12 @@ def main() -> int:
         live0 = stack.web_cpu()
         time.sleep(5)  # the rooms alone
         live_pct = (stack.web_cpu() - live0) / 5 * 100
+        prober = Prober(folder, stack.url, members[0], slug)
+        time.sleep(1)  # its first requests go out before the uploads begin
         started = time.monotonic()
         web0, (busy0, total0) = stack.web_cpu(), machine_busy()
-        lat, completed = asyncio.run(busy(stack.url, members, members[0], slug, made,
-                                          per_member, args.chunk_kib * 1024))
+        lat, completed = asyncio.run(busy(prober, stack.url, members, slug, made, per_member,
+                                          args.chunk_kib * 1024))
         upload_s = time.monotonic() - started
         (busy1, total1), wall = machine_busy(), time.monotonic() - started
         web_pct = (stack.web_cpu() - web0) / wall * 100
@@ -463,6 +515,10 @@ def main() -> int:
             proc.kill()
         if stack is not None:
             stack.stop()
+        out = ROOT / "bench" / "out"  # the processes' logs outlive the run
+        out.mkdir(exist_ok=True)
+        for log in folder.glob("*.log"):
+            shutil.copy(log, out / f"load-{log.name}")
 
     fps = [f for d in viewer_data for f in d["fps"]]
     viewer_errors = [e for d in viewer_data for e in d["errors"]]
@@ -470,12 +526,17 @@ def main() -> int:
     good = {name for name, sha, state in rows
             if state == "ready_for_review" and sha == sent.get(name)}
     lost = args.uploads - len(good)
+    for name, sha, state in rows:
+        if name not in good:
+            print(f"lost: {name} is {state}, SHA-256 "
+                  f"{'as sent' if sha == sent.get(name) else repr(sha)}")
     errors = len(lat.errors) + len(viewer_errors) + len(stalled)
     p95_idle, p95_busy = percentile(idle.api, 95), percentile(lat.api, 95)
 
     print(f"\nLoad on this machine: {args.uploads} tus uploads at once from {MEMBERS} members "
           f"({args.chunk_kib} KiB PATCHes), 2 live rooms x {args.viewers} light viewers, "
-          f"2 ingest workers; {args.nodes} web node(s)\n")
+          f"2 ingest workers; {args.nodes} web node(s)"
+          + (f", each held to {args.cores:g} of a core" if args.cores else "") + "\n")
     print(f"{'API latency (GET live, GET clips/mine)':42} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'p99 ms':>8} {'requests':>9} {'ratio p95':>10}")
     for label, values in (("idle app (baseline)", idle.api), ("under load", lat.api)):
@@ -500,6 +561,7 @@ def main() -> int:
           f"viewer_fps_p10={percentile(fps, 10):.1f} ingest_s={ingest_s:.1f} "
           f"web_cpu_pct={web_pct:.0f} web_cpu_rooms_only_pct={live_pct:.0f} "
           f"machine_busy_pct={machine_pct:.0f} web_nodes={args.nodes} "
+          f"web_cores={args.cores:g} "
           f"viewer_kind=light")
     shutil.rmtree(folder, ignore_errors=True)
     return 0
