@@ -802,8 +802,8 @@ def ladder(folder: Path, cluster: Cluster, urls: list[str], session_id: str,
         fps += [0.0] * (viewers - len(fps))
         fps.sort()
         # a viewer whose picture froze (WebRTC's count) counts 0 fps here
-        smooth = sorted(r["fps"] if r.get("freezes", 1) == 0 else 0.0
-                        for r in results if r["status"] == 201)
+        smooth = [r["fps"] if r.get("freezes", 1) == 0 else 0.0
+                  for r in results if r["status"] == 201]
         smooth = sorted(smooth + [0.0] * (viewers - len(smooth)))
         late = sorted(r["late_p95_ms"] for r in results if "late_p95_ms" in r)
         row: dict[str, Any] = {
@@ -814,8 +814,8 @@ def ladder(folder: Path, cluster: Cluster, urls: list[str], session_id: str,
             "late_p95_ms": statistics.median(late) if late else float("nan"),
             "cpu": [round(c, 1) for c in cpu], "viewers_cpu": round(crowd_cpu, 1),
             "machine_busy": round(machine, 1),
-               "per_node": {n: sum(1 for r in results if node_of(r["location"]) == n)
-                            for n in {node_of(r["location"]) for r in results if r["location"]}}}
+            "per_node": {n: sum(1 for r in results if node_of(r["location"]) == n)
+                         for n in {node_of(r["location"]) for r in results if r["location"]}}}
         rows.append(row)
         refused: dict[str, int] = {}
         for r in results:
