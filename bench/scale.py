@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import lightview as light  # noqa: E402
+from bench.load import machine_busy  # noqa: E402
 from bench.ports import free_port, wait_port  # noqa: E402
 
 REDIS_URL = ""  # a redis-server of this run's own (`own_redis`): other benchmarks flush theirs
@@ -74,13 +75,6 @@ def text(value: bytes | str) -> str:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores so far (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return float(sum(values) - idle), float(sum(values))
 
 
 @contextlib.contextmanager
