@@ -11,6 +11,7 @@ import functools
 import itertools
 import math
 import random
+import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -168,13 +169,13 @@ class Tapped:
         handle_rtp, handle_rtcp = dtls._handle_rtp_data, dtls._handle_rtcp_data
         extensions = dtls._rtp_header_extensions_map
 
-        def screen(original: Any) -> Any:
+        def screen(original: Any, arrived: list[float]) -> Any:
             def datagram_received(data: bytes, addr: Any) -> None:
                 if 127 < data[0] < 192 and not 191 < data[1] < 209 and dtls._rx_srtp:
                     packet = RtpPacket.parse(data, extensions)  # the header is clear
-                    self.order.append((time.monotonic(), packet.payload_type))
+                    self.order.append((arrived[0], packet.payload_type))
                     if packet.payload_type in (video_pt, rtx_pt):
-                        self.arrivals.append((time.monotonic(), len(data)))
+                        self.arrivals.append((arrived[0], len(data)))
                     if packet.payload_type == video_pt:
                         self.headers.append(packet)
                         number = packet.sequence_number
@@ -188,7 +189,7 @@ class Tapped:
 
         for protocol in dtls.transport._connection._protocols:
             protocol.datagram_received = screen(  # type: ignore[method-assign]
-                protocol.datagram_received)
+                protocol.datagram_received, kernel_stamped(protocol))
 
         async def rtp(data: bytes, arrival_time_ms: int) -> None:
             packet = RtpPacket.parse(data, extensions)
@@ -205,6 +206,40 @@ class Tapped:
 
         dtls._handle_rtp_data = rtp  # type: ignore[method-assign]
         dtls._handle_rtcp_data = rtcp  # type: ignore[method-assign]
+
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; SCM_ has the same number
+
+
+def kernel_stamped(protocol: Any) -> list[float]:
+    """Read `protocol`'s datagrams with the time the kernel took each in (SO_TIMESTAMPNS,
+    on the monotonic clock): `[when]` of the datagram being handed over. On loopback that
+    is the moment it was sent, however long this loop (the publisher's, the room's and
+    the viewer's at once) took to read it; without a stamp, the time it was read."""
+    transport = protocol.transport
+    sock: socket.socket = transport._sock
+    loop = asyncio.get_running_loop()
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    arrived = [time.monotonic()]
+
+    def read() -> None:
+        try:
+            data, ancillary, _, addr = sock.recvmsg(transport.max_size, socket.CMSG_SPACE(16))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            protocol.error_received(exc)
+            return
+        arrived[0] = time.monotonic()
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
+                seconds, nanoseconds = struct.unpack_from("qq", payload)
+                arrived[0] += seconds + nanoseconds / 1e9 - time.time()
+        protocol.datagram_received(data, addr)
+
+    loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]  # (the transport's)
+    loop._add_reader(sock.fileno(), read)  # type: ignore[attr-defined]
+    return arrived
 
 
 def prefer_with_rtx(pc: RTCPeerConnection) -> None:
