@@ -218,6 +218,9 @@ def test_backstage_live_mute_end_confirmed_and_the_replay(
     expect(viewer.get_by_label("Message")).to_be_disabled()
     expect(viewer.get_by_role("button", name="Send")).to_be_disabled()
     expect(viewer.locator("#waiting")).to_have_text("This session has ended.")
+    # shown once the recording is stored and its rendition queued (the recorder's last
+    # writes and the upload may take a while on a busy machine): only then can a worker take it
+    expect(viewer.locator("#replay-note")).to_be_visible(timeout=30_000)
     expect(viewer.locator("#replay-note")).to_contain_text("being prepared")
     shot(viewer, f"46-viewer-ended-{'laptop' if host_on_phone else 'phone'}")
     worker = subprocess.run([sys.executable, "-m", "service.cli", "worker", "live", "--burst"],

@@ -64,6 +64,30 @@ def test_one_session_and_its_replay(world: World) -> None:
     assert outsider.get(url).status_code == 404
 
 
+def test_a_replay_that_could_not_be_made_is_said_not_promised(world: World) -> None:
+    owner = world.admin()
+    slug = world.community(owner)
+    host = world.join(owner, slug, role="host")
+    made = host.post(f"/api/communities/{slug}/live", json={"title": "Cupping"}).json()
+
+    def ended(recording: str) -> str:
+        async def change(session: AsyncSession) -> None:
+            await session.execute(update(LiveSession).where(LiveSession.id == made["id"])
+                                  .values(state="ended", recording_state=recording))
+
+        run_db(world.settings, change)
+        page = host.get(f"/c/{slug}/live/{made['id']}").text
+        note = re.search(r'<p class="notice" id="replay-note" role="status" ?(hidden)?>([^<]+)',
+                         page)
+        assert note, page
+        return ("hidden: " if note.group(1) else "") + note.group(2)
+
+    assert ended("processing") == \
+        "The replay is being prepared. It appears here when it is ready."
+    assert ended("failed") == "The replay could not be prepared."
+    assert ended("none").startswith("hidden: ")
+
+
 def test_an_invite_form_redirects_and_a_refresh_makes_no_second_invite(world: World) -> None:
     owner = world.admin("Olu Owner")
     slug = world.community(owner)

@@ -68,21 +68,26 @@ function showReplay(replay) {
   $("replay-note").hidden = false;
 }
 
-// Just after the end the recording may not be stored yet ("none" for a moment): look a few
-// times, then every 5 s while it is being prepared.
-async function followReplay(early = 5) {
+// Just after the end the recording may not be stored yet ("none" until the recorder has
+// written and stored it, longer on a busy server): look every second at first, then every
+// 5 s for two minutes; while it is made, every 5 s. A failed one is said, not promised.
+async function followReplay(looks = 0) {
+  const again = () => setTimeout(() => followReplay(looks + 1), looks < 5 ? 1000 : 5000);
   let session;
   try {
     session = await api("GET", `/api/communities/${slug}/live/${sessionId}`);
   } catch {
-    setTimeout(() => followReplay(early), 5000); // offline for a moment: look again
+    setTimeout(() => followReplay(looks), 5000); // offline for a moment: look again
     return;
   }
   if (session.replay) showReplay(session.replay);
   else if (session.recording === "processing") {
     $("replay-note").hidden = false;
-    setTimeout(() => followReplay(0), 5000);
-  } else if (session.recording === "none" && early > 0) setTimeout(() => followReplay(early - 1), 1000);
+    again();
+  } else if (session.recording === "failed") {
+    $("replay-note").textContent = t("The replay could not be prepared.");
+    $("replay-note").hidden = false;
+  } else if (session.recording === "none" && looks < 29) again();
 }
 
 function connectionState(text) {
@@ -290,5 +295,7 @@ if (root.dataset.state === "live") {
 } else if (root.dataset.state === "scheduled") countdown();
 else if (ended) {
   controlsOff();
+  const endedFor = Date.now() - new Date(root.dataset.ended).getTime(); // NaN: not known
   if (root.dataset.recording === "processing") followReplay(0);
+  else if (root.dataset.recording === "none" && endedFor < 120_000) followReplay(5); // storing
 }
