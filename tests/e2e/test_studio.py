@@ -19,8 +19,11 @@ from urllib.parse import parse_qs, urlparse
 import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import ServerProcess, settings_env
+from service.db.models import LiveSession
+from tests.conftest import ServerProcess, run_db, settings_env
 from tests.e2e.conftest import PHONE, fits_the_screen, shot, wait_until
 from tests.e2e.test_live import join, live_server
 from tests.e2e.test_stories import log_in
@@ -271,3 +274,34 @@ def test_an_upcoming_session_counts_down(live_server: ServerProcess, browser: Br
     _, studio = open_as(browser, server, "member@example.com", phone=phone)
     studio.goto(f"{server.url}/c/{host.slug}/live/{made[0]['id']}/studio")
     expect(studio.locator("#countdown")).to_have_text(re.compile(r"^· in (1:59:\d\d|2:00:00)$"))
+
+
+def test_a_just_ended_sessions_page_waits_for_its_recording_and_says_if_it_failed(
+        live_server: ServerProcess, browser: Browser) -> None:
+    """Opened while the recording is still being stored ("none" just after the end), the
+    page keeps looking; a rendition that could not be made is said, not promised forever."""
+    server = live_server
+    host = member_of_new_community(server, role="host")
+    join(server, host.owner_token, host.slug, "ana@example.com", "Ana")
+    with httpx.Client(base_url=server.url, headers=host.auth) as api:
+        made = api.post(f"/api/communities/{host.slug}/live", json={"title": "Cupping"}).json()
+
+    def recording(state: str) -> None:
+        async def change(session: AsyncSession) -> None:
+            await session.execute(update(LiveSession).where(LiveSession.id == made["id"]).values(
+                state="ended", ended_at=datetime.now(UTC), recording_state=state))
+
+        run_db(server.settings, change)
+
+    recording("none")
+    _, viewer = open_as(browser, server, "ana@example.com", phone=True)
+    viewer.goto(f"{server.url}/c/{host.slug}/live/{made['id']}")
+    expect(viewer.locator("#waiting")).to_have_text("This session has ended.")
+    note = viewer.locator("#replay-note")
+    expect(note).to_be_hidden()
+    recording("processing")
+    expect(note).to_be_visible(timeout=10_000)
+    expect(note).to_contain_text("being prepared")
+    recording("failed")
+    expect(note).to_have_text("The replay could not be prepared.", timeout=10_000)
+    expect(viewer.get_by_label("Replay of the session")).to_be_hidden()
